@@ -1,0 +1,253 @@
+package testenv
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Artefact file names written by BuildGuest, all from the same guest disk.
+const (
+	GuestRaw       = "guest.raw"         // raw disk, sparse
+	GuestVMDK      = "guest.vmdk"        // monolithicSparse VMDK
+	GuestStream    = "guest-stream.vmdk" // streamOptimized VMDK (what OVAs and NFC exports hold)
+	GuestVMX       = "guest.vmx"         // VMX naming guest.vmdk
+	GuestOVF       = "guest.ovf"         // OVF 1.0 envelope naming guest-stream.vmdk
+	GuestManifest  = "guest.mf"          // SHA256 manifest of the OVF package
+	GuestOVA       = "guest.ova"         // tar of guest.ovf, guest.mf, guest-stream.vmdk
+	GuestKernel    = "vmlinuz"           // the kernel on the disk, for direct kernel boot
+	GuestInitrd    = "initrd.img"        // the initramfs on the disk
+	defaultDiskMiB = 64
+	bootPartMiB    = 32
+)
+
+// GuestOptions says how to build the test guest.
+type GuestOptions struct {
+	OutDir    string   // where the artefacts go; created if missing
+	CacheDir  string   // where the downloaded kernel is kept between builds
+	KernelDeb string   // optional local linux-image-*-cloud-amd64 .deb
+	Busybox   string   // static busybox binary; default /bin/busybox
+	DiskMiB   int      // guest-visible disk size; default 64
+	PowerOff  bool     // make the guest power off after its readiness line
+	Hardware  Hardware // described in the VMX and OVF; default DefaultHardware("bios")
+	Log       func(format string, args ...any)
+}
+
+// Guest lists the artefacts of one build.
+type Guest struct {
+	Dir           string        `json:"dir"`
+	Kernel        string        `json:"kernel"`
+	Firmware      string        `json:"firmware"`
+	CapacityBytes int64         `json:"capacityBytes"`
+	Files         []string      `json:"files"`
+	BuildTime     time.Duration `json:"buildTime"`
+}
+
+// Path returns the path of one artefact.
+func (g *Guest) Path(name string) string { return filepath.Join(g.Dir, name) }
+
+// BuildGuest builds the bootable test guest: a hybrid BIOS/UEFI disk whose
+// FAT partition holds syslinux, a Debian cloud kernel and a busybox
+// initramfs, and from it the raw, VMDK, VMX, OVF and OVA artefacts. Work
+// happens in a temporary folder inside OutDir; finished files are renamed
+// into place, so OutDir never holds a half-written artefact.
+func BuildGuest(ctx context.Context, o GuestOptions) (*Guest, error) {
+	start := time.Now()
+	if o.OutDir == "" {
+		return nil, fmt.Errorf("guest: no output folder given")
+	}
+	if o.Busybox == "" {
+		o.Busybox = "/bin/busybox"
+	}
+	if o.DiskMiB == 0 {
+		o.DiskMiB = defaultDiskMiB
+	}
+	if o.DiskMiB < bootPartMiB+2 {
+		return nil, fmt.Errorf("guest: disk of %d MiB is too small: need at least %d", o.DiskMiB, bootPartMiB+2)
+	}
+	if o.Hardware.Name == "" {
+		o.Hardware = DefaultHardware("bios")
+	}
+	if err := o.Hardware.Validate(); err != nil {
+		return nil, err
+	}
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir()
+	}
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("guest: cache: %w", err)
+	}
+	logf("fetching the Debian cloud kernel into %s", o.CacheDir)
+	k, err := FetchKernel(ctx, o.CacheDir, o.KernelDeb)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("guest: %w", err)
+	}
+	work, err := os.MkdirTemp(o.OutDir, ".build-")
+	if err != nil {
+		return nil, fmt.Errorf("guest: %w", err)
+	}
+	defer os.RemoveAll(work)
+	w := func(name string) string { return filepath.Join(work, name) }
+
+	logf("building the initramfs (busybox + virtio modules of %s)", k.Release)
+	if err := BuildInitramfs(w(GuestInitrd), o.Busybox, k); err != nil {
+		return nil, err
+	}
+	if err := copyFile(w(GuestKernel), k.Vmlinuz); err != nil {
+		return nil, err
+	}
+	logf("building the boot partition and disk")
+	if err := buildBootPartition(ctx, w("part.img"), bootPartMiB<<20, w(GuestKernel), w(GuestInitrd), defaultBootFiles(), o.PowerOff); err != nil {
+		return nil, err
+	}
+	capacity := int64(o.DiskMiB) << 20
+	if err := assembleDisk(w(GuestRaw), capacity, w("part.img"), defaultBootFiles().MBR); err != nil {
+		return nil, err
+	}
+	os.Remove(w("part.img"))
+
+	logf("converting to VMDK (monolithicSparse and streamOptimized)")
+	adapter := "lsilogic"
+	if err := run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type="+adapter, w(GuestRaw), w(GuestVMDK)); err != nil {
+		return nil, fmt.Errorf("guest: %w", err)
+	}
+	if err := run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type="+adapter, w(GuestRaw), w(GuestStream)); err != nil {
+		return nil, fmt.Errorf("guest: %w", err)
+	}
+	if err := os.WriteFile(w(GuestVMX), []byte(o.Hardware.VMX(GuestVMDK)), 0o644); err != nil {
+		return nil, fmt.Errorf("guest: %w", err)
+	}
+	st, err := os.Stat(w(GuestStream))
+	if err != nil {
+		return nil, fmt.Errorf("guest: %w", err)
+	}
+	ovf, err := o.Hardware.OVF(ovfDisk{Href: GuestStream, FileSize: st.Size(), CapacityBytes: capacity})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(w(GuestOVF), []byte(ovf), 0o644); err != nil {
+		return nil, fmt.Errorf("guest: %w", err)
+	}
+	logf("writing the OVF manifest and the OVA")
+	if err := writeManifest(w(GuestManifest), work, GuestOVF, GuestStream); err != nil {
+		return nil, err
+	}
+	if err := writeOVA(w(GuestOVA), work, GuestOVF, GuestManifest, GuestStream); err != nil {
+		return nil, err
+	}
+	files := []string{GuestRaw, GuestVMDK, GuestStream, GuestVMX, GuestOVF, GuestManifest, GuestOVA, GuestKernel, GuestInitrd}
+	for _, f := range files {
+		if err := os.Rename(w(f), filepath.Join(o.OutDir, f)); err != nil {
+			return nil, fmt.Errorf("guest: %w", err)
+		}
+	}
+	return &Guest{Dir: o.OutDir, Kernel: k.Release, Firmware: o.Hardware.Firmware, CapacityBytes: capacity,
+		Files: files, BuildTime: time.Since(start)}, nil
+}
+
+// writeManifest writes an OVF manifest: one "SHA256(name)= hex" line per file.
+func writeManifest(dst, dir string, names ...string) error {
+	var b strings.Builder
+	for _, n := range names {
+		sum, err := sha256File(filepath.Join(dir, n))
+		if err != nil {
+			return fmt.Errorf("manifest: %w", err)
+		}
+		fmt.Fprintf(&b, "SHA256(%s)= %s\n", n, sum)
+	}
+	if err := os.WriteFile(dst, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	return nil
+}
+
+// writeOVA writes a ustar archive of the named files in order: the OVF
+// descriptor must come first.
+func writeOVA(dst, dir string, names ...string) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("ova: %w", err)
+	}
+	tw := tar.NewWriter(f)
+	for _, n := range names {
+		if err := addTarFile(tw, filepath.Join(dir, n), n); err != nil {
+			f.Close()
+			return fmt.Errorf("ova: %s: %w", n, err)
+		}
+	}
+	return closeAll(dst, tw, f)
+}
+
+func addTarFile(tw *tar.Writer, path, name string) error {
+	src, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	st, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	hdr := &tar.Header{Name: name, Mode: 0o644, Size: st.Size(), ModTime: st.ModTime(), Format: tar.FormatUSTAR, Uname: "someone", Gname: "someone"}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, src)
+	return err
+}
+
+func sha256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
+}
+
+// DefaultCacheDir is where downloads and probe results are kept:
+// $PODVM_CACHE, else $XDG_CACHE_HOME/podvm-migrate, else ~/.cache/podvm-migrate.
+func DefaultCacheDir() string {
+	if d := os.Getenv("PODVM_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "podvm-migrate")
+	}
+	return filepath.Join(os.TempDir(), "podvm-migrate-cache")
+}
