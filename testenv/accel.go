@@ -59,7 +59,7 @@ func ResolveAccel(ctx context.Context, want, cacheDir, kernel, initrd string) (*
 		case err == nil:
 			p.Accel, p.Reason = AccelKVM, fmt.Sprintf("KVM smoke boot ready in %.1fs", res.ReadyAfter.Seconds())
 		case errors.Is(err, ErrNotReady):
-			p.Accel, p.Reason = AccelTCG, "KVM smoke boot failed: "+err.Error()
+			p.Accel, p.Reason = AccelTCG, fmt.Sprintf("KVM smoke boot not ready within %s", probeTimeout)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:

@@ -1,0 +1,40 @@
+# podvm-migrate: build, test, demo, bench, lint. Run `make deps` once as root
+# on Debian 12 (test/demo/build call it when a package is missing).
+SHELL := /bin/bash
+GO    ?= go
+# containers/image needs these tags to build without gpgme, btrfs and devicemapper headers.
+TAGS  ?= containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GOFLAGS_TAGS := -tags '$(TAGS)'
+LDFLAGS := -X main.version=$(VERSION)
+# libvirt.org/go/libvirt is cgo.
+export CGO_ENABLED := 1
+
+.PHONY: all build test demo bench lint deps check-deps clean
+
+all: build
+
+build: check-deps
+	$(GO) build $(GOFLAGS_TAGS) -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+test: check-deps
+	$(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 75m ./...
+
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench . -benchtime 1x ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(GOFLAGS_TAGS) ./...
+
+deps:
+	./scripts/deps.sh
+
+check-deps:
+	@./scripts/deps.sh --check 2>/dev/null || $(MAKE) --no-print-directory deps
+
+clean:
+	rm -rf bin demo

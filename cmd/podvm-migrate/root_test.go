@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+)
+
+// execute runs the root command in-process and returns stdout, stderr and the exit code.
+func execute(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	root := newRootCommand()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	code := exitOK
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		code = exitError
+		if _, ok := err.(usageError); ok {
+			code = exitUsage
+		}
+		errb.WriteString(err.Error())
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := execute(t, "version", "-o", "json")
+	var v versionInfo
+	if code != exitOK || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || !strings.HasPrefix(v.Go, "go1.") {
+		t.Fatalf("version -o json: code %d, %q", code, out)
+	}
+	out, _, _ = execute(t, "version")
+	if !strings.HasPrefix(out, "VERSION") {
+		t.Errorf("version defaults to a table, got %q", out)
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	cases := [][]string{
+		{"version", "-o", "xml"},
+		{"version", "--log-level", "loud"},
+		{"--no-such-flag"},
+		{"version", "extra-arg"},
+	}
+	for _, args := range cases {
+		_, errs, code := execute(t, args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d (%s), want %d", args, code, errs, exitUsage)
+		}
+	}
+}
+
+func TestGovcEnvironmentIsReadButPasswordNeverShown(t *testing.T) {
+	t.Setenv("GOVC_URL", "https://admin:hunter2@vc.example/sdk")
+	t.Setenv("GOVC_PASSWORD", "hunter3")
+	t.Setenv("GOVC_INSECURE", "true")
+	out, _, code := execute(t, "--help")
+	if code != exitOK || strings.Contains(out, "hunter") || !strings.Contains(out, "GOVC_URL") {
+		t.Errorf("--help (exit %d) shows a password or lacks the env names:\n%s", code, out)
+	}
+
+	root := newRootCommand()
+	if err := root.PersistentFlags().Parse([]string{"--username", "flaguser", "--ca-cert", "ca.pem"}); err != nil {
+		t.Fatal(err)
+	}
+	flags := vsphere.Config{Username: "flaguser", CACerts: "ca.pem"}
+	c := mergeVSphereEnv(root.PersistentFlags().Changed, flags, vsphere.ConfigFromEnv(os.Getenv))
+	if c.URL != "https://admin:hunter2@vc.example/sdk" || c.Username != "flaguser" || c.Password != "hunter3" || !c.Insecure || c.CACerts != "ca.pem" {
+		t.Errorf("merged config %#v", c)
+	}
+}

@@ -1,0 +1,29 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestEnsureLibvirt(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("starting libvirtd for qemu:///system needs root")
+	}
+	requireTools(t, "libvirtd", "virtlogd")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := EnsureLibvirt(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.URI != "qemu:///system" || st.LibvirtVersion == "" || st.HypervisorVer == "" {
+		t.Errorf("status %+v", st)
+	}
+	// A second call finds the daemons running and starts nothing.
+	st, err = EnsureLibvirt(ctx, "")
+	if err != nil || len(st.Started) != 0 {
+		t.Errorf("second call: %+v, %v", st, err)
+	}
+}
