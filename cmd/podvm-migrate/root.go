@@ -68,9 +68,17 @@ Exit codes: 0 success, 1 failure, 2 bad usage, 3 some VMs are blocked.`,
 	pf.StringVar(&g.vsphere.Thumbprint, "thumbprint", "", "pin the server certificate by its SHA-1 or SHA-256 thumbprint")
 	pf.StringVar(&g.vsphere.KnownHosts, "known-hosts", "", "file of 'host thumbprint' lines to pin ($GOVC_TLS_KNOWN_HOSTS)")
 
-	root.AddCommand(newVersionCommand(g))
+	for _, newCmd := range commands {
+		root.AddCommand(newCmd(g))
+	}
 	return root
 }
+
+// commands holds the subcommands; each command's file registers itself in
+// its init function, so adding a command never touches this file.
+var commands []func(*globalOptions) *cobra.Command
+
+func register(newCmd func(*globalOptions) *cobra.Command) { commands = append(commands, newCmd) }
 
 // mergeVSphereEnv fills every vSphere setting not given as a flag from the
 // GOVC_* environment. Env values are not flag defaults, so --help never

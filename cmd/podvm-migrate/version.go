@@ -9,6 +9,8 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 )
 
+func init() { register(newVersionCommand) }
+
 // version is set at build time: -ldflags "-X main.version=...".
 var version = "dev"
 
