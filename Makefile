@@ -23,7 +23,11 @@ test: check-deps
 demo: build
 	./scripts/demo.sh
 
+# Every scripts/bench-*.sh compares one hot path with its obvious alternative
+# (qemu-img, govc, bare QEMU) in one run and prints the ratio; add a script
+# to add a benchmark.
 bench: build
+	@set -e; for b in scripts/bench-*.sh; do [ -x "$$b" ] || continue; echo "== $$b"; "$$b"; done
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench . -benchtime 1x ./...
 
 lint:
