@@ -1,0 +1,103 @@
+package podvm
+
+import "strings"
+
+// Support levels of a guest operating system on KVM.
+const (
+	SupportFull        = "supported"   // boots on virtio; guest conversion handles the rest
+	SupportCompat      = "compat"      // boots in compatibility mode (SATA, e1000e) until virtio drivers are added
+	SupportUnsupported = "unsupported" // no known way to boot it on KVM/KubeVirt
+	SupportUnknown     = "unknown"     // not in the table: treat with care
+)
+
+// GuestOS is what planning knows about one vSphere guest id.
+type GuestOS struct {
+	Family  string // linux | windows | other
+	Support string // one of the Support* levels
+	Mode    string // ModeVirtio | ModeCompat: the device set to start with
+}
+
+// guestOSPrefixes maps vSphere guestId prefixes to what KVM makes of them.
+// Longer prefixes win. Linux distributions have had virtio drivers in the
+// kernel for over a decade; the oldest ones and non-Linux systems do not.
+// Windows has no virtio drivers in the box, so it starts in compat mode.
+var guestOSPrefixes = []struct {
+	prefix string
+	os     GuestOS
+}{
+	// Linux: in-kernel virtio since 2.6.25.
+	{"rhel", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"rhel2", GuestOS{"linux", SupportUnsupported, ModeCompat}},
+	{"rhel3", GuestOS{"linux", SupportUnsupported, ModeCompat}},
+	{"rhel4", GuestOS{"linux", SupportCompat, ModeCompat}},
+	{"centos", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"oracleLinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"rockylinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"almalinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"fedora", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"debian", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"debian4", GuestOS{"linux", SupportCompat, ModeCompat}},
+	{"debian5", GuestOS{"linux", SupportCompat, ModeCompat}},
+	{"ubuntu", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"sles", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"sles10", GuestOS{"linux", SupportCompat, ModeCompat}},
+	{"opensuse", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"amazonlinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"coreos", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"photon", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"asianux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"mandriva", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"vmwarePhoton", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"other6xLinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"other5xLinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"other4xLinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"other3xLinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"other26xLinux", GuestOS{"linux", SupportFull, ModeVirtio}},
+	{"other24xLinux", GuestOS{"linux", SupportCompat, ModeCompat}},
+	{"otherLinux", GuestOS{"linux", SupportCompat, ModeCompat}},
+	{"genericLinux", GuestOS{"linux", SupportCompat, ModeCompat}},
+	// Windows: supported by KVM and KubeVirt, but virtio drivers come later.
+	{"windows", GuestOS{"windows", SupportCompat, ModeCompat}},
+	{"win", GuestOS{"windows", SupportCompat, ModeCompat}},
+	{"win95", GuestOS{"windows", SupportUnsupported, ModeCompat}},
+	{"win98", GuestOS{"windows", SupportUnsupported, ModeCompat}},
+	{"win31", GuestOS{"windows", SupportUnsupported, ModeCompat}},
+	{"winMe", GuestOS{"windows", SupportUnsupported, ModeCompat}},
+	{"winNT", GuestOS{"windows", SupportUnsupported, ModeCompat}},
+	{"win2000", GuestOS{"windows", SupportUnsupported, ModeCompat}},
+	// Others.
+	{"freebsd", GuestOS{"other", SupportFull, ModeVirtio}},
+	{"solaris", GuestOS{"other", SupportUnsupported, ModeCompat}},
+	{"darwin", GuestOS{"other", SupportUnsupported, ModeCompat}},
+	{"netware", GuestOS{"other", SupportUnsupported, ModeCompat}},
+	{"os2", GuestOS{"other", SupportUnsupported, ModeCompat}},
+	{"dos", GuestOS{"other", SupportUnsupported, ModeCompat}},
+	{"vmkernel", GuestOS{"other", SupportUnsupported, ModeCompat}},
+	{"eComStation", GuestOS{"other", SupportUnsupported, ModeCompat}},
+	{"unixWare", GuestOS{"other", SupportUnsupported, ModeCompat}},
+	{"openServer", GuestOS{"other", SupportUnsupported, ModeCompat}},
+}
+
+// LookupGuestOS returns what is known of a vSphere guest id (e.g.
+// "rhel9_64Guest", "windows2019srv_64Guest"), matching the longest known
+// prefix. An unknown id gets SupportUnknown and compat mode, the safe start.
+func LookupGuestOS(guestID string) GuestOS {
+	best, bestLen := GuestOS{Family: familyGuess(guestID), Support: SupportUnknown, Mode: ModeCompat}, 0
+	for _, p := range guestOSPrefixes {
+		if len(p.prefix) > bestLen && strings.HasPrefix(strings.ToLower(guestID), strings.ToLower(p.prefix)) {
+			best, bestLen = p.os, len(p.prefix)
+		}
+	}
+	return best
+}
+
+func familyGuess(guestID string) string {
+	id := strings.ToLower(guestID)
+	switch {
+	case strings.Contains(id, "linux"):
+		return "linux"
+	case strings.HasPrefix(id, "win"):
+		return "windows"
+	}
+	return "other"
+}
