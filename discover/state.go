@@ -24,6 +24,16 @@ type State struct {
 	CPUAffinity         []int      `json:"cpuAffinity,omitempty"`         // physical CPUs the VM is pinned to
 	HostAffinity        []string   `json:"hostAffinity,omitempty"`        // hosts a DRS rule or a local device binds it to
 	ConnectionState     string     `json:"connectionState,omitempty"`     // connected, disconnected, orphaned, inaccessible, invalid
+	NUMAAffinity        []int      `json:"numaAffinity,omitempty"`        // host NUMA nodes the VM is pinned to (numa.nodeAffinity)
+	Cluster             *Cluster   `json:"cluster,omitempty"`             // the services of the VM's cluster, when it has one
+}
+
+// Cluster is what the VM's vSphere cluster does for it that a pod VM
+// platform does differently.
+type Cluster struct {
+	DRS bool `json:"drs,omitempty"` // DRS balances and places VMs
+	HA  bool `json:"ha,omitempty"`  // vSphere HA restarts VMs of failed hosts
+	DPM bool `json:"dpm,omitempty"` // DPM powers hosts down
 }
 
 // Snapshot is one snapshot in a VM's tree.
