@@ -1,0 +1,113 @@
+package podvm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/containers/image/v5/transports/alltransports"
+	"github.com/containers/image/v5/types"
+)
+
+// Keys under which a pod VM image carries its spec and disk list, both as
+// image config labels and as manifest annotations.
+const (
+	AnnotationSpec  = "io.podvm-migrate.spec"  // the podvm.Spec as JSON
+	AnnotationDisks = "io.podvm-migrate.disks" // []ImageDisk as JSON
+	// DiskDir is where the disks live in the image, as a KubeVirt
+	// containerDisk expects them.
+	DiskDir = "disk"
+	// DiskUID and DiskGID own the disks in the layer (KubeVirt's qemu user).
+	DiskUID, DiskGID = 107, 107
+	// DiskMode is the disks' mode in the layer.
+	DiskMode = 0o440
+)
+
+// ImageDisk is one disk in a pod VM image.
+type ImageDisk struct {
+	Name        string `json:"name"`        // the spec's disk name, e.g. disk0
+	File        string `json:"file"`        // path in the layer, e.g. disk/disk0.qcow2
+	Format      string `json:"format"`      // qcow2
+	SizeBytes   int64  `json:"sizeBytes"`   // file size
+	VirtualSize int64  `json:"virtualSize"` // guest-visible size
+	SHA256      string `json:"sha256"`      // of the file as stored in the layer
+}
+
+// ImageInfo is what a pod VM image holds, as read back from a reference.
+type ImageInfo struct {
+	Ref            string      `json:"ref"`
+	ManifestDigest string      `json:"manifestDigest"`
+	MediaType      string      `json:"mediaType"`
+	Spec           Spec        `json:"spec"`
+	Disks          []ImageDisk `json:"disks"`
+	LayerDigest    string      `json:"layerDigest"`
+	LayerSize      int64       `json:"layerSize"`
+}
+
+// Header and Rows print an ImageInfo as a table, one row per disk.
+func (i *ImageInfo) Header() []string {
+	return []string{"ref", "name", "disk", "bus", "virtual size", "sha256"}
+}
+
+// Rows implements output.Tabular.
+func (i *ImageInfo) Rows() [][]string {
+	var rows [][]string
+	for _, d := range i.Disks {
+		bus := ""
+		for _, sd := range i.Spec.Disks {
+			if sd.Name == d.Name {
+				bus = sd.Bus
+			}
+		}
+		rows = append(rows, []string{i.Ref, i.Spec.Name, d.File, bus, fmt.Sprint(d.VirtualSize), d.SHA256})
+	}
+	return rows
+}
+
+// RegistryOptions are the containers/image settings for registries: TLS
+// verification, certificates and credentials. Zero values follow
+// containers/image's defaults (TLS verified, auth from the usual auth.json).
+type RegistryOptions struct {
+	// TLSVerify false allows plain HTTP and unverified TLS; only when asked.
+	TLSVerify *bool
+	CertDir   string // a folder of *.crt, *.cert, *.key for the registry
+	AuthFile  string // an auth.json; default containers/image's search path
+	Username  string // credentials given directly (override AuthFile)
+	Password  string
+}
+
+// systemContext turns the options into a containers/image SystemContext.
+func (o RegistryOptions) systemContext() *types.SystemContext {
+	sys := &types.SystemContext{DockerCertPath: o.CertDir, AuthFilePath: o.AuthFile}
+	if o.TLSVerify != nil {
+		sys.DockerInsecureSkipTLSVerify = types.NewOptionalBool(!*o.TLSVerify)
+		sys.OCIInsecureSkipTLSVerify = !*o.TLSVerify
+	}
+	if o.Username != "" {
+		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: o.Username, Password: o.Password}
+	}
+	return sys
+}
+
+// ParseImageRef parses oci:DIR:TAG or docker://HOST/REPO:TAG (any
+// containers/image transport).
+func ParseImageRef(ref string) (types.ImageReference, error) {
+	if !strings.Contains(ref, ":") {
+		return nil, fmt.Errorf("image reference %q: want oci:DIR:TAG or docker://HOST/REPO:TAG", ref)
+	}
+	r, err := alltransports.ParseImageName(ref)
+	if err != nil {
+		return nil, fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	return r, nil
+}
+
+// IsImageRef reports whether s names an image (transport:…) rather than a
+// file.
+func IsImageRef(s string) bool {
+	for _, p := range []string{"oci:", "docker://", "oci-archive:", "dir:", "docker-archive:"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}

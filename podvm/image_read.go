@@ -1,0 +1,201 @@
+package podvm
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/containers/image/v5/image"
+	"github.com/containers/image/v5/pkg/blobinfocache/none"
+	"github.com/containers/image/v5/pkg/compression"
+	"github.com/containers/image/v5/types"
+	digest "github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// ErrNotPodVMImage is returned for an image without a pod VM spec.
+var ErrNotPodVMImage = errors.New("not a pod VM image (no " + AnnotationSpec + " label)")
+
+// InspectImage reads a pod VM image's manifest and config and returns its
+// spec and disk list without fetching the disks.
+func InspectImage(ctx context.Context, ref string, ro RegistryOptions) (*ImageInfo, error) {
+	info, _, err := openImage(ctx, ref, ro, false)
+	return info, err
+}
+
+// UnpackImage fetches a pod VM image's layer and writes its disks into dir
+// as NAME.qcow2, checking every disk against the recorded SHA-256. dir must
+// not exist yet; it appears only when everything checked out.
+func UnpackImage(ctx context.Context, ref, dir string, ro RegistryOptions) (*ImageInfo, error) {
+	info, src, err := openImage(ctx, ref, ro, true)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	tmp := dir + ".partial"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	defer os.RemoveAll(tmp)
+	d, err := digest.Parse(info.LayerDigest)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: layer digest: %w", ref, err)
+	}
+	blob, _, err := src.GetBlob(ctx, types.BlobInfo{Digest: d, Size: info.LayerSize}, none.NoCache)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: fetch layer %s: %w", ref, d, err)
+	}
+	defer blob.Close()
+	verifier := d.Verifier()
+	if err := extractDisks(io.TeeReader(blob, verifier), tmp, info.Disks); err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	if !verifier.Verified() {
+		return nil, fmt.Errorf("image %s: layer does not match its digest %s", ref, d)
+	}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(filepath.Join(tmp, "image.json"), b, 0o444); err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return info, nil
+}
+
+// openImage reads the manifest and config of ref; with keep it returns the
+// open source for fetching blobs.
+func openImage(ctx context.Context, ref string, ro RegistryOptions, keep bool) (*ImageInfo, types.ImageSource, error) {
+	r, err := ParseImageRef(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	sys := ro.systemContext()
+	src, err := r.NewImageSource(ctx, sys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	info, err := readInfo(ctx, sys, src)
+	if err != nil || !keep {
+		src.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		info.Ref = ref
+		return info, nil, nil
+	}
+	info.Ref = ref
+	return info, src, nil
+}
+
+func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSource) (*ImageInfo, error) {
+	img, err := image.FromUnparsedImage(ctx, sys, image.UnparsedInstance(src, nil))
+	if err != nil {
+		return nil, err
+	}
+	mb, mt, err := img.Manifest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.OCIConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	labels := cfg.Config.Labels
+	if labels[AnnotationSpec] == "" {
+		var m imgspecv1.Manifest
+		if json.Unmarshal(mb, &m) == nil {
+			labels = m.Annotations
+		}
+	}
+	if labels[AnnotationSpec] == "" {
+		return nil, ErrNotPodVMImage
+	}
+	info := &ImageInfo{ManifestDigest: digest.FromBytes(mb).String(), MediaType: mt}
+	if err := json.Unmarshal([]byte(labels[AnnotationSpec]), &info.Spec); err != nil {
+		return nil, fmt.Errorf("label %s: %w", AnnotationSpec, err)
+	}
+	if err := json.Unmarshal([]byte(labels[AnnotationDisks]), &info.Disks); err != nil {
+		return nil, fmt.Errorf("label %s: %w", AnnotationDisks, err)
+	}
+	layers := img.LayerInfos()
+	if len(layers) != 1 {
+		return nil, fmt.Errorf("a pod VM image has one layer, this one has %d", len(layers))
+	}
+	info.LayerDigest, info.LayerSize = layers[0].Digest.String(), layers[0].Size
+	if err := info.Spec.Validate(); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// extractDisks reads a (possibly compressed) layer tar and writes each
+// listed disk to dir/NAME.qcow2 (0444), checking its SHA-256.
+func extractDisks(layer io.Reader, dir string, disks []ImageDisk) error {
+	r, _, err := compression.AutoDecompress(layer)
+	if err != nil {
+		return fmt.Errorf("layer: %w", err)
+	}
+	defer r.Close()
+	want := map[string]ImageDisk{}
+	for _, d := range disks {
+		want[path.Clean(d.File)] = d
+	}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("layer: %w", err)
+		}
+		d, ok := want[path.Clean(h.Name)]
+		if !ok || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		delete(want, path.Clean(h.Name))
+		if err := writeDisk(tr, filepath.Join(dir, d.Name+".qcow2"), d); err != nil {
+			return err
+		}
+	}
+	// Drain what follows the tar so the blob digest covers every byte.
+	if _, err := io.Copy(io.Discard, layer); err != nil {
+		return fmt.Errorf("layer: %w", err)
+	}
+	for f := range want {
+		return fmt.Errorf("layer lacks %s", f)
+	}
+	return nil
+}
+
+func writeDisk(r io.Reader, dst string, d ImageDisk) error {
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	sum := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, sum), r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); got != d.SHA256 {
+		return fmt.Errorf("disk %s: sha256 %s, the image records %s", d.File, got, d.SHA256)
+	}
+	return os.Chmod(dst, 0o444)
+}

@@ -1,0 +1,262 @@
+package podvm
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv"
+)
+
+var (
+	guestOnce sync.Once
+	guestDir  string
+	guestErr  error
+)
+
+// testGuest builds the bootable test guest once for the package.
+func testGuest(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"qemu-img", "mkfs.vfat", "syslinux", "mcopy", "skopeo"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: run 'make deps'", tool)
+		}
+	}
+	guestOnce.Do(func() {
+		guestDir, guestErr = os.MkdirTemp("", "podvm-image-guest-")
+		if guestErr == nil {
+			_, guestErr = testenv.BuildGuest(context.Background(), testenv.GuestOptions{OutDir: guestDir, CacheDir: testenv.DefaultCacheDir()})
+		}
+	})
+	if guestErr != nil {
+		t.Fatalf("build test guest: %v", guestErr)
+	}
+	return guestDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if guestDir != "" {
+		os.RemoveAll(guestDir)
+	}
+	os.Exit(code)
+}
+
+func fileSHA256(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestImageRoundTripOCILayout(t *testing.T) {
+	g := testGuest(t)
+	qcow := filepath.Join(t.TempDir(), "guest.qcow2")
+	if out, err := exec.Command("qemu-img", "convert", "-O", "qcow2", filepath.Join(g, testenv.GuestRaw), qcow).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v: %s", err, out)
+	}
+	spec := DefaultSpec("web01", 0)
+	spec.Firmware = Firmware{Type: FirmwareEFI, SecureBoot: true, SMM: true}
+	spec.NICs[0].MAC = "00:50:56:aa:bb:cc"
+	cases := []struct {
+		name string
+		disk string
+		spec *Spec
+		want string // spec name
+	}{
+		{"qcow2 as is", qcow, &spec, "web01"},
+		{"raw converted", filepath.Join(g, testenv.GuestRaw), nil, "guest"},
+		{"vmdk converted", filepath.Join(g, testenv.GuestVMDK), nil, "guest"},
+		{"stream vmdk converted", filepath.Join(g, testenv.GuestStream), nil, "guest-stream"},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
+			built, err := BuildImage(ctx, BuildOptions{Disks: []string{c.disk}, Spec: c.spec, To: ref, WorkDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if built.Spec.Name != c.want || built.Spec.Disks[0].File != "disk0.qcow2" || built.Spec.Disks[0].CapacityBytes != 64<<20 {
+				t.Errorf("built spec %+v", built.Spec)
+			}
+			if c.disk == qcow && built.Disks[0].SHA256 != fileSHA256(t, qcow) {
+				t.Errorf("disk sha256 %s is not the qcow2's", built.Disks[0].SHA256)
+			}
+			got, err := InspectImage(ctx, ref, RegistryOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Spec, built.Spec) || !reflect.DeepEqual(got.Disks, built.Disks) || got.ManifestDigest != built.ManifestDigest {
+				t.Errorf("read back %+v\nbuilt %+v", got, built)
+			}
+			un := filepath.Join(dir, "unpacked")
+			if _, err := UnpackImage(ctx, ref, un, RegistryOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if s := fileSHA256(t, filepath.Join(un, "disk0.qcow2")); s != built.Disks[0].SHA256 {
+				t.Errorf("unpacked disk sha256 %s, want %s", s, built.Disks[0].SHA256)
+			}
+			if out, err := exec.Command("qemu-img", "compare", "-q", c.disk, filepath.Join(un, "disk0.qcow2")).CombinedOutput(); err != nil {
+				t.Errorf("qemu-img compare: %v: %s", err, out)
+			}
+			checkLayerLayout(t, filepath.Join(dir, "layout"), built.LayerDigest)
+			checkSkopeo(t, ref, nil, built)
+		})
+	}
+}
+
+// checkLayerLayout opens the layer blob and checks the containerDisk layout.
+func checkLayerLayout(t *testing.T, layout, layerDigest string) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(layerDigest, "sha256:")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		if h.Uid != 107 || h.Gid != 107 || (h.Typeflag == tar.TypeReg && h.Mode != 0o440) {
+			t.Errorf("%s: uid %d gid %d mode %o", h.Name, h.Uid, h.Gid, h.Mode)
+		}
+	}
+	if !reflect.DeepEqual(names, []string{"disk/", "disk/disk0.qcow2"}) {
+		t.Errorf("layer holds %v", names)
+	}
+}
+
+// checkSkopeo runs skopeo inspect and compares its labels with what was built.
+func checkSkopeo(t *testing.T, ref string, extra []string, built *ImageInfo) {
+	t.Helper()
+	args := append([]string{"inspect"}, extra...)
+	out, err := exec.Command("skopeo", append(args, ref)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("skopeo inspect %s: %v: %s", ref, err, out)
+	}
+	var si struct {
+		Labels map[string]string
+		Layers []string
+	}
+	if err := json.Unmarshal(out, &si); err != nil {
+		t.Fatalf("skopeo output: %v: %s", err, out)
+	}
+	var spec Spec
+	if err := json.Unmarshal([]byte(si.Labels[AnnotationSpec]), &spec); err != nil || !reflect.DeepEqual(spec, built.Spec) {
+		t.Errorf("skopeo shows spec %+v (%v), want %+v", spec, err, built.Spec)
+	}
+	if len(si.Layers) != 1 || si.Layers[0] != built.LayerDigest {
+		t.Errorf("skopeo shows layers %v, want %s", si.Layers, built.LayerDigest)
+	}
+}
+
+func TestImageRegistry(t *testing.T) {
+	g := testGuest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	reg, err := testenv.StartRegistry(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+	insecure := false
+	ro := RegistryOptions{TLSVerify: &insecure}
+	ref := reg.Ref("podvm/guest:v1")
+	built, err := BuildImage(ctx, BuildOptions{Disks: []string{filepath.Join(g, testenv.GuestRaw)}, To: ref, Registry: ro, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := InspectImage(ctx, ref, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Spec, built.Spec) || !reflect.DeepEqual(got.Disks, built.Disks) {
+		t.Errorf("read back %+v, built %+v", got, built)
+	}
+	un := filepath.Join(t.TempDir(), "unpacked")
+	if _, err := UnpackImage(ctx, ref, un, ro); err != nil {
+		t.Fatal(err)
+	}
+	checkSkopeo(t, ref, []string{"--tls-verify=false"}, built)
+	// TLS is verified unless asked otherwise: a plain-HTTP registry fails.
+	if _, err := InspectImage(ctx, ref, RegistryOptions{}); err == nil {
+		t.Error("inspect over verified TLS of a plain-HTTP registry worked")
+	}
+}
+
+func TestImageErrors(t *testing.T) {
+	g := testGuest(t)
+	raw := filepath.Join(g, testenv.GuestRaw)
+	dir := t.TempDir()
+	bad := DefaultSpec("Bad_Name", 0)
+	two := DefaultSpec("two", 0)
+	two.Disks = append(two.Disks, Disk{Name: "disk1", Bus: BusVirtio})
+	cases := []struct {
+		name string
+		o    BuildOptions
+		want string
+	}{
+		{"no disks", BuildOptions{To: "oci:" + dir + ":x"}, "no disks"},
+		{"bad reference", BuildOptions{Disks: []string{raw}, To: "nowhere"}, "image reference"},
+		{"missing disk", BuildOptions{Disks: []string{filepath.Join(dir, "nope.raw")}, To: "oci:" + dir + ":x"}, "nope.raw"},
+		{"invalid spec", BuildOptions{Disks: []string{raw}, Spec: &bad, To: "oci:" + dir + ":x"}, "name"},
+		{"disk count", BuildOptions{Disks: []string{raw}, Spec: &two, To: "oci:" + dir + ":x"}, "lists 2 disks"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.o.WorkDir = dir
+			_, err := BuildImage(context.Background(), c.o)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+	if _, err := InspectImage(context.Background(), "oci:"+filepath.Join(dir, "absent")+":v1", RegistryOptions{}); err == nil {
+		t.Error("inspect of a missing layout worked")
+	}
+}
+
+func TestNameFromFile(t *testing.T) {
+	for in, want := range map[string]string{
+		"/x/Web 01.vmdk":    "web-01",
+		"guest-stream.vmdk": "guest-stream",
+		"___.raw":           "podvm",
+		"DB_Server.qcow2":   "db-server",
+	} {
+		if got := NameFromFile(in); got != want || !IsDNS1123Label(got) {
+			t.Errorf("NameFromFile(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
