@@ -1,0 +1,69 @@
+package block
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Target is an output file written under a temporary name in the same
+// folder and renamed to its final name only when complete.
+type Target struct {
+	*os.File
+	Final     string
+	Overwrite bool
+	done      bool
+}
+
+// CreateTarget creates the temporary file for final. Unless overwrite is
+// set, an existing final file is an error, now and at Commit.
+func CreateTarget(final string, overwrite bool) (*Target, error) {
+	if !overwrite {
+		if _, err := os.Lstat(final); err == nil {
+			return nil, fmt.Errorf("%s already exists (use --force to overwrite it)", final)
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".partial-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", final, err)
+	}
+	return &Target{File: f, Final: final, Overwrite: overwrite}, nil
+}
+
+// Commit syncs and closes the temporary file and renames it to its final name.
+func (t *Target) Commit() error {
+	if err := t.Sync(); err != nil {
+		return fmt.Errorf("%s: sync: %w", t.Name(), err)
+	}
+	if err := t.Close(); err != nil {
+		return fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	if err := os.Chmod(t.Name(), 0o644); err != nil {
+		return err
+	}
+	if !t.Overwrite {
+		// Link fails if final appeared meanwhile: nothing is overwritten.
+		if err := os.Link(t.Name(), t.Final); err != nil {
+			return fmt.Errorf("%s: %w", t.Final, err)
+		}
+		t.done = true
+		return os.Remove(t.Name())
+	}
+	if err := os.Rename(t.Name(), t.Final); err != nil {
+		return err
+	}
+	t.done = true
+	return nil
+}
+
+// Abort closes and removes the temporary file unless Commit finished.
+func (t *Target) Abort() error {
+	if t.done {
+		return nil
+	}
+	t.Close()
+	if err := os.Remove(t.Name()); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/convert/qcow2"
+	"github.com/podvm-migrate/podvm-migrate/convert/raw"
+)
+
+// DiskOptions say how Disk converts one disk image.
+type DiskOptions struct {
+	SourceFormat string // vmdk, qcow2 or raw; "" detects it
+	Format       string // target: raw or qcow2 (default)
+	Force        bool   // overwrite an existing target
+	Compress     bool   // qcow2 target: deflate clusters
+	Workers      int    // default: all cores
+	Verify       bool   // re-read the finished target and check its SHA-256
+	Progress     func(done, total int64)
+}
+
+// Result is what Disk did.
+type Result struct {
+	Source         string  `json:"source"`
+	Target         string  `json:"target"`
+	SourceFormat   string  `json:"sourceFormat"`
+	TargetFormat   string  `json:"targetFormat"`
+	VirtualBytes   int64   `json:"virtualBytes"`
+	AllocatedBytes int64   `json:"allocatedBytes"`
+	ReadBytes      int64   `json:"readBytes"`
+	WrittenBytes   int64   `json:"writtenBytes"`
+	SourceSHA256   string  `json:"sourceSHA256"`
+	TargetSHA256   string  `json:"targetSHA256,omitempty"`
+	Verified       bool    `json:"verified"`
+	Seconds        float64 `json:"seconds"`
+	MBPerSecond    float64 `json:"mbPerSecond"` // virtual MB (10^6 bytes) per second
+}
+
+// Header is the table header of a Result.
+func (r *Result) Header() []string {
+	return []string{"source", "target", "format", "virtual", "allocated", "read", "written", "seconds", "MB/s", "sha256"}
+}
+
+// Rows is the table row of a Result.
+func (r *Result) Rows() [][]string {
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return [][]string{{r.Source, r.Target, r.SourceFormat + "->" + r.TargetFormat, i(r.VirtualBytes), i(r.AllocatedBytes),
+		i(r.ReadBytes), i(r.WrittenBytes), fmt.Sprintf("%.2f", r.Seconds), fmt.Sprintf("%.1f", r.MBPerSecond), r.SourceSHA256}}
+}
+
+// Disk converts the disk image src into a new image dst. The target is
+// written under a temporary name and renamed when complete; on failure it
+// is removed. An existing dst is an error unless Force is set.
+func Disk(ctx context.Context, src, dst string, o DiskOptions) (*Result, error) {
+	start := time.Now()
+	if o.Format == "" {
+		o.Format = FormatQCOW2
+	}
+	if o.Format != FormatQCOW2 && o.Format != FormatRaw {
+		return nil, fmt.Errorf("target format %q: want raw or qcow2", o.Format)
+	}
+	if same(src, dst) {
+		return nil, fmt.Errorf("%s: source and target are the same file", dst)
+	}
+	img, err := Open(src, o.SourceFormat)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	var w block.Writer
+	switch o.Format {
+	case FormatRaw:
+		w, err = raw.Create(dst, img.Size(), o.Force)
+	default:
+		w, err = qcow2.Create(dst, img.Size(), qcow2.WriterOptions{Overwrite: o.Force, Compress: o.Compress})
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := Copy(ctx, img, w, CopyOptions{Workers: o.Workers, Progress: o.Progress})
+	if err == nil {
+		err = w.Commit(ctx)
+	}
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
+	r := &Result{Source: src, Target: dst, SourceFormat: img.Format(), TargetFormat: o.Format,
+		VirtualBytes: st.VirtualBytes, AllocatedBytes: st.AllocatedBytes, ReadBytes: st.ReadBytes,
+		WrittenBytes: st.WrittenBytes, SourceSHA256: st.SHA256}
+	if o.Verify {
+		sum, err := Checksum(ctx, dst, o.Format, o.Workers)
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		if sum != st.SHA256 {
+			return nil, fmt.Errorf("verify: %s: SHA-256 %s differs from the source's %s", dst, sum, st.SHA256)
+		}
+		r.TargetSHA256, r.Verified = sum, true
+	}
+	r.Seconds = time.Since(start).Seconds()
+	if r.Seconds > 0 {
+		r.MBPerSecond = float64(r.VirtualBytes) / 1e6 / r.Seconds
+	}
+	return r, nil
+}
+
+// Checksum returns the SHA-256 of the guest-visible bytes of a disk image.
+func Checksum(ctx context.Context, path, format string, workers int) (string, error) {
+	img, err := Open(path, format)
+	if err != nil {
+		return "", err
+	}
+	defer img.Close()
+	st, err := Copy(ctx, img, discard{}, CopyOptions{Workers: workers})
+	return st.SHA256, err
+}
+
+// discard is a Writer that stores nothing, for checksums.
+type discard struct{}
+
+func (discard) Encode(*block.Window) error                { return nil }
+func (discard) Write(context.Context, *block.Window) error { return nil }
+func (discard) Written() int64                             { return 0 }
+func (discard) Commit(context.Context) error               { return nil }
+func (discard) Abort() error                               { return nil }
+
+func same(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	if err1 == nil && err2 == nil {
+		return os.SameFile(sa, sb)
+	}
+	aa, _ := filepath.Abs(a)
+	bb, _ := filepath.Abs(b)
+	return aa == bb
+}

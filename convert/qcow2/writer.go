@@ -1,0 +1,353 @@
+package qcow2
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
+)
+
+const (
+	clusterBits = 16
+	clusterSize = 1 << clusterBits
+	l2Entries   = clusterSize / 8
+	l2Cover     = clusterSize * l2Entries // guest bytes one L2 table maps
+	refPerBlock = clusterSize / 2         // 16-bit refcounts per refcount block
+	// compressed cluster descriptor: sector count starts at bit 62-(clusterBits-8)
+	csizeShift = 62 - (clusterBits - 8)
+	maxFlush   = 4 << 20
+)
+
+// Writer writes a qcow2 v3 image from guest data in increasing offsets.
+// Clusters are appended as they come; each L2 table is written once the
+// guest offset moves past it; refcount blocks sit at the first cluster of
+// the 2 GiB of file they count and are written when the file grows past
+// them. Memory stays a few hundred KiB whatever the disk size.
+type Writer struct {
+	t        *block.Target
+	size     int64
+	compress bool
+	level    int
+
+	end      int64 // next free byte of the file
+	l1       []uint64
+	l2       []uint64
+	l2Index  int64 // L1 index of l2, -1 for none
+	refs     []uint16
+	refIndex int64    // refcount block in refs
+	refTable []uint64 // file offset of each refcount block
+	buf      []byte   // pending appended bytes
+	bufAt    int64
+	written  int64
+	lastOff  int64
+	err      error // the first failed write of emit
+	zw       sync.Pool
+}
+
+var _ block.Writer = (*Writer)(nil)
+
+// WriterOptions tune a qcow2 Writer.
+type WriterOptions struct {
+	Overwrite bool
+	Compress  bool // deflate every cluster that gets smaller
+	Level     int  // deflate level 1-9; default 6
+}
+
+// Create starts a qcow2 image of size guest bytes at path.
+func Create(path string, size int64, o WriterOptions) (*Writer, error) {
+	t, err := block.CreateTarget(path, o.Overwrite)
+	if err != nil {
+		return nil, err
+	}
+	if o.Level == 0 {
+		o.Level = 6
+	}
+	w := &Writer{t: t, size: size, compress: o.Compress, level: o.Level, l2Index: -1, lastOff: -1,
+		l1:   make([]uint64, (size+l2Cover-1)/l2Cover),
+		refs: make([]uint16, refPerBlock), refTable: []uint64{clusterSize},
+		end: 2 * clusterSize}
+	w.refs[0], w.refs[1] = 1, 1 // the header and refcount block 0
+	return w, nil
+}
+
+// cluster is the encoded form of one guest cluster.
+type cluster struct {
+	zero bool
+	comp []byte // deflated, when smaller than the cluster
+}
+
+// Encode finds zero clusters and, when compressing, deflates the others.
+func (w *Writer) Encode(win *block.Window) error {
+	if win.Offset%clusterSize != 0 {
+		return fmt.Errorf("qcow2: window at %d is not cluster-aligned", win.Offset)
+	}
+	d := win.Data
+	cs := make([]cluster, (len(d)+clusterSize-1)/clusterSize)
+	for i := range cs {
+		c := d[i*clusterSize : min((i+1)*clusterSize, len(d))]
+		if block.IsZero(c) {
+			cs[i].zero = true
+			continue
+		}
+		if w.compress {
+			comp, err := w.deflate(c)
+			if err != nil {
+				return err
+			}
+			cs[i].comp = comp
+		}
+	}
+	win.Encoded = cs
+	return nil
+}
+
+func (w *Writer) deflate(c []byte) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(clusterSize)
+	zw, _ := w.zw.Get().(*flate.Writer)
+	if zw == nil {
+		var err error
+		if zw, err = flate.NewWriter(&out, w.level); err != nil {
+			return nil, err
+		}
+	} else {
+		zw.Reset(&out)
+	}
+	defer w.zw.Put(zw)
+	if _, err := zw.Write(c); err != nil {
+		return nil, err
+	}
+	if len(c) < clusterSize {
+		if _, err := zw.Write(make([]byte, clusterSize-len(c))); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if out.Len() >= clusterSize-512 {
+		return nil, nil
+	}
+	return out.Bytes(), nil
+}
+
+// Write appends the window's non-zero clusters and maps them.
+func (w *Writer) Write(_ context.Context, win *block.Window) error {
+	if win.Offset <= w.lastOff {
+		return fmt.Errorf("qcow2: window at %d after %d: writes must come in order", win.Offset, w.lastOff)
+	}
+	w.lastOff = win.Offset
+	for i, c := range win.Encoded.([]cluster) {
+		if c.zero {
+			continue
+		}
+		guest := win.Offset + int64(i)*clusterSize
+		if err := w.selectL2(guest / l2Cover); err != nil {
+			return err
+		}
+		var entry uint64
+		if c.comp != nil {
+			pos, err := w.place(int64(len(c.comp)), false)
+			if err != nil {
+				return err
+			}
+			w.emit(pos, c.comp)
+			extra := uint64((pos+int64(len(c.comp))-1)/512 - pos/512)
+			entry = flagCompress | extra<<csizeShift | uint64(pos)
+		} else {
+			pos, err := w.place(clusterSize, true)
+			if err != nil {
+				return err
+			}
+			data := win.Data[i*clusterSize : min((i+1)*clusterSize, len(win.Data))]
+			w.emit(pos, data)
+			if len(data) < clusterSize {
+				w.emit(pos+int64(len(data)), make([]byte, clusterSize-len(data)))
+			}
+			entry = flagCopied | uint64(pos)
+		}
+		w.l2[(guest/clusterSize)%l2Entries] = entry
+		if err := w.maybeFlush(); err != nil {
+			return err
+		}
+	}
+	return w.pendingErr(nil)
+}
+
+// selectL2 makes the L2 table of L1 index i current, writing out the previous one.
+func (w *Writer) selectL2(i int64) error {
+	if i == w.l2Index {
+		return nil
+	}
+	if err := w.flushL2(); err != nil {
+		return err
+	}
+	w.l2Index = i
+	if w.l2 == nil {
+		w.l2 = make([]uint64, l2Entries)
+	} else {
+		clear(w.l2)
+	}
+	return nil
+}
+
+func (w *Writer) flushL2() error {
+	if w.l2Index < 0 {
+		return nil
+	}
+	pos, err := w.place(clusterSize, true)
+	if err != nil {
+		return err
+	}
+	w.emit(pos, be64s(w.l2, clusterSize))
+	w.l1[w.l2Index] = flagCopied | uint64(pos)
+	w.l2Index = -1
+	return nil
+}
+
+// place reserves n bytes at the end of the file (cluster-aligned if align),
+// stepping over the clusters kept for refcount blocks, and counts a
+// reference to every cluster the bytes touch.
+func (w *Writer) place(n int64, align bool) (int64, error) {
+	pos := w.end
+	if align {
+		pos = (pos + clusterSize - 1) &^ (clusterSize - 1)
+	}
+	for {
+		first, last := pos/clusterSize, (pos+n-1)/clusterSize
+		next := (w.refIndex + 1) * refPerBlock // the cluster kept for the next refcount block
+		if next > last {
+			break
+		}
+		if err := w.startRefBlock(next); err != nil {
+			return 0, err
+		}
+		if first <= next {
+			pos = (next + 1) * clusterSize
+		}
+	}
+	for c := pos / clusterSize; c <= (pos+n-1)/clusterSize; c++ {
+		w.refs[c%refPerBlock]++
+	}
+	w.end = pos + n
+	return pos, nil
+}
+
+// startRefBlock writes out the current refcount block and starts the next
+// one at cluster c, the first it counts.
+func (w *Writer) startRefBlock(c int64) error {
+	if err := w.writeRefBlock(); err != nil {
+		return err
+	}
+	w.refIndex++
+	clear(w.refs)
+	w.refs[0] = 1 // itself
+	w.refTable = append(w.refTable, uint64(c*clusterSize))
+	return nil
+}
+
+func (w *Writer) writeRefBlock() error {
+	b := make([]byte, clusterSize)
+	for i, r := range w.refs {
+		binary.BigEndian.PutUint16(b[2*i:], r)
+	}
+	off := int64(w.refTable[w.refIndex])
+	if _, err := w.t.WriteAt(b, off); err != nil {
+		return fmt.Errorf("%s: offset %d: %w", w.t.Name(), off, err)
+	}
+	w.written += clusterSize
+	return nil
+}
+
+// emit queues bytes for the file at pos; contiguous bytes are written together.
+func (w *Writer) emit(pos int64, b []byte) {
+	if len(w.buf) > 0 && w.bufAt+int64(len(w.buf)) != pos {
+		w.pendingErr(w.flush())
+	}
+	if len(w.buf) == 0 {
+		w.bufAt = pos
+	}
+	w.buf = append(w.buf, b...)
+}
+
+func (w *Writer) maybeFlush() error {
+	if len(w.buf) >= maxFlush {
+		return w.flush()
+	}
+	return w.pendingErr(nil)
+}
+
+// flush writes the queued bytes.
+func (w *Writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if _, err := w.t.WriteAt(w.buf, w.bufAt); err != nil {
+		return fmt.Errorf("%s: offset %d: %w", w.t.Name(), w.bufAt, err)
+	}
+	w.written += int64(len(w.buf))
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// pendingErr keeps the first error and returns it.
+func (w *Writer) pendingErr(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	return w.err
+}
+
+// be64s encodes vals big-endian into n bytes.
+func be64s(vals []uint64, n int) []byte {
+	b := make([]byte, n)
+	for i, v := range vals {
+		binary.BigEndian.PutUint64(b[8*i:], v)
+	}
+	return b
+}
+
+// Written is how many bytes were written, metadata included.
+func (w *Writer) Written() int64 { return w.written + int64(len(w.buf)) }
+
+// Commit writes the last L2 table, the L1 table, the refcount table and
+// blocks and the header, then moves the image to its final name.
+func (w *Writer) Commit(context.Context) error {
+	if err := w.pendingErr(w.flushL2()); err != nil {
+		return err
+	}
+	l1Bytes := max(1, (len(w.l1)*8+clusterSize-1)/clusterSize) * clusterSize
+	l1Pos, err := w.place(int64(l1Bytes), true)
+	if err != nil {
+		return err
+	}
+	w.emit(l1Pos, be64s(w.l1, l1Bytes))
+	// Room for one more refcount block that placing the table itself may start.
+	rtBytes := ((len(w.refTable)+2)*8 + clusterSize - 1) / clusterSize * clusterSize
+	rtPos, err := w.place(int64(rtBytes), true)
+	if err != nil {
+		return err
+	}
+	w.emit(rtPos, be64s(w.refTable, rtBytes))
+	if err := w.pendingErr(w.flush()); err != nil {
+		return err
+	}
+	if err := w.writeRefBlock(); err != nil {
+		return err
+	}
+	h := header{Version: 3, ClusterBits: clusterBits, Size: uint64(w.size), L1Size: uint32(len(w.l1)),
+		L1Offset: uint64(l1Pos), RefTableOffset: uint64(rtPos), RefTableClusters: uint32(rtBytes / clusterSize),
+		RefcountOrder: 4, HeaderLength: headerV3Len}
+	if _, err := w.t.WriteAt(h.marshal(), 0); err != nil {
+		return fmt.Errorf("%s: header: %w", w.t.Name(), err)
+	}
+	return w.t.Commit()
+}
+
+// Abort removes the partial image.
+func (w *Writer) Abort() error { return w.t.Abort() }

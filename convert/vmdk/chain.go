@@ -1,0 +1,70 @@
+package vmdk
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
+)
+
+// maxChain bounds a snapshot chain; vSphere allows 32 snapshots.
+const maxChain = 255
+
+// Open opens a VMDK and, through parentFileNameHint, every parent down to
+// the base disk: reads see the newest data of the chain.
+func Open(path string) (block.Image, error) {
+	seen := map[string]string{}
+	return openChain(path, seen, "")
+}
+
+func openChain(path string, seen map[string]string, child string) (block.Image, error) {
+	key, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(key); err == nil {
+		key = real
+	}
+	if by, ok := seen[key]; ok {
+		return nil, fmt.Errorf("%s: offset 0: snapshot chain loops: %s is already the parent of %s", child, path, by)
+	}
+	if len(seen) >= maxChain {
+		return nil, fmt.Errorf("%s: snapshot chain is longer than %d disks", path, maxChain)
+	}
+	seen[key] = child
+	d, err := OpenDisk(path)
+	if err != nil {
+		return nil, err
+	}
+	hint := d.Descriptor.ParentFileNameHint
+	if hint == "" {
+		return d, nil
+	}
+	ppath := hint
+	if !filepath.IsAbs(ppath) {
+		ppath = filepath.Join(filepath.Dir(path), hint)
+	}
+	parent, err := openChain(ppath, seen, path)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("parent of %s: %w", path, err)
+	}
+	if pd, ok := baseDisk(parent); ok && d.Descriptor.ParentCID != noParent && pd.Descriptor.CID != d.Descriptor.ParentCID {
+		d.Close()
+		parent.Close()
+		return nil, block.Errorf(path, 0, "parentCID %08x does not match the CID %08x of parent %s: the parent changed after the snapshot", d.Descriptor.ParentCID, pd.Descriptor.CID, ppath)
+	}
+	return &block.Overlay{Top: d, Base: parent}, nil
+}
+
+// baseDisk returns the top Disk of an opened chain.
+func baseDisk(img block.Image) (*Disk, bool) {
+	switch v := img.(type) {
+	case *Disk:
+		return v, true
+	case *block.Overlay:
+		d, ok := v.Top.(*Disk)
+		return d, ok
+	}
+	return nil, false
+}

@@ -1,0 +1,213 @@
+package vmdk
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
+)
+
+// extent maps offsets relative to its own start.
+type extent interface {
+	Map(ctx context.Context, off, max int64) (block.Run, error)
+	Close() error
+}
+
+// zeroExtent is a ZERO extent line: no file, all zeros.
+type zeroExtent struct{}
+
+func (zeroExtent) Map(_ context.Context, off, max int64) (block.Run, error) {
+	return block.Run{Length: max, Kind: block.Zero}, nil
+}
+func (zeroExtent) Close() error { return nil }
+
+// Disk is one VMDK (a descriptor and its extents), without its parent.
+type Disk struct {
+	Path       string
+	Descriptor *Descriptor
+	starts     []int64 // guest byte offset of each extent
+	extents    []extent
+	size       int64
+	cur        int
+}
+
+var _ block.Image = (*Disk)(nil)
+
+// Format is "vmdk/" and the descriptor's createType.
+func (d *Disk) Format() string { return "vmdk/" + d.Descriptor.CreateType }
+
+// Size is the guest size in bytes.
+func (d *Disk) Size() int64 { return d.size }
+
+// Map maps a guest offset through the extent that holds it.
+func (d *Disk) Map(ctx context.Context, off, max int64) (block.Run, error) {
+	if off < 0 || off >= d.size {
+		return block.Run{}, fmt.Errorf("%s: offset %d is outside the disk (%d bytes)", d.Path, off, d.size)
+	}
+	if off < d.starts[d.cur] || (d.cur+1 < len(d.starts) && off >= d.starts[d.cur+1]) {
+		d.cur = sort.Search(len(d.starts), func(i int) bool { return d.starts[i] > off }) - 1
+	}
+	end := d.size
+	if d.cur+1 < len(d.starts) {
+		end = d.starts[d.cur+1]
+	}
+	start := d.starts[d.cur]
+	return d.extents[d.cur].Map(ctx, off-start, min(max, end-off))
+}
+
+// Close closes every extent file.
+func (d *Disk) Close() error {
+	var errs []error
+	for _, e := range d.extents {
+		errs = append(errs, e.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenDisk opens one VMDK, either a descriptor file or a sparse extent with
+// an embedded descriptor, without following its parent.
+func OpenDisk(path string) (*Disk, error) {
+	f, err := block.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, min(sector, f.Len))
+	if err := f.ReadFull(head, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if len(head) >= 4 {
+		switch binary.LittleEndian.Uint32(head) {
+		case sparseMagic:
+			return openSparseFile(f)
+		case cowdMagic:
+			f.Close()
+			return nil, block.Errorf(path, 0, "ESX vmfsSparse (COWD) extents are not supported: consolidate the snapshot or export the VM")
+		}
+	}
+	defer f.Close()
+	if f.Len > maxDescriptor {
+		return nil, block.Errorf(path, 0, "not a VMDK: no sparse magic, and too large for a descriptor")
+	}
+	text := make([]byte, f.Len)
+	if err := f.ReadFull(text, 0); err != nil {
+		return nil, err
+	}
+	desc, err := ParseDescriptor(path, 0, text)
+	if err != nil {
+		return nil, err
+	}
+	return openExtents(path, desc, nil)
+}
+
+// openSparseFile opens a sparse extent: a monolithicSparse or streamOptimized
+// disk with its descriptor inside, or one extent file opened on its own.
+func openSparseFile(f *block.File) (*Disk, error) {
+	hb := make([]byte, sector)
+	if err := f.ReadFull(hb, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	h, err := parseSparseHeader(f.Name, 0, hb)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	var desc *Descriptor
+	if h.DescOffset != 0 && h.DescSize != 0 {
+		off := int64(h.DescOffset) * sector
+		if h.DescSize > maxDescriptor/sector {
+			f.Close()
+			return nil, block.Errorf(f.Name, 36, "embedded descriptor of %d sectors is too large", h.DescSize)
+		}
+		text := make([]byte, int64(h.DescSize)*sector)
+		if err := f.ReadFull(text, off); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("embedded descriptor: %w", err)
+		}
+		if desc, err = ParseDescriptor(f.Name, off, text); err != nil {
+			f.Close()
+			return nil, err
+		}
+	} else {
+		desc = &Descriptor{Version: 1, CID: noParent, ParentCID: noParent, CreateType: "sparseExtent",
+			Extents: []ExtentDesc{{Access: "RW", Sectors: int64(h.Capacity), Type: ExtentSparse, File: filepath.Base(f.Name)}}}
+	}
+	return openExtents(f.Name, desc, f)
+}
+
+// openExtents opens the extents a descriptor names. self is the descriptor's
+// own file when it is a sparse extent too.
+func openExtents(path string, desc *Descriptor, self *block.File) (*Disk, error) {
+	d := &Disk{Path: path, Descriptor: desc}
+	dir := filepath.Dir(path)
+	fail := func(err error) (*Disk, error) {
+		d.Close()
+		if self != nil && !d.uses(self) {
+			self.Close()
+		}
+		return nil, err
+	}
+	for _, ed := range desc.Extents {
+		size := ed.Sectors * sector
+		d.starts = append(d.starts, d.size)
+		d.size += size
+		if ed.Type == ExtentZero {
+			d.extents = append(d.extents, zeroExtent{})
+			continue
+		}
+		name := ed.File
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		var f *block.File
+		var err error
+		if self != nil && filepath.Clean(name) == filepath.Clean(self.Name) && !d.uses(self) {
+			f = self
+		} else if f, err = block.OpenFile(name); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fail(block.Errorf(path, ed.Line, "extent file %q is missing", ed.File))
+			}
+			return fail(block.Wrap(path, ed.Line, err, "extent file %q", ed.File))
+		}
+		var e extent
+		switch ed.Type {
+		case ExtentSparse:
+			e, err = openSparse(f, size)
+		case ExtentFlat, ExtentVMFS, ExtentVMFSRaw, ExtentVMFSRDM:
+			e, err = openFlat(f, ed.Offset*sector, size, ed.Line, path)
+		default:
+			err = block.Errorf(path, ed.Line, "%s extents are not supported", ed.Type)
+		}
+		if err != nil {
+			if f != self {
+				f.Close()
+			}
+			return fail(err)
+		}
+		d.extents = append(d.extents, e)
+	}
+	return d, nil
+}
+
+// uses reports whether an extent of d already owns f.
+func (d *Disk) uses(f *block.File) bool {
+	for _, e := range d.extents {
+		switch e := e.(type) {
+		case *sparseExtent:
+			if e.f == f {
+				return true
+			}
+		case *flatExtent:
+			if e.f == f {
+				return true
+			}
+		}
+	}
+	return false
+}
