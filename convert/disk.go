@@ -124,7 +124,7 @@ func Checksum(ctx context.Context, path, format string, workers int) (string, er
 // discard is a Writer that stores nothing, for checksums.
 type discard struct{}
 
-func (discard) Encode(*block.Window) error                { return nil }
+func (discard) Encode(*block.Window) error                 { return nil }
 func (discard) Write(context.Context, *block.Window) error { return nil }
 func (discard) Written() int64                             { return 0 }
 func (discard) Commit(context.Context) error               { return nil }

@@ -19,8 +19,8 @@ const maxInFlight = 48
 
 // CopyOptions tune Copy.
 type CopyOptions struct {
-	Workers  int                      // goroutines reading, inflating and encoding; default: all cores
-	Window   int64                    // bytes per unit of work; default DefaultWindow
+	Workers  int                     // goroutines reading, inflating and encoding; default: all cores
+	Window   int64                   // bytes per unit of work; default DefaultWindow
 	Progress func(done, total int64) // called from one goroutine after each window
 }
 
@@ -72,7 +72,7 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	work := make(chan *job)
 	order := make(chan *job, inFlight)
 	zeros := make([]byte, o.Window) // read-only: the data of empty windows
-	var mapped CopyStats // written by the producer only, read after order closes
+	var mapped CopyStats            // written by the producer only, read after order closes
 	go produce(ctx, src, o.Window, zeros, bufs, work, order, &mapped)
 	for range o.Workers {
 		go func() {
