@@ -92,7 +92,7 @@ func Disk(ctx context.Context, src, dst string, o DiskOptions) (*Result, error) 
 	}
 	r := &Result{Source: src, Target: dst, SourceFormat: img.Format(), TargetFormat: o.Format,
 		VirtualBytes: st.VirtualBytes, AllocatedBytes: st.AllocatedBytes, ReadBytes: st.ReadBytes,
-		WrittenBytes: st.WrittenBytes, SourceSHA256: st.SHA256}
+		WrittenBytes: w.Written(), SourceSHA256: st.SHA256}
 	if o.Verify {
 		sum, err := Checksum(ctx, dst, o.Format, o.Workers)
 		if err != nil {

@@ -346,6 +346,7 @@ func (w *Writer) Commit(context.Context) error {
 	if _, err := w.t.WriteAt(h.marshal(), 0); err != nil {
 		return fmt.Errorf("%s: header: %w", w.t.Name(), err)
 	}
+	w.written += clusterSize
 	return w.t.Commit()
 }
 
