@@ -13,9 +13,12 @@ import (
 const (
 	AnnotationSpec  = "io.podvm-migrate.spec"  // the podvm.Spec as JSON
 	AnnotationDisks = "io.podvm-migrate.disks" // []ImageDisk as JSON
+	AnnotationBoot  = "io.podvm-migrate.boot"  // ImageBoot as JSON, when the image carries a kernel
 	// DiskDir is where the disks live in the image, as a KubeVirt
 	// containerDisk expects them.
 	DiskDir = "disk"
+	// BootDir holds an optional kernel and initramfs for direct kernel boot.
+	BootDir = "boot"
 	// DiskUID and DiskGID own the disks in the layer (KubeVirt's qemu user).
 	DiskUID, DiskGID = 107, 107
 	// DiskMode is the disks' mode in the layer.
@@ -32,6 +35,16 @@ type ImageDisk struct {
 	SHA256      string `json:"sha256"`      // of the file as stored in the layer
 }
 
+// ImageBoot is an optional kernel and initramfs carried next to the disks,
+// so a runtime can boot the guest directly (faster) or smoke-test KVM.
+type ImageBoot struct {
+	Kernel       string `json:"kernel"`           // path in the layer, e.g. boot/vmlinuz
+	KernelSHA256 string `json:"kernelSHA256"`     // of the file
+	Initrd       string `json:"initrd,omitempty"` // e.g. boot/initrd.img
+	InitrdSHA256 string `json:"initrdSHA256,omitempty"`
+	Cmdline      string `json:"cmdline,omitempty"` // kernel command line
+}
+
 // ImageInfo is what a pod VM image holds, as read back from a reference.
 type ImageInfo struct {
 	Ref            string      `json:"ref"`
@@ -39,6 +52,7 @@ type ImageInfo struct {
 	MediaType      string      `json:"mediaType"`
 	Spec           Spec        `json:"spec"`
 	Disks          []ImageDisk `json:"disks"`
+	Boot           *ImageBoot  `json:"boot,omitempty"`
 	LayerDigest    string      `json:"layerDigest"`
 	LayerSize      int64       `json:"layerSize"`
 }

@@ -26,6 +26,9 @@ type BuildOptions struct {
 	Spec     *Spec           // nil: DefaultSpec for the disks
 	To       string          // oci:DIR:TAG or docker://HOST/REPO:TAG
 	Registry RegistryOptions // TLS and credentials for docker:// destinations
+	// Kernel, Initrd and Cmdline optionally carry the guest's kernel in the
+	// image under boot/, for direct kernel boot and KVM smoke tests.
+	Kernel, Initrd, Cmdline string
 	WorkDir  string          // scratch space for conversions; default os.TempDir()
 	Log      func(format string, args ...any)
 }
@@ -77,7 +80,13 @@ func BuildImage(ctx context.Context, o BuildOptions) (*ImageInfo, error) {
 		disks = append(disks, layerDisk{name: spec.Disks[i].Name, path: p})
 	}
 	stage := filepath.Join(work, "layout")
-	info, err := writeLayout(stage, spec, disks)
+	var boot *layerBoot
+	if o.Kernel != "" {
+		boot = &layerBoot{kernel: o.Kernel, initrd: o.Initrd, cmdline: o.Cmdline}
+	} else if o.Initrd != "" || o.Cmdline != "" {
+		return nil, fmt.Errorf("image: an initrd or command line needs a kernel")
+	}
+	info, err := writeLayout(stage, spec, disks, boot)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +183,7 @@ func NameFromFile(p string) string {
 // writeLayout writes a one-image OCI layout (tag "podvm") at dir: the disk
 // layer, a config whose labels hold the spec and disks, and a manifest
 // annotated the same way.
-func writeLayout(dir string, spec *Spec, disks []layerDisk) (*ImageInfo, error) {
+func writeLayout(dir string, spec *Spec, disks []layerDisk, boot *layerBoot) (*ImageInfo, error) {
 	blobs := filepath.Join(dir, "blobs", "sha256")
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
@@ -184,7 +193,7 @@ func writeLayout(dir string, spec *Spec, disks []layerDisk) (*ImageInfo, error) 
 		return nil, fmt.Errorf("image: %w", err)
 	}
 	mtime := time.Unix(0, 0).UTC()
-	lr, err := writeLayer(tmp, disks, mtime)
+	lr, err := writeLayer(tmp, disks, boot, mtime)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -209,6 +218,10 @@ func writeLayout(dir string, spec *Spec, disks []layerDisk) (*ImageInfo, error) 
 		imgspecv1.AnnotationTitle:          spec.Name,
 		"io.podvm-migrate.source.name":     spec.Source.Name,
 		"io.kubevirt.containerdisk.format": FormatQCOW2,
+	}
+	if lr.boot != nil {
+		b, _ := json.Marshal(lr.boot)
+		labels[AnnotationBoot] = string(b)
 	}
 	cfg := imgspecv1.Image{
 		Created:  &mtime,
@@ -241,7 +254,7 @@ func writeLayout(dir string, spec *Spec, disks []layerDisk) (*ImageInfo, error) 
 	if err := os.WriteFile(filepath.Join(dir, imgspecv1.ImageLayoutFile), b, 0o644); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
-	return &ImageInfo{MediaType: m.MediaType, Spec: *spec, Disks: lr.disks, LayerDigest: lr.digest.String(), LayerSize: lr.size}, nil
+	return &ImageInfo{MediaType: m.MediaType, Spec: *spec, Disks: lr.disks, Boot: lr.boot, LayerDigest: lr.digest.String(), LayerSize: lr.size}, nil
 }
 
 func writeJSONBlob(blobs, mediaType string, v any) (imgspecv1.Descriptor, error) {

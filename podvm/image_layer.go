@@ -20,12 +20,18 @@ type layerDisk struct {
 	path string // qcow2 on the local file system
 }
 
+// layerBoot is an optional kernel and initramfs going into the layer.
+type layerBoot struct {
+	kernel, initrd, cmdline string // local files and the command line
+}
+
 // layerResult is what writing the layer measured.
 type layerResult struct {
 	digest digest.Digest // of the gzip blob
 	diffID digest.Digest // of the uncompressed tar
 	size   int64
 	disks  []ImageDisk
+	boot   *ImageBoot
 }
 
 // countingWriter counts the bytes written through it.
@@ -41,9 +47,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // writeLayer writes a gzip tar holding disk/ and each disk as
-// disk/NAME.qcow2 (0440, 107:107) to w, hashing the blob, the tar and every
-// disk on the way.
-func writeLayer(w io.Writer, disks []layerDisk, mtime time.Time) (*layerResult, error) {
+// disk/NAME.qcow2 (0440, 107:107), and boot/ when a kernel is given, to w,
+// hashing the blob, the tar and every file on the way.
+func writeLayer(w io.Writer, disks []layerDisk, boot *layerBoot, mtime time.Time) (*layerResult, error) {
 	blobHash := sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(w, blobHash)}
 	gz, err := gzip.NewWriterLevel(cw, gzip.BestSpeed)
@@ -64,6 +70,13 @@ func writeLayer(w io.Writer, disks []layerDisk, mtime time.Time) (*layerResult, 
 		}
 		res.disks = append(res.disks, *id)
 	}
+	if boot != nil {
+		b, err := addBoot(tw, boot, mtime)
+		if err != nil {
+			return nil, err
+		}
+		res.boot = b
+	}
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
@@ -81,28 +94,57 @@ func addDisk(tw *tar.Writer, d layerDisk, mtime time.Time) (*ImageDisk, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(d.path)
+	name := path.Join(DiskDir, d.name+".qcow2")
+	n, sum, err := addFile(tw, d.path, name, mtime)
 	if err != nil {
+		return nil, err
+	}
+	return &ImageDisk{Name: d.name, File: name, Format: FormatQCOW2, SizeBytes: n,
+		VirtualSize: h.VirtualSize, SHA256: sum}, nil
+}
+
+func addBoot(tw *tar.Writer, b *layerBoot, mtime time.Time) (*ImageBoot, error) {
+	hdr := &tar.Header{Typeflag: tar.TypeDir, Name: BootDir + "/", Mode: 0o555, Uid: DiskUID, Gid: DiskGID, ModTime: mtime, Format: tar.FormatPAX}
+	if err := tw.WriteHeader(hdr); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
+	}
+	ib := &ImageBoot{Kernel: path.Join(BootDir, "vmlinuz"), Cmdline: b.cmdline}
+	var err error
+	if _, ib.KernelSHA256, err = addFile(tw, b.kernel, ib.Kernel, mtime); err != nil {
+		return nil, err
+	}
+	if b.initrd != "" {
+		ib.Initrd = path.Join(BootDir, "initrd.img")
+		if _, ib.InitrdSHA256, err = addFile(tw, b.initrd, ib.Initrd, mtime); err != nil {
+			return nil, err
+		}
+	}
+	return ib, nil
+}
+
+// addFile copies a local file into the tar as name (0440, 107:107) and
+// returns its size and SHA-256.
+func addFile(tw *tar.Writer, src, name string, mtime time.Time) (int64, string, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return 0, "", fmt.Errorf("layer: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("layer: %w", err)
+		return 0, "", fmt.Errorf("layer: %w", err)
 	}
-	name := path.Join(DiskDir, d.name+".qcow2")
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: st.Size(), Mode: DiskMode, Uid: DiskUID, Gid: DiskGID, ModTime: mtime, Format: tar.FormatPAX}
 	if err := tw.WriteHeader(hdr); err != nil {
-		return nil, fmt.Errorf("layer: %s: %w", d.path, err)
+		return 0, "", fmt.Errorf("layer: %s: %w", src, err)
 	}
 	sum := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tw, sum), f)
 	if err != nil {
-		return nil, fmt.Errorf("layer: copy %s: %w", d.path, err)
+		return 0, "", fmt.Errorf("layer: copy %s: %w", src, err)
 	}
 	if n != st.Size() {
-		return nil, fmt.Errorf("layer: %s changed size while being read", d.path)
+		return 0, "", fmt.Errorf("layer: %s changed size while being read", src)
 	}
-	return &ImageDisk{Name: d.name, File: name, Format: FormatQCOW2, SizeBytes: n,
-		VirtualSize: h.VirtualSize, SHA256: hex.EncodeToString(sum.Sum(nil))}, nil
+	return n, hex.EncodeToString(sum.Sum(nil)), nil
 }

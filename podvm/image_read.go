@@ -56,7 +56,17 @@ func UnpackImage(ctx context.Context, ref, dir string, ro RegistryOptions) (*Ima
 	}
 	defer blob.Close()
 	verifier := d.Verifier()
-	if err := extractDisks(io.TeeReader(blob, verifier), tmp, info.Disks); err != nil {
+	files := map[string]extractFile{}
+	for _, d := range info.Disks {
+		files[path.Clean(d.File)] = extractFile{dst: d.Name + ".qcow2", sha256: d.SHA256}
+	}
+	if b := info.Boot; b != nil {
+		files[path.Clean(b.Kernel)] = extractFile{dst: "vmlinuz", sha256: b.KernelSHA256}
+		if b.Initrd != "" {
+			files[path.Clean(b.Initrd)] = extractFile{dst: "initrd.img", sha256: b.InitrdSHA256}
+		}
+	}
+	if err := extractFiles(io.TeeReader(blob, verifier), tmp, files); err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	if !verifier.Verified() {
@@ -130,6 +140,12 @@ func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSour
 	if err := json.Unmarshal([]byte(labels[AnnotationDisks]), &info.Disks); err != nil {
 		return nil, fmt.Errorf("label %s: %w", AnnotationDisks, err)
 	}
+	if b := labels[AnnotationBoot]; b != "" {
+		info.Boot = &ImageBoot{}
+		if err := json.Unmarshal([]byte(b), info.Boot); err != nil {
+			return nil, fmt.Errorf("label %s: %w", AnnotationBoot, err)
+		}
+	}
 	layers := img.LayerInfos()
 	if len(layers) != 1 {
 		return nil, fmt.Errorf("a pod VM image has one layer, this one has %d", len(layers))
@@ -141,18 +157,20 @@ func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSour
 	return info, nil
 }
 
-// extractDisks reads a (possibly compressed) layer tar and writes each
-// listed disk to dir/NAME.qcow2 (0444), checking its SHA-256.
-func extractDisks(layer io.Reader, dir string, disks []ImageDisk) error {
+// extractFile says where a file of the layer goes and what it must hash to.
+type extractFile struct {
+	dst    string // name in the target folder
+	sha256 string
+}
+
+// extractFiles reads a (possibly compressed) layer tar and writes each
+// wanted file into dir (0444), checking its SHA-256.
+func extractFiles(layer io.Reader, dir string, want map[string]extractFile) error {
 	r, _, err := compression.AutoDecompress(layer)
 	if err != nil {
 		return fmt.Errorf("layer: %w", err)
 	}
 	defer r.Close()
-	want := map[string]ImageDisk{}
-	for _, d := range disks {
-		want[path.Clean(d.File)] = d
-	}
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -167,7 +185,7 @@ func extractDisks(layer io.Reader, dir string, disks []ImageDisk) error {
 			continue
 		}
 		delete(want, path.Clean(h.Name))
-		if err := writeDisk(tr, filepath.Join(dir, d.Name+".qcow2"), d); err != nil {
+		if err := writeChecked(tr, filepath.Join(dir, d.dst), h.Name, d.sha256); err != nil {
 			return err
 		}
 	}
@@ -181,7 +199,7 @@ func extractDisks(layer io.Reader, dir string, disks []ImageDisk) error {
 	return nil
 }
 
-func writeDisk(r io.Reader, dst string, d ImageDisk) error {
+func writeChecked(r io.Reader, dst, name, want string) error {
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -194,8 +212,8 @@ func writeDisk(r io.Reader, dst string, d ImageDisk) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
-	if got := hex.EncodeToString(sum.Sum(nil)); got != d.SHA256 {
-		return fmt.Errorf("disk %s: sha256 %s, the image records %s", d.File, got, d.SHA256)
+	if got := hex.EncodeToString(sum.Sum(nil)); got != want {
+		return fmt.Errorf("%s: sha256 %s, the image records %s", name, got, want)
 	}
 	return os.Chmod(dst, 0o444)
 }

@@ -82,18 +82,23 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 		disk string
 		spec *Spec
 		want string // spec name
+		boot bool   // carry the kernel and initramfs
 	}{
-		{"qcow2 as is", qcow, &spec, "web01"},
-		{"raw converted", filepath.Join(g, testenv.GuestRaw), nil, "guest"},
-		{"vmdk converted", filepath.Join(g, testenv.GuestVMDK), nil, "guest"},
-		{"stream vmdk converted", filepath.Join(g, testenv.GuestStream), nil, "guest-stream"},
+		{"qcow2 as is", qcow, &spec, "web01", false},
+		{"raw converted with kernel", filepath.Join(g, testenv.GuestRaw), nil, "guest", true},
+		{"vmdk converted", filepath.Join(g, testenv.GuestVMDK), nil, "guest", false},
+		{"stream vmdk converted", filepath.Join(g, testenv.GuestStream), nil, "guest-stream", false},
 	}
 	ctx := context.Background()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
-			built, err := BuildImage(ctx, BuildOptions{Disks: []string{c.disk}, Spec: c.spec, To: ref, WorkDir: dir})
+			o := BuildOptions{Disks: []string{c.disk}, Spec: c.spec, To: ref, WorkDir: dir}
+			if c.boot {
+				o.Kernel, o.Initrd, o.Cmdline = filepath.Join(g, testenv.GuestKernel), filepath.Join(g, testenv.GuestInitrd), "console=ttyS0"
+			}
+			built, err := BuildImage(ctx, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +112,7 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got.Spec, built.Spec) || !reflect.DeepEqual(got.Disks, built.Disks) || got.ManifestDigest != built.ManifestDigest {
+			if !reflect.DeepEqual(got.Spec, built.Spec) || !reflect.DeepEqual(got.Disks, built.Disks) || !reflect.DeepEqual(got.Boot, built.Boot) || got.ManifestDigest != built.ManifestDigest {
 				t.Errorf("read back %+v\nbuilt %+v", got, built)
 			}
 			un := filepath.Join(dir, "unpacked")
@@ -120,14 +125,21 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 			if out, err := exec.Command("qemu-img", "compare", "-q", c.disk, filepath.Join(un, "disk0.qcow2")).CombinedOutput(); err != nil {
 				t.Errorf("qemu-img compare: %v: %s", err, out)
 			}
-			checkLayerLayout(t, filepath.Join(dir, "layout"), built.LayerDigest)
+			wantNames := []string{"disk/", "disk/disk0.qcow2"}
+			if c.boot {
+				wantNames = append(wantNames, "boot/", "boot/vmlinuz", "boot/initrd.img")
+				if built.Boot == nil || built.Boot.Cmdline != "console=ttyS0" || fileSHA256(t, filepath.Join(un, "vmlinuz")) != fileSHA256(t, o.Kernel) {
+					t.Errorf("boot files %+v not carried", built.Boot)
+				}
+			}
+			checkLayerLayout(t, filepath.Join(dir, "layout"), built.LayerDigest, wantNames)
 			checkSkopeo(t, ref, nil, built)
 		})
 	}
 }
 
 // checkLayerLayout opens the layer blob and checks the containerDisk layout.
-func checkLayerLayout(t *testing.T, layout, layerDigest string) {
+func checkLayerLayout(t *testing.T, layout, layerDigest string, want []string) {
 	t.Helper()
 	f, err := os.Open(filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(layerDigest, "sha256:")))
 	if err != nil {
@@ -153,7 +165,7 @@ func checkLayerLayout(t *testing.T, layout, layerDigest string) {
 			t.Errorf("%s: uid %d gid %d mode %o", h.Name, h.Uid, h.Gid, h.Mode)
 		}
 	}
-	if !reflect.DeepEqual(names, []string{"disk/", "disk/disk0.qcow2"}) {
+	if !reflect.DeepEqual(names, want) {
 		t.Errorf("layer holds %v", names)
 	}
 }
@@ -233,6 +245,7 @@ func TestImageErrors(t *testing.T) {
 		{"missing disk", BuildOptions{Disks: []string{filepath.Join(dir, "nope.raw")}, To: "oci:" + dir + ":x"}, "nope.raw"},
 		{"invalid spec", BuildOptions{Disks: []string{raw}, Spec: &bad, To: "oci:" + dir + ":x"}, "name"},
 		{"disk count", BuildOptions{Disks: []string{raw}, Spec: &two, To: "oci:" + dir + ":x"}, "lists 2 disks"},
+		{"initrd without kernel", BuildOptions{Disks: []string{raw}, Initrd: raw, To: "oci:" + dir + ":x"}, "needs a kernel"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
