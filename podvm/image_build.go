@@ -29,8 +29,8 @@ type BuildOptions struct {
 	// Kernel, Initrd and Cmdline optionally carry the guest's kernel in the
 	// image under boot/, for direct kernel boot and KVM smoke tests.
 	Kernel, Initrd, Cmdline string
-	WorkDir  string          // scratch space for conversions; default os.TempDir()
-	Log      func(format string, args ...any)
+	WorkDir                 string // scratch space for conversions; default os.TempDir()
+	Log                     func(format string, args ...any)
 }
 
 // BuildImage packs disks and a spec into a pod VM image and writes it to
