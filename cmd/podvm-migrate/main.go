@@ -40,5 +40,9 @@ func run(ctx context.Context, args []string) int {
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
+	var be blockedError
+	if errors.As(err, &be) {
+		return exitBlocked
+	}
 	return exitError
 }

@@ -22,8 +22,11 @@ func execute(t *testing.T, args ...string) (string, string, int) {
 	code := exitOK
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		code = exitError
-		if _, ok := err.(usageError); ok {
+		switch err.(type) {
+		case usageError:
 			code = exitUsage
+		case blockedError:
+			code = exitBlocked
 		}
 		errb.WriteString(err.Error())
 	}

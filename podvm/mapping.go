@@ -1,0 +1,122 @@
+package podvm
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// PodNetwork is the target network name for Kubernetes' pod network (and
+// the runtime's user-mode network).
+const PodNetwork = "pod"
+
+// Mapping maps a source network or datastore to a target network (pod,
+// or a Multus network "namespace/name") or storage class. Source may be a
+// glob; "*" maps everything not mapped otherwise.
+type Mapping struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+}
+
+// Mappings are the network and storage maps a plan was made with.
+type Mappings struct {
+	Network []Mapping `json:"network,omitempty"`
+	Storage []Mapping `json:"storage,omitempty"`
+}
+
+// ParseMapping reads "SRC=DST" as given to --network-map and --storage-map.
+// The source may contain '=' only if quoted by the shell as a whole; the
+// last '=' separates.
+func ParseMapping(s string) (Mapping, error) {
+	i := strings.LastIndex(s, "=")
+	if i <= 0 || i == len(s)-1 {
+		return Mapping{}, fmt.Errorf("mapping %q: want SOURCE=TARGET, e.g. \"VM Network=pod\"", s)
+	}
+	m := Mapping{Source: strings.TrimSpace(s[:i]), Target: strings.TrimSpace(s[i+1:])}
+	if _, err := path.Match(m.Source, ""); err != nil {
+		return Mapping{}, fmt.Errorf("mapping %q: bad pattern: %w", s, err)
+	}
+	return m, nil
+}
+
+// mappingFile is the file form of the mappings:
+//
+//	network:
+//	  VM Network: pod
+//	  DMZ: default/dmz
+//	storage:
+//	  datastore1: fast-ssd
+type mappingFile struct {
+	Network map[string]string `json:"network"`
+	Storage map[string]string `json:"storage"`
+}
+
+// LoadMappings reads a mapping file (YAML or JSON, see mappingFile).
+func LoadMappings(file string) (Mappings, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return Mappings{}, fmt.Errorf("mapping file: %w", err)
+	}
+	var mf mappingFile
+	if err := yaml.UnmarshalStrict(b, &mf); err != nil {
+		return Mappings{}, fmt.Errorf("mapping file %s: %w (want 'network:' and 'storage:' maps of SOURCE: TARGET)", file, err)
+	}
+	var m Mappings
+	for _, kind := range []struct {
+		name string
+		in   map[string]string
+		out  *[]Mapping
+	}{{"network", mf.Network, &m.Network}, {"storage", mf.Storage, &m.Storage}} {
+		for src, dst := range kind.in {
+			if strings.TrimSpace(dst) == "" {
+				return Mappings{}, fmt.Errorf("mapping file %s: %s.%s: empty target", file, kind.name, src)
+			}
+			mp, err := ParseMapping(src + "=" + dst)
+			if err != nil {
+				return Mappings{}, fmt.Errorf("mapping file %s: %s: %w", file, kind.name, err)
+			}
+			*kind.out = append(*kind.out, mp)
+		}
+	}
+	sortMappings(m.Network)
+	sortMappings(m.Storage)
+	return m, nil
+}
+
+// sortMappings puts exact names before globs, so lookups are deterministic.
+func sortMappings(ms []Mapping) {
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && less(ms[j], ms[j-1]); j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
+
+func less(a, b Mapping) bool {
+	ga, gb := isGlob(a.Source), isGlob(b.Source)
+	if ga != gb {
+		return !ga
+	}
+	return a.Source < b.Source
+}
+
+func isGlob(s string) bool { return strings.ContainsAny(s, "*?[") }
+
+// lookup returns the target of the first mapping matching name: exact
+// names first, then globs in order.
+func lookup(ms []Mapping, name string) (string, bool) {
+	for _, m := range ms {
+		if !isGlob(m.Source) && m.Source == name {
+			return m.Target, true
+		}
+	}
+	for _, m := range ms {
+		if ok, _ := path.Match(m.Source, name); isGlob(m.Source) && ok {
+			return m.Target, true
+		}
+	}
+	return "", false
+}
