@@ -1,0 +1,113 @@
+package vsphere
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConnectTLSAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	knownHosts := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(knownHosts, []byte(sim.URL.Host+" "+sim.Thumbprint+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherCA := filepath.Join(dir, "other.pem")
+	if err := os.WriteFile(otherCA, []byte(testOtherCA), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A port nothing listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+
+	base := Config{URL: sim.URL.String(), Username: sim.Username, Password: sim.Password}
+	with := func(f func(*Config)) Config { c := base; f(&c); return c }
+	sha256 := strings.ToLower(strings.ReplaceAll(sim.SHA256, ":", ""))
+	cases := []struct {
+		name    string
+		cfg     Config
+		wantErr string // empty: must connect
+	}{
+		{"untrusted certificate refused", base, "not trusted"},
+		{"other CA refused", with(func(c *Config) { c.CACerts = otherCA }), "not trusted"},
+		{"CA file", with(func(c *Config) { c.CACerts = sim.CACertFile }), ""},
+		{"insecure", with(func(c *Config) { c.Insecure = true }), ""},
+		{"SHA-1 thumbprint", with(func(c *Config) { c.Thumbprint = sim.Thumbprint }), ""},
+		{"SHA-256 thumbprint, lower case, no colons", with(func(c *Config) { c.Thumbprint = sha256 }), ""},
+		{"wrong thumbprint", with(func(c *Config) { c.Thumbprint = strings.Repeat("AB:", 19) + "AB" }), "does not match"},
+		{"known hosts file", with(func(c *Config) { c.KnownHosts = knownHosts }), ""},
+		{"wrong password", with(func(c *Config) { c.CACerts = sim.CACertFile; c.Password = "not-" + sim.Password }), "wrong user name or password"},
+		{"password in URL", with(func(c *Config) {
+			c.CACerts = sim.CACertFile
+			c.Password = ""
+			c.URL = "https://" + sim.Username + ":" + sim.Password + "@" + sim.URL.Host + "/sdk"
+		}), ""},
+		{"unreachable", with(func(c *Config) { c.Insecure = true; c.URL = "https://" + closed + "/sdk" }), "cannot reach"},
+		{"unresolvable", with(func(c *Config) { c.Insecure = true; c.URL = "vc.invalid" }), "cannot"},
+		{"no user", with(func(c *Config) { c.Insecure = true; c.Username = "" }), "no user name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			conn, err := Connect(ctx, c.cfg)
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatalf("connect: %v", err)
+				}
+				conn.Logout(ctx)
+				return
+			}
+			if err == nil {
+				conn.Logout(ctx)
+				t.Fatalf("connected, want an error containing %q", c.wantErr)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.wantErr) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q: want one line containing %q", msg, c.wantErr)
+			}
+			if strings.Contains(msg, sim.Password) {
+				t.Errorf("error shows the password: %q", msg)
+			}
+		})
+	}
+}
+
+func TestNormalizeThumbprint(t *testing.T) {
+	cases := map[string]string{
+		"ab:cd:ef":   "AB:CD:EF",
+		"abcdef":     "AB:CD:EF",
+		"AB CD EF":   "AB:CD:EF",
+		"AB-CD-EF":   "AB:CD:EF",
+		"AB:CD:EF":   "AB:CD:EF",
+		"  ab:cd:ef": "AB:CD:EF",
+	}
+	for in, want := range cases {
+		if got := normalizeThumbprint(in); got != want {
+			t.Errorf("normalizeThumbprint(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// testOtherCA is a self-signed certificate that signed nothing the
+// simulator serves.
+const testOtherCA = `-----BEGIN CERTIFICATE-----
+MIIBhTCCASugAwIBAgIQIRi6zePL6mKjOipn+dNuaTAKBggqhkjOPQQDAjASMRAw
+DgYDVQQKEwdBY21lIENvMB4XDTE3MTAyMDE5NDMwNloXDTE4MTAyMDE5NDMwNlow
+EjEQMA4GA1UEChMHQWNtZSBDbzBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABD0d
+7VNhbWvZLWPuj/RtHFjvtJBEwOkhbN/BnnE8rnZR8+sbwnc/KhCk3FhnpHZnQz7B
+5aETbbIgmuvewdjvSBSjYzBhMA4GA1UdDwEB/wQEAwICpDATBgNVHSUEDDAKBggr
+BgEFBQcDATAPBgNVHRMBAf8EBTADAQH/MCkGA1UdEQQiMCCCDmxvY2FsaG9zdDo1
+NDUzgg4xMjcuMC4wLjE6NTQ1MzAKBggqhkjOPQQDAgNIADBFAiEA2zpJEPQyz6/l
+Wf86aX6PepsntZv2GYlA5UpabfT2EZICICpJ5h/iI+i341gBmLiAFQOyTDT+/wQc
+6MF9+Yw1Yy0t
+-----END CERTIFICATE-----
+`
