@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
+	"github.com/podvm-migrate/podvm-migrate/reports"
+)
+
+func init() { register(newReportCommand) }
+
+func newReportCommand(g *globalOptions) *cobra.Command {
+	var format, out string
+	cmd := &cobra.Command{
+		Use:   "report RUN_DIR",
+		Short: "Render the compatibility and performance report of a migration run",
+		Long: `Render the report of a run directory written by 'podvm-migrate migrate': per VM
+its plan status and findings with remediation, totals by rule and severity,
+phase durations, transfer throughput over time, image size against raw size,
+boot-to-ready time and the accelerator, with percentiles over VMs.
+
+--format html writes one self-contained page (inline SVG charts, no network
+fetches). The report goes to --out, or RUN_DIR/report.<format>; its path is
+printed. --out - writes it to stdout.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format = strings.ToLower(format)
+			if format == "markdown" {
+				format = reports.FormatMarkdown
+			}
+			r, err := reports.Load(args[0], time.Now())
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			if err := reports.Render(&buf, r, format); err != nil {
+				return usageError{err}
+			}
+			if out == "-" {
+				_, err := cmd.OutOrStdout().Write(buf.Bytes())
+				return err
+			}
+			if out == "" {
+				out = filepath.Join(args[0], "report."+format)
+			}
+			if err := atomicfile.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", reports.FormatHTML, "html, md, json or csv")
+	cmd.Flags().StringVar(&out, "out", "", "report file (default RUN_DIR/report.FORMAT; - for stdout)")
+	return cmd
+}

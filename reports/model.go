@@ -1,0 +1,282 @@
+// Package reports renders compatibility and performance reports of a
+// migration run from its plan and its run record, as JSON, Markdown, CSV
+// and a self-contained HTML page with inline SVG charts.
+package reports
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/migrate"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+// Report is everything a report shows; every format renders this.
+type Report struct {
+	Title         string        `json:"title"`
+	Generated     time.Time     `json:"generated"`
+	Compatibility Compatibility `json:"compatibility"`
+	Performance   Performance   `json:"performance"`
+}
+
+// Compatibility is the plan's verdict per VM and in total.
+type Compatibility struct {
+	VMs        []VMCompat        `json:"vms"`
+	Ready      int               `json:"ready"`
+	Warning    int               `json:"warning"`
+	Blocked    int               `json:"blocked"`
+	ByRule     []podvm.RuleCount `json:"byRule,omitempty"`
+	BySeverity map[string]int    `json:"bySeverity"` // findings per severity
+}
+
+// VMCompat is one VM's compatibility.
+type VMCompat struct {
+	Name     string          `json:"name"`
+	PodVM    string          `json:"podVM"`
+	Status   podvm.Status    `json:"status"`
+	Mode     string          `json:"mode"`
+	Findings []podvm.Finding `json:"findings,omitempty"`
+}
+
+// Performance is what the run measured.
+type Performance struct {
+	Started    time.Time          `json:"started,omitempty"`
+	Finished   time.Time          `json:"finished,omitempty"`
+	Wall       time.Duration      `json:"wallNs"`
+	VMs        []VMPerf           `json:"vms"`
+	Migrated   int                `json:"migrated"` // reached ready
+	Failed     int                `json:"failed"`
+	Bytes      int64              `json:"bytes"` // transferred
+	MBps       float64            `json:"mbps"`  // Bytes over the summed transfer time, MB/s
+	Phases     map[string]Summary `json:"phases"`
+	Throughput []Point            `json:"throughput,omitempty"` // transfer MB/s over time
+}
+
+// VMPerf is one VM's timings.
+type VMPerf struct {
+	Name        string                   `json:"name"`
+	Status      string                   `json:"status"` // ready, failed, running, pending
+	Error       string                   `json:"error,omitempty"`
+	Phases      map[string]time.Duration `json:"phasesNs"`
+	Bytes       int64                    `json:"bytes"`      // transferred (guest-visible bytes read)
+	RawBytes    int64                    `json:"rawBytes"`   // virtual size of its disks
+	ImageBytes  int64                    `json:"imageBytes"` // size of the packaged image
+	MBps        float64                  `json:"mbps"`       // transfer throughput
+	Ratio       float64                  `json:"ratio"`      // image bytes / raw bytes
+	BootToReady time.Duration            `json:"bootToReadyNs"`
+	Accel       string                   `json:"accel,omitempty"`
+	Total       time.Duration            `json:"totalNs"`
+	Retries     int                      `json:"retries,omitempty"`
+}
+
+// Summary is a distribution of one phase's durations over VMs.
+type Summary struct {
+	Count int           `json:"count"`
+	Total time.Duration `json:"totalNs"`
+	P50   time.Duration `json:"p50Ns"`
+	P90   time.Duration `json:"p90Ns"`
+	P99   time.Duration `json:"p99Ns"`
+	Max   time.Duration `json:"maxNs"`
+}
+
+// Point is one sample of a time series: seconds since the run started.
+type Point struct {
+	T float64 `json:"t"`
+	V float64 `json:"v"`
+}
+
+// Build assembles a report from a plan (may be nil) and a run's events
+// (may be empty: a compatibility-only report).
+func Build(title string, plan *podvm.Plan, events []migrate.Event, now time.Time) *Report {
+	r := &Report{Title: title, Generated: now.UTC()}
+	if plan != nil {
+		r.Compatibility = compatibility(plan)
+	}
+	r.Performance = performance(events)
+	return r
+}
+
+func compatibility(p *podvm.Plan) Compatibility {
+	c := Compatibility{BySeverity: map[string]int{}}
+	s := p.Summarize()
+	c.Ready, c.Warning, c.Blocked, c.ByRule = s.Ready, s.Warning, s.Blocked, s.Rules
+	for _, vm := range p.VMs {
+		c.VMs = append(c.VMs, VMCompat{Name: vm.Name, PodVM: vm.Spec.Name, Status: vm.Status, Mode: vm.Spec.Mode, Findings: vm.Findings})
+		for _, f := range vm.Findings {
+			c.BySeverity[string(f.Severity)]++
+		}
+	}
+	return c
+}
+
+func performance(events []migrate.Event) Performance {
+	p := Performance{Phases: map[string]Summary{}}
+	byVM := map[string]*VMPerf{}
+	var order []string
+	var transferTime time.Duration
+	get := func(name string) *VMPerf {
+		if v, ok := byVM[name]; ok {
+			return v
+		}
+		v := &VMPerf{Name: name, Status: "pending", Phases: map[string]time.Duration{}}
+		byVM[name] = v
+		order = append(order, name)
+		return v
+	}
+	type span struct {
+		start, end time.Time
+		bytes      int64
+	}
+	var transfers []span
+	for _, e := range events {
+		if p.Started.IsZero() || e.Time.Before(p.Started) {
+			p.Started = e.Time
+		}
+		if e.Time.After(p.Finished) {
+			p.Finished = e.Time
+		}
+		if e.VM == "" {
+			continue
+		}
+		v := get(e.VM)
+		switch e.Result {
+		case migrate.ResultStarted:
+			if v.Status == "pending" {
+				v.Status = "running"
+			}
+		case migrate.ResultRetry:
+			v.Retries++
+		case migrate.ResultFailed:
+			v.Status, v.Error = "failed", e.Error
+		case migrate.ResultDone:
+			v.Phases[e.Phase] += e.Duration
+			v.Total += e.Duration
+			switch e.Phase {
+			case migrate.PhaseTransfer:
+				v.Bytes += e.Bytes
+				transferTime += e.Duration
+				transfers = append(transfers, span{e.Time.Add(-e.Duration), e.Time, e.Bytes})
+				if raw := attrInt(e.Attrs, "virtualBytes"); raw > 0 {
+					v.RawBytes += raw
+				}
+			case migrate.PhasePackage:
+				v.ImageBytes += e.Bytes
+			case migrate.PhaseReady:
+				v.Status = "ready"
+				v.BootToReady = e.Duration
+			}
+			if a := e.Attrs["accel"]; a != "" {
+				v.Accel = a
+			}
+		}
+	}
+	for _, name := range order {
+		v := byVM[name]
+		if d := v.Phases[migrate.PhaseTransfer]; d > 0 {
+			v.MBps = float64(v.Bytes) / 1e6 / d.Seconds()
+		}
+		if v.RawBytes > 0 && v.ImageBytes > 0 {
+			v.Ratio = float64(v.ImageBytes) / float64(v.RawBytes)
+		}
+		switch v.Status {
+		case "ready":
+			p.Migrated++
+		case "failed":
+			p.Failed++
+		}
+		p.Bytes += v.Bytes
+		p.VMs = append(p.VMs, *v)
+	}
+	if transferTime > 0 {
+		p.MBps = float64(p.Bytes) / 1e6 / transferTime.Seconds()
+	}
+	if !p.Started.IsZero() {
+		p.Wall = p.Finished.Sub(p.Started)
+	}
+	for _, ph := range migrate.Phases() {
+		var ds []time.Duration
+		for _, v := range p.VMs {
+			if d, ok := v.Phases[ph]; ok {
+				ds = append(ds, d)
+			}
+		}
+		if len(ds) > 0 {
+			p.Phases[ph] = summarize(ds)
+		}
+	}
+	// Throughput over time: spread each transfer's bytes evenly over its
+	// span and sample in up to 60 buckets.
+	if len(transfers) > 0 && p.Wall > 0 {
+		n := 60
+		bucket := p.Wall / time.Duration(n)
+		if bucket < 100*time.Millisecond {
+			bucket = 100 * time.Millisecond
+			n = int(p.Wall/bucket) + 1
+		}
+		vals := make([]float64, n)
+		for _, s := range transfers {
+			d := s.end.Sub(s.start)
+			if d <= 0 {
+				continue
+			}
+			rate := float64(s.bytes) / d.Seconds()
+			for i := range vals {
+				bs := p.Started.Add(time.Duration(i) * bucket)
+				be := bs.Add(bucket)
+				ov := minTime(be, s.end).Sub(maxTime(bs, s.start))
+				if ov > 0 {
+					vals[i] += rate * ov.Seconds() / bucket.Seconds()
+				}
+			}
+		}
+		for i, v := range vals {
+			p.Throughput = append(p.Throughput, Point{T: (time.Duration(i) * bucket).Seconds(), V: v / 1e6})
+		}
+	}
+	return p
+}
+
+func summarize(ds []time.Duration) Summary {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	s := Summary{Count: len(ds), Max: ds[len(ds)-1]}
+	for _, d := range ds {
+		s.Total += d
+	}
+	s.P50, s.P90, s.P99 = percentile(ds, 50), percentile(ds, 90), percentile(ds, 99)
+	return s
+}
+
+// percentile uses the nearest-rank method on sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	if rank < 1 {
+		rank = 1
+	}
+	return sorted[rank-1]
+}
+
+func attrInt(attrs map[string]string, key string) int64 {
+	var n int64
+	for _, c := range attrs[key] {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,136 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/migrate"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+// testRun plans three VMs (one blocked, one with a hostile name) and
+// records a run in a real journal: web01 migrates, db01 fails in convert.
+func testRun(t *testing.T) (*podvm.Plan, []migrate.Event) {
+	t.Helper()
+	vm := func(name, mac string) discover.VM {
+		return discover.VM{Name: name, Source: discover.SourceRef{Kind: discover.SourceVMX, Path: "/vms/" + name + ".vmx"},
+			Guest: discover.Guest{GuestID: "debian12_64Guest"},
+			Hardware: discover.Hardware{Firmware: discover.FirmwareBIOS, CPUs: 1, CoresPerSocket: 1, MemoryMiB: 512,
+				Disks: []discover.Disk{{Controller: "scsi0", CapacityBytes: 64 << 20, File: "/vms/" + name + ".vmdk"}},
+				NICs:  []discover.NIC{{Model: "vmxnet3", MAC: mac, Network: "VM Network"}}}}
+	}
+	blocked := vm("<script>alert(1)</script>", "00:50:56:00:00:03")
+	blocked.State.FaultTolerance = "running"
+	inv := discover.NewInventory()
+	inv.VMs = []discover.VM{vm("web01", "00:50:56:00:00:01"), vm("db01", "00:50:56:00:00:02"), blocked}
+	plan, err := podvm.NewPlan(inv, podvm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	j, err := migrate.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	for _, e := range []migrate.Event{
+		{Time: at(0), VM: "web01", Phase: migrate.PhaseTransfer, Result: migrate.ResultStarted},
+		{Time: at(0), VM: "db01", Phase: migrate.PhaseTransfer, Result: migrate.ResultStarted},
+		{Time: at(4), VM: "web01", Disk: "disk0", Phase: migrate.PhaseTransfer, Result: migrate.ResultDone, Bytes: 400e6, Duration: 4 * time.Second, Attrs: map[string]string{"virtualBytes": "1073741824"}},
+		{Time: at(5), VM: "db01", Disk: "disk0", Phase: migrate.PhaseTransfer, Result: migrate.ResultDone, Bytes: 200e6, Duration: 5 * time.Second},
+		{Time: at(6), VM: "db01", Phase: migrate.PhaseConvert, Result: migrate.ResultFailed, Error: "disk0: grain table points past the end at offset 65536"},
+		{Time: at(6), VM: "web01", Disk: "disk0", Phase: migrate.PhaseConvert, Result: migrate.ResultDone, Duration: 2 * time.Second},
+		{Time: at(7), VM: "web01", Phase: migrate.PhasePackage, Result: migrate.ResultDone, Bytes: 16 << 20, Duration: time.Second},
+		{Time: at(10), VM: "web01", Phase: migrate.PhaseBoot, Result: migrate.ResultDone, Duration: 500 * time.Millisecond, Attrs: map[string]string{"accel": "tcg"}},
+		{Time: at(12.5), VM: "web01", Phase: migrate.PhaseReady, Result: migrate.ResultDone, Duration: 2500 * time.Millisecond},
+	} {
+		if err := j.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	events, err := migrate.ReadJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan, events
+}
+
+func TestBuildComputesPerformance(t *testing.T) {
+	plan, events := testRun(t)
+	r := Build("Migration report", plan, events, time.Now())
+	p := r.Performance
+	if p.Migrated != 1 || p.Failed != 1 || p.Wall != 12500*time.Millisecond || p.Bytes != 600e6 {
+		t.Fatalf("performance %+v", p)
+	}
+	if want := 600.0 / 9; p.MBps < want-0.01 || p.MBps > want+0.01 {
+		t.Errorf("MB/s = %.2f, want %.2f (bytes over summed transfer time)", p.MBps, want)
+	}
+	web := p.VMs[0]
+	if web.Name != "web01" || web.Status != "ready" || web.Accel != "tcg" || web.BootToReady != 2500*time.Millisecond || web.MBps != 100 ||
+		web.Ratio != 16.0/1024 || web.Total != 10*time.Second {
+		t.Errorf("web01 %+v", web)
+	}
+	if db := p.VMs[1]; db.Status != "failed" || !strings.Contains(db.Error, "offset 65536") {
+		t.Errorf("db01 %+v", db)
+	}
+	if s := p.Phases[migrate.PhaseTransfer]; s.Count != 2 || s.P50 != 4*time.Second || s.Max != 5*time.Second {
+		t.Errorf("transfer summary %+v", s)
+	}
+	var peak float64
+	for _, pt := range p.Throughput {
+		peak = max(peak, pt.V)
+	}
+	if peak < 139 || peak > 141 { // 100 MB/s + 40 MB/s while both transfers overlap
+		t.Errorf("throughput peak %.1f MB/s, want 140", peak)
+	}
+	if c := r.Compatibility; c.Blocked != 1 || c.Ready != 2 || c.ByRule[0].Rule != "fault-tolerance" {
+		t.Errorf("compatibility %+v", c)
+	}
+}
+
+func TestRenderFormats(t *testing.T) {
+	plan, events := testRun(t)
+	r := Build("Migration report", plan, events, time.Now())
+	render := func(format string) string {
+		var b bytes.Buffer
+		if err := Render(&b, r, format); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		return b.String()
+	}
+	var back Report
+	if err := json.Unmarshal([]byte(render(FormatJSON)), &back); err != nil || back.Performance.Migrated != 1 {
+		t.Errorf("json: %v", err)
+	}
+	mdOut := render(FormatMarkdown)
+	for _, want := range []string{"| web01 | ready | tcg | 4s | 2s | 1s | 2.5s | 10s | 100.0 | 2% |", "| fault-tolerance | critical | 1 |", "| transfer | 2 |"} {
+		if !strings.Contains(mdOut, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, mdOut)
+		}
+	}
+	recs, err := csv.NewReader(strings.NewReader(render(FormatCSV))).ReadAll()
+	if err != nil || len(recs) != 4 || recs[1][0] != "web01" || recs[1][8] != "ready" || recs[2][len(recs[2])-1] == "" {
+		t.Errorf("csv: %v\n%v", err, recs)
+	}
+	page := render(FormatHTML)
+	for _, bad := range []string{"<script>alert", "ZgotmplZ", "http://", "https://"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("html contains %q", bad)
+		}
+	}
+	for _, want := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "<svg", "Transfer throughput over time", "grain table points past the end"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+	if err := Render(&bytes.Buffer{}, r, "pdf"); err == nil {
+		t.Error("pdf accepted")
+	}
+}

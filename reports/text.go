@@ -1,0 +1,194 @@
+package reports
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/migrate"
+)
+
+// Formats a report can be rendered in.
+const (
+	FormatHTML     = "html"
+	FormatMarkdown = "md"
+	FormatJSON     = "json"
+	FormatCSV      = "csv"
+)
+
+// Render writes r in format.
+func Render(w io.Writer, r *Report, format string) error {
+	switch format {
+	case FormatJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case FormatMarkdown:
+		return renderMarkdown(w, r)
+	case FormatCSV:
+		return renderCSV(w, r)
+	case FormatHTML:
+		return renderHTML(w, r)
+	}
+	return fmt.Errorf("report format %q: want html, md, json or csv", format)
+}
+
+func renderMarkdown(w io.Writer, r *Report) error {
+	var b strings.Builder
+	c, p := r.Compatibility, r.Performance
+	fmt.Fprintf(&b, "# %s\n\nGenerated %s.\n\n", r.Title, r.Generated.Format(time.RFC3339))
+	fmt.Fprintf(&b, "## Summary\n\n| | |\n|---|---|\n")
+	fmt.Fprintf(&b, "| VMs planned | %d (%d ready, %d with warnings, %d blocked) |\n", len(c.VMs), c.Ready, c.Warning, c.Blocked)
+	fmt.Fprintf(&b, "| VMs migrated | %d of %d run (%d failed) |\n", p.Migrated, len(p.VMs), p.Failed)
+	fmt.Fprintf(&b, "| Wall time | %s |\n| Transferred | %s at %.1f MB/s |\n\n", round(p.Wall), human(p.Bytes), p.MBps)
+
+	b.WriteString("## Compatibility\n\n| VM | Pod VM | Status | Mode | Findings |\n|---|---|---|---|---|\n")
+	for _, vm := range c.VMs {
+		var fs []string
+		for _, f := range vm.Findings {
+			s := fmt.Sprintf("**%s** %s: %s", f.Severity, f.Rule, f.Message)
+			if f.Overridden {
+				s += " (allowed)"
+			}
+			fs = append(fs, s)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(vm.Name), vm.PodVM, vm.Status, vm.Mode, md(strings.Join(fs, "<br>")))
+	}
+	if len(c.ByRule) > 0 {
+		b.WriteString("\n### Findings by rule\n\n| Rule | Severity | VMs | Remediation |\n|---|---|---|---|\n")
+		rem := remediations(r)
+		for _, rc := range c.ByRule {
+			fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", rc.Rule, rc.Severity, rc.VMs, md(rem[rc.Rule]))
+		}
+	}
+	b.WriteString("\n## Performance\n\n| VM | Status | Accel | Transfer | Convert | Package | Boot to ready | Total | MB/s | Image/raw |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, v := range p.VMs {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s |\n", md(v.Name), statusText(v), v.Accel,
+			round(v.Phases[migrate.PhaseTransfer]), round(v.Phases[migrate.PhaseConvert]), round(v.Phases[migrate.PhasePackage]),
+			round(v.BootToReady), round(v.Total), v.MBps, ratio(v.Ratio))
+	}
+	if len(p.Phases) > 0 {
+		b.WriteString("\n### Phase durations over VMs\n\n| Phase | VMs | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
+		for _, ph := range migrate.Phases() {
+			if s, ok := p.Phases[ph]; ok {
+				fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", ph, s.Count, round(s.P50), round(s.P90), round(s.P99), round(s.Max))
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// renderCSV writes one row per VM: compatibility and performance side by side.
+func renderCSV(w io.Writer, r *Report) error {
+	cw := csv.NewWriter(w)
+	header := []string{"vm", "pod_vm", "plan_status", "mode", "critical", "warning", "info", "rules", "run_status", "accel"}
+	for _, ph := range migrate.Phases() {
+		header = append(header, ph+"_seconds")
+	}
+	header = append(header, "total_seconds", "bytes", "mbps", "image_bytes", "raw_bytes", "error")
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	perf := map[string]VMPerf{}
+	for _, v := range r.Performance.VMs {
+		perf[v.Name] = v
+	}
+	rows := map[string]bool{}
+	write := func(vc VMCompat) error {
+		n := map[string]int{}
+		var rules []string
+		for _, f := range vc.Findings {
+			n[string(f.Severity)]++
+			rules = append(rules, f.Rule)
+		}
+		v, ok := perf[vc.PodVM]
+		if !ok {
+			v = perf[vc.Name]
+		}
+		rows[v.Name] = true
+		rec := []string{vc.Name, vc.PodVM, string(vc.Status), vc.Mode, fmt.Sprint(n["critical"]), fmt.Sprint(n["warning"]), fmt.Sprint(n["info"]),
+			strings.Join(rules, " "), statusText(v), v.Accel}
+		for _, ph := range migrate.Phases() {
+			rec = append(rec, seconds(v.Phases[ph]))
+		}
+		rec = append(rec, seconds(v.Total), fmt.Sprint(v.Bytes), fmt.Sprintf("%.2f", v.MBps), fmt.Sprint(v.ImageBytes), fmt.Sprint(v.RawBytes), v.Error)
+		return cw.Write(rec)
+	}
+	for _, vc := range r.Compatibility.VMs {
+		if err := write(vc); err != nil {
+			return err
+		}
+	}
+	for _, v := range r.Performance.VMs {
+		if !rows[v.Name] {
+			if err := write(VMCompat{Name: v.Name, PodVM: v.Name}); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func remediations(r *Report) map[string]string {
+	out := map[string]string{}
+	for _, vm := range r.Compatibility.VMs {
+		for _, f := range vm.Findings {
+			out[f.Rule] = f.Remediation
+		}
+	}
+	return out
+}
+
+func statusText(v VMPerf) string {
+	if v.Status == "" {
+		return "not run"
+	}
+	return v.Status
+}
+
+func seconds(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.3f", d.Seconds())
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "–"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func ratio(r float64) string {
+	if r == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", r*100)
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// md escapes the characters that would break a Markdown table cell.
+func md(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}
