@@ -70,3 +70,13 @@ func convertToQCOW2(ctx context.Context, in, format, out string) error {
 	}
 	return nil
 }
+
+// DiskFormat reads a disk file's format (qcow2, vmdk or raw) and its
+// guest-visible size from its header.
+func DiskFormat(path string) (format string, virtualSize int64, err error) {
+	h, err := readDiskHeader(path)
+	if err != nil {
+		return "", 0, err
+	}
+	return h.Format, h.VirtualSize, nil
+}

@@ -1,0 +1,195 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"libvirt.org/go/libvirt"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+// Accelerators.
+const (
+	AccelKVM = "kvm"
+	AccelTCG = "tcg"
+)
+
+// AccelVerdict is which accelerator pod VMs get and why.
+type AccelVerdict struct {
+	Accel      string    `json:"accel"` // kvm | tcg
+	Reason     string    `json:"reason"`
+	Host       string    `json:"host,omitempty"`
+	HostKernel string    `json:"hostKernel,omitempty"`
+	ProbedAt   time.Time `json:"probedAt,omitempty"`
+	Cached     bool      `json:"-"`
+}
+
+// DomainType is the libvirt domain type for the accelerator.
+func (v *AccelVerdict) DomainType() string {
+	if v.Accel == AccelKVM {
+		return "kvm"
+	}
+	return "qemu"
+}
+
+// ResolveAccel turns auto|kvm|tcg into an accelerator. For auto it uses the
+// verdict cached for this host and host kernel, or smoke-boots kernel and
+// initrd as a KVM domain: an openable /dev/kvm, or libvirt offering kvm,
+// proves nothing on a nested host where guests crawl and stop with "KVM
+// internal error". Without a kernel to probe with and no verdict, TCG is
+// chosen (and not cached).
+func (r *Runtime) ResolveAccel(ctx context.Context, want, kernel, initrd string) (*AccelVerdict, error) {
+	switch want {
+	case AccelKVM:
+		if err := kvmOpenable(); err != nil {
+			return nil, fmt.Errorf("%w: --accel kvm: %v", ErrUnsatisfiable, err)
+		}
+		return &AccelVerdict{Accel: AccelKVM, Reason: "requested"}, nil
+	case AccelTCG:
+		return &AccelVerdict{Accel: AccelTCG, Reason: "requested"}, nil
+	case "", "auto":
+	default:
+		return nil, fmt.Errorf("accelerator %q: want auto, kvm or tcg", want)
+	}
+	host, _ := os.Hostname()
+	hk := hostKernel()
+	cache := filepath.Join(r.cfg.StateDir, "accel-probe.json")
+	if b, err := os.ReadFile(cache); err == nil {
+		var v AccelVerdict
+		if json.Unmarshal(b, &v) == nil && v.Host == host && v.HostKernel == hk && v.Accel != "" {
+			v.Cached = true
+			return &v, nil
+		}
+	}
+	v := &AccelVerdict{Host: host, HostKernel: hk, ProbedAt: time.Now().UTC()}
+	if err := kvmOpenable(); err != nil {
+		v.Accel, v.Reason = AccelTCG, fmt.Sprintf("/dev/kvm unusable: %v", err)
+	} else if kernel == "" {
+		return &AccelVerdict{Accel: AccelTCG, Reason: "no kernel to smoke-test KVM with (image carries none, no --probe-kernel); pass --accel kvm to force"}, nil
+	} else {
+		ok, why, err := r.smokeBoot(ctx, kernel, initrd)
+		if err != nil {
+			return nil, err
+		}
+		v.Accel, v.Reason = AccelTCG, why
+		if ok {
+			v.Accel = AccelKVM
+		}
+	}
+	if b, err := json.MarshalIndent(v, "", "  "); err == nil {
+		_ = os.WriteFile(cache, b, 0o644)
+	}
+	return v, nil
+}
+
+func kvmOpenable() error {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// smokeBoot boots kernel+initrd as a transient KVM domain and reports
+// whether the guest reached user space (the readiness line or "Run /init")
+// before the probe timeout, a pause (KVM internal error) or an exit. The
+// probe domain never outlives the call.
+func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, string, error) {
+	dir, err := os.MkdirTemp(r.cfg.StateDir, "accel-probe-")
+	if err != nil {
+		return false, "", err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return false, "", err
+	}
+	name := fmt.Sprintf("%saccel-probe-%d", DomainPrefix, os.Getpid())
+	serial := filepath.Join(dir, "serial.log")
+	spec := podvm.DefaultSpec("accel-probe", 0)
+	spec.MemoryMiB, spec.Disks, spec.NICs = 256, nil, nil
+	x, err := domainXMLFor(domainParams{Domain: name, Type: "kvm", Spec: &spec, Kernel: kernel, Initrd: initrd,
+		Cmdline: "console=ttyS0 panic=-1", Serial: serial,
+		Meta: podMeta{Name: "accel-probe", Accel: AccelKVM, Reason: "smoke boot", State: r.cfg.StateDir}})
+	if err != nil {
+		return false, "", err
+	}
+	start := time.Now()
+	dom, err := r.conn.DomainCreateXML(x, libvirt.DOMAIN_NONE)
+	if err != nil {
+		return false, "KVM smoke boot could not start: " + lastLine(err.Error()), nil
+	}
+	defer func() {
+		_ = dom.Destroy()
+		dom.Free()
+	}()
+	deadline := time.Now().Add(r.cfg.ProbeTimeout)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(serial); err == nil {
+			s := string(b)
+			if strings.Contains(s, DefaultReadyLine) || strings.Contains(s, "Run /init as init process") {
+				return true, fmt.Sprintf("KVM smoke boot reached user space in %.1fs", time.Since(start).Seconds()), nil
+			}
+			if strings.Contains(s, "KVM internal error") {
+				return false, "KVM smoke boot: KVM internal error", nil
+			}
+		}
+		st, reason, err := dom.GetState()
+		if err != nil || st == libvirt.DOMAIN_SHUTOFF || st == libvirt.DOMAIN_CRASHED {
+			return false, "KVM smoke boot: guest stopped before user space", nil
+		}
+		if st == libvirt.DOMAIN_PAUSED {
+			why := "KVM smoke boot: guest paused"
+			if libvirt.DomainPausedReason(reason) == libvirt.DOMAIN_PAUSED_IOERROR || qemuLogHas(name, "KVM internal error") {
+				why += " (KVM internal error)"
+			}
+			return false, why, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	why := fmt.Sprintf("KVM smoke boot not in user space within %s", r.cfg.ProbeTimeout)
+	if qemuLogHas(name, "KVM internal error") {
+		why += " (KVM internal error)"
+	}
+	return false, why, nil
+}
+
+// qemuLogHas looks for s in libvirt's QEMU log of a domain.
+func qemuLogHas(domain, s string) bool {
+	b, err := os.ReadFile(filepath.Join("/var/log/libvirt/qemu", domain+".log"))
+	return err == nil && strings.Contains(string(b), s)
+}
+
+func hostKernel() string {
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b.WriteByte(byte(c))
+	}
+	return b.String()
+}
+
+// lastLine is the last non-empty line of s, without libvirt's wrapping.
+func lastLine(s string) string {
+	s = strings.TrimRight(strings.TrimSpace(s), "')")
+	if i := strings.LastIndex(s, "\n"); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.TrimSpace(s)
+}

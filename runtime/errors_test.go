@@ -1,0 +1,144 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/testenv"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func listening(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func TestRunErrors(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	raw := filepath.Join(f.guest, testenv.GuestRaw)
+	huge := podvm.DefaultSpec("huge", 64<<20)
+	huge.MemoryMiB = 64 << 20 // 64 TiB
+	secure := podvm.DefaultSpec("secure", 64<<20)
+	secure.Firmware = podvm.Firmware{Type: podvm.FirmwareEFI, SecureBoot: true, SMM: true}
+	noSecure, err := New(ctx, WithStateDir(f.state), WithOVMFDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noSecure.Close()
+
+	taken := f.podName(t, "taken")
+	if _, err := f.rt.Run(ctx, MachineConfig{Name: taken, Image: raw, Accel: AccelTCG, Ready: ReadyNone}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		rt   *Runtime
+		cfg  MachineConfig
+		want error
+		text string
+	}{
+		{"oci layout missing", f.rt, MachineConfig{Image: "oci:" + filepath.Join(t.TempDir(), "none") + ":v1"}, ErrImageNotFound, ""},
+		{"tag missing", f.rt, MachineConfig{Image: strings.TrimSuffix(f.layout, ":v1") + ":v9"}, ErrImageNotFound, ""},
+		{"disk missing", f.rt, MachineConfig{Image: filepath.Join(t.TempDir(), "nope.qcow2")}, ErrImageNotFound, ""},
+		{"name taken", f.rt, MachineConfig{Name: taken, Image: raw}, ErrNameTaken, "rm"},
+		{"not enough memory", f.rt, MachineConfig{Name: testPrefix + "huge", Image: raw, Spec: &huge, Accel: AccelTCG}, ErrNoMemory, "MiB"},
+		{"secure boot without firmware", noSecure, MachineConfig{Name: testPrefix + "secure", Image: raw, Spec: &secure, Accel: AccelTCG}, ErrUnsatisfiable, "secboot"},
+		{"fast without kernel", f.rt, MachineConfig{Name: testPrefix + "fast", Image: raw, Fast: true, Accel: AccelTCG}, ErrUnsatisfiable, "--fast"},
+		{"bad name", f.rt, MachineConfig{Name: "Bad_Name", Image: raw}, nil, "DNS-1123"},
+		{"bad accel", f.rt, MachineConfig{Image: raw, Accel: "hvf"}, nil, "accelerator"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := c.rt.Run(ctx, c.cfg)
+			if err == nil || (c.want != nil && !errors.Is(err, c.want)) || !strings.Contains(err.Error(), c.text) {
+				t.Fatalf("error %v, want %v mentioning %q", err, c.want, c.text)
+			}
+			if c.cfg.Name != "" && c.cfg.Name != taken {
+				if _, err := f.rt.Get(ctx, c.cfg.Name); err == nil {
+					t.Errorf("a failed run left %s behind", c.cfg.Name)
+				}
+			}
+		})
+	}
+	for _, op := range []func() error{
+		func() error { return f.rt.Stop(ctx, testPrefix+"absent", 0) },
+		func() error { return f.rt.Remove(ctx, testPrefix+"absent", true) },
+		func() error { return f.rt.Logs(ctx, testPrefix+"absent", nil, false) },
+	} {
+		if err := op(); !errors.Is(err, ErrNotFound) {
+			t.Errorf("operation on an absent pod VM: %v", err)
+		}
+	}
+}
+
+func TestLibvirtUnavailable(t *testing.T) {
+	requireRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := New(ctx, WithStateDir(t.TempDir()), WithURI("qemu:///system?socket=/nonexistent/libvirt-sock"))
+	if !errors.Is(err, ErrLibvirtUnavailable) || !strings.Contains(err.Error(), "libvirtd -d") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestAccelProbeThroughLibvirt(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	state, err := os.MkdirTemp("", "podvm-runtime-probe-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(state) })
+	rt, err := New(ctx, WithStateDir(state), WithProbeTimeout(10*time.Second),
+		WithProbeGuest(filepath.Join(f.guest, testenv.GuestKernel), filepath.Join(f.guest, testenv.GuestInitrd)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	v, err := rt.ResolveAccel(ctx, "auto", rt.cfg.ProbeKernel, rt.cfg.ProbeInitrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("verdict: %s (%s)", v.Accel, v.Reason)
+	if (v.Accel != AccelKVM && v.Accel != AccelTCG) || v.Reason == "" || v.Cached {
+		t.Errorf("verdict %+v", v)
+	}
+	again, err := rt.ResolveAccel(ctx, "auto", "", "")
+	if err != nil || !again.Cached || again.Accel != v.Accel {
+		t.Errorf("second verdict %+v, %v: want the cached one", again, err)
+	}
+	live, err := rt.liveDomains()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range live {
+		if strings.Contains(name, "accel-probe") {
+			t.Errorf("probe domain %s left running", name)
+		}
+	}
+	if v, err := rt.ResolveAccel(ctx, AccelTCG, "", ""); err != nil || v.Accel != AccelTCG || v.DomainType() != "qemu" {
+		t.Errorf("tcg requested: %+v, %v", v, err)
+	}
+}

@@ -1,0 +1,263 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"libvirt.org/go/libvirt"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+func validate(_ context.Context, m *Machine) error {
+	c := &m.Config
+	if c.Image == "" {
+		return fmt.Errorf("run: no image or disk given")
+	}
+	switch c.Accel {
+	case "", "auto", AccelKVM, AccelTCG:
+	default:
+		return fmt.Errorf("run: accelerator %q: want auto, kvm or tcg", c.Accel)
+	}
+	switch c.Ready {
+	case "":
+		c.Ready = ReadySerial
+	case ReadySerial, ReadyAgent, ReadyNone:
+	default:
+		return fmt.Errorf("run: readiness %q: want serial, agent or none", c.Ready)
+	}
+	if c.ReadyLine == "" {
+		c.ReadyLine = DefaultReadyLine
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = 2 * time.Minute
+	}
+	if c.Name != "" && !podvm.IsDNS1123Label(c.Name) {
+		return fmt.Errorf("run: name %q is not a DNS-1123 label (lower case letters, digits and '-', at most 63)", c.Name)
+	}
+	if c.Spec != nil {
+		if err := c.Spec.Validate(); err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkName fails early when the name is known; the name may still come
+// from the image's spec, so prepareImage checks again.
+func checkName(_ context.Context, m *Machine) error {
+	if m.Config.Name == "" {
+		return nil
+	}
+	return m.rt.nameFree(m.Config.Name)
+}
+
+func (r *Runtime) nameFree(name string) error {
+	if _, err := os.Stat(r.podDir(name)); err == nil {
+		return fmt.Errorf("pod VM %s: %w (remove it with 'podvm-migrate rm %s' or pick another --name)", name, ErrNameTaken, name)
+	}
+	if dom, err := r.conn.LookupDomainByName(DomainPrefix + name); err == nil {
+		dom.Free()
+		return fmt.Errorf("pod VM %s: %w: libvirt already has a domain %s%s", name, ErrNameTaken, DomainPrefix, name)
+	}
+	return nil
+}
+
+func prepareImage(ctx context.Context, m *Machine) error {
+	c := &m.Config
+	if podvm.IsImageRef(c.Image) {
+		info, dir, err := m.rt.pull(ctx, c.Image)
+		if err != nil {
+			return err
+		}
+		m.imageRef, m.imageDir = c.Image, dir
+		spec := info.Spec
+		if c.Spec != nil {
+			if len(c.Spec.Disks) != len(info.Disks) {
+				return fmt.Errorf("run: spec %q has %d disks, image %s has %d", c.Spec.Name, len(c.Spec.Disks), c.Image, len(info.Disks))
+			}
+			spec = *c.Spec
+		}
+		m.spec = &spec
+		for _, d := range info.Disks {
+			m.base = append(m.base, baseDisk{path: filepath.Join(dir, d.Name+".qcow2"), format: podvm.FormatQCOW2})
+		}
+		if info.Boot != nil {
+			b := *info.Boot
+			b.Kernel = filepath.Join(dir, "vmlinuz")
+			if b.Initrd != "" {
+				b.Initrd = filepath.Join(dir, "initrd.img")
+			}
+			m.boot = &b
+		}
+	} else {
+		abs, err := filepath.Abs(c.Image)
+		if err != nil {
+			return err
+		}
+		format, size, err := podvm.DiskFormat(abs)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("run: disk %s: %w", c.Image, ErrImageNotFound)
+			}
+			return fmt.Errorf("run: %w", err)
+		}
+		if err := checkTraversable(filepath.Dir(abs)); err != nil {
+			return fmt.Errorf("run: disk %s: %w", c.Image, err)
+		}
+		m.imageRef = abs
+		if c.Spec != nil {
+			s := *c.Spec
+			m.spec = &s
+		} else {
+			s := podvm.DefaultSpec(podvm.NameFromFile(abs), size)
+			m.spec = &s
+		}
+		if len(m.spec.Disks) != 1 {
+			return fmt.Errorf("run: spec %q has %d disks but one disk file was given", m.spec.Name, len(m.spec.Disks))
+		}
+		m.base = []baseDisk{{path: abs, format: format}}
+	}
+	if c.Kernel != "" {
+		m.boot = &podvm.ImageBoot{Kernel: c.Kernel, Initrd: c.Initrd, Cmdline: c.Cmdline}
+	}
+	m.name = c.Name
+	if m.name == "" {
+		m.name = m.spec.Name
+		if err := m.rt.nameFree(m.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func resolveAccel(ctx context.Context, m *Machine) error {
+	kernel, initrd := m.rt.cfg.ProbeKernel, m.rt.cfg.ProbeInitrd
+	if kernel == "" && m.boot != nil {
+		kernel, initrd = m.boot.Kernel, m.boot.Initrd
+	}
+	v, err := m.rt.ResolveAccel(ctx, m.Config.Accel, kernel, initrd)
+	if err != nil {
+		return err
+	}
+	m.accel = v
+	return nil
+}
+
+func checkHost(_ context.Context, m *Machine) error {
+	s := m.spec
+	if avail, err := availableMemoryMiB(); err == nil && s.MemoryMiB+64 > avail {
+		return fmt.Errorf("pod VM %s: %w: it needs %d MiB plus about 64 MiB for QEMU, the host has %d MiB available", m.name, ErrNoMemory, s.MemoryMiB, avail)
+	}
+	if s.Firmware.Type == podvm.FirmwareEFI {
+		o, err := findOVMF(m.rt.cfg.OVMFDir, s.Firmware.SecureBoot)
+		if err != nil {
+			return fmt.Errorf("pod VM %s: %w", m.name, err)
+		}
+		m.ovmf = o
+	}
+	if m.Config.Fast && (m.boot == nil || m.boot.Kernel == "") {
+		return fmt.Errorf("pod VM %s: %w: --fast boots the kernel directly, but image %s carries none (build it with --kernel, or pass --kernel)", m.name, ErrUnsatisfiable, m.Config.Image)
+	}
+	return nil
+}
+
+func createOverlays(ctx context.Context, m *Machine) error {
+	m.dir = m.rt.podDir(m.name)
+	if err := os.Mkdir(m.dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("pod VM %s: %w", m.name, ErrNameTaken)
+		}
+		return fmt.Errorf("pod VM %s: %w", m.name, err)
+	}
+	m.createdDir = true
+	for i, b := range m.base {
+		ov := filepath.Join(m.dir, m.spec.Disks[i].Name+".qcow2")
+		cmd := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", b.format, "-b", b.path, ov)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("pod VM %s: overlay on %s: %w: %s", m.name, b.path, err, strings.TrimSpace(string(out)))
+		}
+		m.overlays = append(m.overlays, ov)
+	}
+	return nil
+}
+
+func startDomain(_ context.Context, m *Machine) error {
+	p := domainParams{
+		Domain:  DomainPrefix + m.name,
+		Type:    m.accel.DomainType(),
+		Spec:    m.spec,
+		Disks:   m.overlays,
+		OVMF:    m.ovmf,
+		NVRAM:   filepath.Join(m.dir, "VARS.fd"),
+		Serial:  filepath.Join(m.dir, "serial.log"),
+		Publish: m.Config.Publish,
+		Agent:   m.Config.Ready == ReadyAgent,
+	}
+	if m.Config.Fast {
+		p.Kernel, p.Initrd, p.Cmdline = m.boot.Kernel, m.boot.Initrd, m.boot.Cmdline
+		if p.Cmdline == "" {
+			p.Cmdline = "console=ttyS0"
+		}
+	}
+	started := time.Now().UTC()
+	p.Meta = podMeta{Name: m.name, Image: m.imageRef, Accel: m.accel.Accel, Reason: m.accel.Reason,
+		Started: started.Format(time.RFC3339Nano), State: m.rt.cfg.StateDir}
+	x, err := domainXMLFor(p)
+	if err != nil {
+		return err
+	}
+	m.domainXML = x
+	m.pod = &PodVM{Name: m.name, Domain: p.Domain, Image: m.imageRef, ImageDir: m.imageDir,
+		Accel: m.accel.Accel, AccelReason: m.accel.Reason, Started: started, SerialLog: p.Serial,
+		Publish: m.Config.Publish, Overlays: m.overlays, Fast: m.Config.Fast, Spec: *m.spec, Dir: m.dir}
+	if err := m.pod.save(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(m.dir, "domain.xml"), []byte(x), 0o644); err != nil {
+		return err
+	}
+	dom, err := m.rt.conn.DomainCreateXML(x, libvirt.DOMAIN_NONE)
+	if err != nil {
+		var lerr libvirt.Error
+		if errors.As(err, &lerr) && lerr.Code == libvirt.ERR_DOM_EXIST {
+			return fmt.Errorf("pod VM %s: %w: %v", m.name, ErrNameTaken, err)
+		}
+		return fmt.Errorf("pod VM %s: start domain %s: %w", m.name, p.Domain, err)
+	}
+	m.dom = dom
+	m.pod.State = StateRunning
+	return nil
+}
+
+func waitReady(ctx context.Context, m *Machine) error {
+	if !m.Config.WaitReady || m.Config.Ready == ReadyNone {
+		return nil
+	}
+	line, after, err := m.rt.waitReady(ctx, m.dom, m.pod, m.Config)
+	if err != nil {
+		return err
+	}
+	m.pod.ReadyLine, m.pod.ReadyAfter = line, Duration(after)
+	return m.pod.save()
+}
+
+// save writes the pod VM's record.
+func (p *PodVM) save() error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(p.Dir, ".pod.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("pod VM %s: record: %w", p.Name, err)
+	}
+	return os.Rename(tmp, filepath.Join(p.Dir, "pod.json"))
+}

@@ -1,0 +1,83 @@
+package runtime
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+// RegistryOptions are TLS and credential settings for pulling images.
+type RegistryOptions = podvm.RegistryOptions
+
+// checkTraversable makes sure libvirt-qemu can reach files under dir: every
+// folder from / down to dir needs o+x.
+func checkTraversable(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("folder %s is not searchable by the libvirt-qemu user: run 'chmod o+x %s'", d, d)
+		}
+		if d == "/" || d == "." {
+			return nil
+		}
+	}
+}
+
+// availableMemoryMiB is what the host can give a new guest (MemAvailable).
+func availableMemoryMiB() (int64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/meminfo: %w", err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/meminfo: no MemAvailable")
+}
+
+// ovmf is a UEFI code image and the variable store template that fits it.
+type ovmf struct {
+	Code, Vars string
+	Secure     bool
+}
+
+// findOVMF looks for UEFI firmware in dir: with secureBoot only the
+// secure-boot build (needs SMM) with Microsoft keys enrolled will do.
+func findOVMF(dir string, secureBoot bool) (*ovmf, error) {
+	pairs := [][2]string{{"OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"}, {"OVMF_CODE.fd", "OVMF_VARS.fd"}}
+	if secureBoot {
+		pairs = [][2]string{{"OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"}, {"OVMF_CODE.secboot.fd", "OVMF_VARS.ms.fd"}}
+	}
+	for _, p := range pairs {
+		code, vars := filepath.Join(dir, p[0]), filepath.Join(dir, p[1])
+		if fileExists(code) && fileExists(vars) {
+			return &ovmf{Code: code, Vars: vars, Secure: secureBoot}, nil
+		}
+	}
+	if secureBoot {
+		return nil, fmt.Errorf("%w: secure boot needs OVMF secure-boot firmware (OVMF_CODE_4M.secboot.fd with OVMF_VARS_4M.ms.fd) in %s: install ovmf", ErrUnsatisfiable, dir)
+	}
+	return nil, fmt.Errorf("%w: UEFI needs OVMF firmware (OVMF_CODE_4M.fd with OVMF_VARS_4M.fd) in %s: install ovmf", ErrUnsatisfiable, dir)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}

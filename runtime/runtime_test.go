@@ -1,0 +1,292 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/testenv"
+)
+
+// fixture is what every libvirt test shares: one libvirt connection (the
+// first costs seconds), one test guest and one pod VM image of it.
+type fixture struct {
+	rt       *Runtime
+	state    string
+	guest    string // folder with guest.raw, vmlinuz, initrd.img
+	layout   string // oci:DIR:TAG of the guest image with its kernel
+	accel    string // kvm | tcg, from testenv's cached smoke boot
+	registry *testenv.Registry
+}
+
+var (
+	fixOnce sync.Once
+	fix     *fixture
+	fixErr  error
+	fixDirs []string
+)
+
+// testPrefix starts every pod VM name a test creates, so leftovers are ours.
+const testPrefix = "t7-"
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the runtime tests start libvirtd for qemu:///system and need root")
+	}
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	requireRoot(t)
+	fixOnce.Do(func() { fix, fixErr = newFixture() })
+	if fixErr != nil {
+		t.Fatalf("fixture: %v", fixErr)
+	}
+	return fix
+}
+
+func newFixture() (*fixture, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+		return nil, err
+	}
+	f := &fixture{}
+	var err error
+	// libvirt-qemu must reach the files: 0755 folders, not 0700 temp ones.
+	if f.guest, err = os.MkdirTemp("", "podvm-runtime-guest-"); err != nil {
+		return nil, err
+	}
+	fixDirs = append(fixDirs, f.guest)
+	if f.state, err = os.MkdirTemp("", "podvm-runtime-state-"); err != nil {
+		return nil, err
+	}
+	fixDirs = append(fixDirs, f.state)
+	for _, d := range []string{f.guest, f.state} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: f.guest, CacheDir: testenv.DefaultCacheDir()}); err != nil {
+		return nil, err
+	}
+	kernel, initrd := filepath.Join(f.guest, testenv.GuestKernel), filepath.Join(f.guest, testenv.GuestInitrd)
+	probe, err := testenv.ResolveAccel(ctx, "auto", testenv.DefaultCacheDir(), kernel, initrd)
+	if err != nil {
+		return nil, err
+	}
+	f.accel = probe.Accel
+	f.layout = "oci:" + filepath.Join(f.guest, "layout") + ":v1"
+	spec := podvm.DefaultSpec("guest", 0)
+	spec.MemoryMiB = 256
+	if _, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec,
+		To: f.layout, WorkDir: f.guest, Kernel: kernel, Initrd: initrd, Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
+		return nil, err
+	}
+	if f.rt, err = New(ctx, WithStateDir(f.state)); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fix != nil {
+		if fix.registry != nil {
+			fix.registry.Stop()
+		}
+		// Never leave a test's domain behind, even after a failure.
+		if pods, err := fix.rt.List(context.Background()); err == nil {
+			for _, p := range pods {
+				if strings.HasPrefix(p.Name, testPrefix) {
+					_ = fix.rt.Remove(context.Background(), p.Name, true)
+				}
+			}
+		}
+		fix.rt.Close()
+	}
+	for _, d := range fixDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+// podName is a unique pod VM name for a test, removed when it ends.
+func (f *fixture) podName(t *testing.T, what string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s%s-%d", testPrefix, what, time.Now().UnixNano()%1e6)
+	t.Cleanup(func() {
+		if err := f.rt.Remove(context.Background(), name, true); err != nil && !strings.Contains(err.Error(), ErrNotFound.Error()) {
+			t.Errorf("cleanup %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// runReady runs a pod VM, waits for it and checks list and logs.
+func (f *fixture) runReady(t *testing.T, cfg MachineConfig) *PodVM {
+	t.Helper()
+	ctx := context.Background()
+	cfg.Accel, cfg.WaitReady, cfg.ReadyTimeout = f.accel, true, 3*time.Minute
+	p, err := f.rt.Run(ctx, cfg)
+	if err != nil {
+		if p != nil {
+			var b strings.Builder
+			_ = f.rt.Logs(ctx, p.Name, &b, false)
+			t.Logf("serial log:\n%s", b.String())
+		}
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(p.ReadyLine, DefaultReadyLine) || p.Accel != f.accel || p.ReadyAfter <= 0 {
+		t.Errorf("pod %+v", p)
+	}
+	t.Logf("%s ready after %s on %s: %s", p.Name, time.Duration(p.ReadyAfter).Round(time.Millisecond), p.Accel, p.ReadyLine)
+	pods, err := f.rt.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, q := range pods {
+		if q.Name == cfg.Name {
+			found = true
+			if q.State != StateRunning || q.Accel != f.accel || q.Image != p.Image || q.PID == 0 || q.Uptime <= 0 {
+				t.Errorf("listed as %+v", q)
+			}
+		}
+		if strings.HasPrefix(q.Domain, DomainPrefix) == false {
+			t.Errorf("list shows a foreign domain %s", q.Domain)
+		}
+	}
+	if !found {
+		t.Errorf("list lacks %s: %+v", cfg.Name, pods)
+	}
+	var log strings.Builder
+	if err := f.rt.Logs(ctx, cfg.Name, &log, false); err != nil || !strings.Contains(log.String(), DefaultReadyLine) {
+		t.Errorf("logs (%v) lack the readiness line:\n%s", err, log.String())
+	}
+	return p
+}
+
+// stopAndRemove stops a pod VM, checks it is listed as stopped, removes it
+// and checks its folder is gone but the image is not.
+func (f *fixture) stopAndRemove(t *testing.T, p *PodVM) {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.rt.Remove(ctx, p.Name, false); err == nil || !strings.Contains(err.Error(), ErrRunning.Error()) {
+		t.Errorf("rm of a running pod VM: %v", err)
+	}
+	if err := f.rt.Stop(ctx, p.Name, 0); err != nil {
+		t.Fatal(err)
+	}
+	q, err := f.rt.Get(ctx, p.Name)
+	if err != nil || q.State != StateStopped {
+		t.Errorf("after stop: %+v, %v", q, err)
+	}
+	if err := f.rt.Remove(ctx, p.Name, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p.Dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there after rm", p.Dir)
+	}
+	if p.ImageDir != "" {
+		if _, err := os.Stat(filepath.Join(p.ImageDir, "disk0.qcow2")); err != nil {
+			t.Errorf("rm touched the image: %v", err)
+		}
+	}
+	if _, err := f.rt.Get(ctx, p.Name); err == nil {
+		t.Errorf("%s still known after rm", p.Name)
+	}
+}
+
+func TestRunFromOCILayout(t *testing.T) {
+	f := setup(t)
+	name := f.podName(t, "oci")
+	p := f.runReady(t, MachineConfig{Name: name, Image: f.layout})
+	if p.ImageDir == "" || len(p.Overlays) != 1 {
+		t.Errorf("pod %+v", p)
+	}
+	st, err := os.Stat(filepath.Join(p.ImageDir, "disk0.qcow2"))
+	if err != nil || st.Mode().Perm()&0o222 != 0 {
+		t.Errorf("base disk should be read-only: %v %v", st.Mode(), err)
+	}
+	f.stopAndRemove(t, p)
+}
+
+func TestRunFromRegistryFastWithPublish(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if f.registry == nil {
+		dir, err := os.MkdirTemp("", "podvm-runtime-registry-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixDirs = append(fixDirs, dir)
+		if f.registry, err = testenv.StartRegistry(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := f.registry.Ref("podvm/guest:v1")
+	no := false
+	ro := RegistryOptions{TLSVerify: &no}
+	spec := podvm.DefaultSpec("guest", 0)
+	spec.MemoryMiB = 256
+	if _, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec, To: ref, Registry: ro,
+		WorkDir: f.guest, Kernel: filepath.Join(f.guest, testenv.GuestKernel), Initrd: filepath.Join(f.guest, testenv.GuestInitrd), Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(ctx, WithStateDir(f.state), WithRegistry(ro))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	hostPort := freePort(t)
+	name := f.podName(t, "reg")
+	g := &fixture{rt: rt, accel: f.accel}
+	p := g.runReady(t, MachineConfig{Name: name, Image: ref, Fast: true,
+		Publish: []PortForward{{Proto: "tcp", HostAddr: "127.0.0.1", HostPort: hostPort, GuestPort: 80}}})
+	if !p.Fast {
+		t.Error("not booted the fast way")
+	}
+	if !strings.Contains(readFile(t, filepath.Join(p.Dir, "domain.xml")), fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:80", hostPort)) {
+		t.Error("domain lacks the port forward")
+	}
+	if !listening(hostPort) {
+		t.Errorf("nothing listens on the published port %d", hostPort)
+	}
+	g.stopAndRemove(t, p)
+}
+
+func TestRunDiskFileUEFI(t *testing.T) {
+	f := setup(t)
+	name := f.podName(t, "efi")
+	spec := podvm.DefaultSpec("guest", 64<<20)
+	spec.MemoryMiB = 256
+	spec.Firmware.Type = podvm.FirmwareEFI
+	spec.Disks[0].Bus = podvm.BusSATA
+	spec.NICs[0].Model, spec.NICs[0].MAC = podvm.NICE1000E, "00:50:56:01:02:03"
+	p := f.runReady(t, MachineConfig{Name: name, Image: filepath.Join(f.guest, testenv.GuestRaw), Spec: &spec})
+	x := readFile(t, filepath.Join(p.Dir, "domain.xml"))
+	for _, want := range []string{"OVMF_CODE", "bus=\"sata\"", "e1000e", "00:50:56:01:02:03"} {
+		if !strings.Contains(x, want) {
+			t.Errorf("domain XML lacks %s", want)
+		}
+	}
+	f.stopAndRemove(t, p)
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
