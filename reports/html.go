@@ -198,7 +198,7 @@ func throughputChart(p Performance) template.HTML {
 		last = 1
 	}
 	sx := func(t float64) float64 { return left + (w-left-10)*t/last }
-	sy := func(v float64) float64 { return (h - bottom) - (h-bottom-10)*v/peak }
+	sy := func(v float64) float64 { return (h - bottom) - (h-bottom-28)*v/peak }
 	var pts []string
 	for _, pt := range p.Throughput {
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", sx(pt.T), sy(pt.V)))
@@ -212,8 +212,8 @@ func throughputChart(p Performance) template.HTML {
 	}
 	fmt.Fprintf(&b, `<polygon points="%.1f,%.1f %s %.1f,%.1f" fill="#3b82f633" stroke="none"/>`, sx(0), sy(0), strings.Join(pts, " "), sx(last), sy(0))
 	fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="#2563eb" stroke-width="2"/>`, strings.Join(pts, " "))
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">0 s</text><text x="%.0f" y="%.0f" text-anchor="end">%.1f s</text><text x="%.0f" y="12">MB/s</text>`,
-		left, h-6, w-10, h-6, last, left-44)
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">0 s</text><text x="%.0f" y="%.0f" text-anchor="end">%.1f s</text><text x="%.0f" y="12" text-anchor="end">MB/s</text>`,
+		left, h-6, w-10, h-6, last, left-6)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }

@@ -10,6 +10,7 @@ packages=(
   syslinux syslinux-common syslinux-efi mtools dosfstools fdisk busybox-static cpio  # test guest
   etcd-server skopeo umoci docker-registry     # Kubernetes API server, OCI images and registry
   iproute2                                      # network namespaces for latency benchmarks
+  chromium                                      # renders the HTML report in tests
 )
 
 missing=()
