@@ -1,0 +1,74 @@
+package vmx
+
+import "strings"
+
+// guestIDExceptions are VMX guestOS keys whose API guest id does not follow
+// the usual rule.
+var guestIDExceptions = map[string]string{
+	"other":               "otherGuest",
+	"other-64":            "otherGuest64",
+	"otherlinux":          "otherLinuxGuest",
+	"otherlinux-64":       "otherLinux64Guest",
+	"other24xlinux":       "other24xLinuxGuest",
+	"other26xlinux":       "other26xLinuxGuest",
+	"other3xlinux":        "other3xLinuxGuest",
+	"other4xlinux":        "other4xLinuxGuest",
+	"other5xlinux":        "other5xLinuxGuest",
+	"other26xlinux-64":    "other26xLinux64Guest",
+	"other3xlinux-64":     "other3xLinux64Guest",
+	"other4xlinux-64":     "other4xLinux64Guest",
+	"other5xlinux-64":     "other5xLinux64Guest",
+	"windows9":            "windows9Guest",
+	"windows9-64":         "windows9_64Guest",
+	"windows9srv-64":      "windows9Server64Guest",
+	"windows7srv-64":      "windows7Server64Guest",
+	"windows8srv-64":      "windows8Server64Guest",
+	"winnetstandard":      "winNetStandardGuest",
+	"winnetenterprise-64": "winNetEnterprise64Guest",
+	"winxppro":            "winXPProGuest",
+}
+
+// GuestID maps a VMX guestOS key to the vSphere API guest id:
+// debian12-64 -> debian12_64Guest, ubuntu-64 -> ubuntu64Guest (a
+// version number in the name takes "_64").
+func GuestID(key string) string {
+	k := strings.ToLower(strings.TrimSpace(key))
+	if id, ok := guestIDExceptions[k]; ok {
+		return id
+	}
+	if strings.HasSuffix(k, "guest") || strings.HasSuffix(k, "guest64") {
+		return key // already an API id
+	}
+	if base, ok := strings.CutSuffix(k, "-64"); ok {
+		if strings.ContainsAny(base, "0123456789") {
+			return base + "_64Guest"
+		}
+		return base + "64Guest"
+	}
+	return k + "Guest"
+}
+
+// GuestFamily guesses the guest family from an API guest id.
+func GuestFamily(id string) string {
+	l := strings.ToLower(id)
+	switch {
+	case strings.HasPrefix(l, "win"):
+		return "windowsGuest"
+	case strings.HasPrefix(l, "darwin"):
+		return "darwinGuestFamily"
+	case strings.HasPrefix(l, "solaris"):
+		return "solarisGuest"
+	case strings.HasPrefix(l, "netware"):
+		return "netwareGuest"
+	}
+	for _, p := range []string{"debian", "ubuntu", "rhel", "centos", "sles", "suse", "opensuse", "fedora", "oracle", "asianux",
+		"mandr", "turbo", "redhat", "photon", "vmwarephoton", "coreos", "amazon", "rocky", "alma", "other2", "other3", "other4", "other5"} {
+		if strings.HasPrefix(l, p) {
+			return "linuxGuest"
+		}
+	}
+	if strings.Contains(l, "linux") {
+		return "linuxGuest"
+	}
+	return "otherGuestFamily"
+}

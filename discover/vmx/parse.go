@@ -1,0 +1,174 @@
+// Package vmx discovers VMs from VMware .vmx files and the .vmdk
+// descriptors (and .vmsd snapshot lists) next to them.
+package vmx
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/ianaindex"
+)
+
+// Dict holds the keys of a .vmx-style file, lower-cased; a key given
+// twice keeps its last value, as VMware does.
+type Dict map[string]string
+
+// Get returns the value of key (any letter case).
+func (d Dict) Get(key string) string { return d[strings.ToLower(key)] }
+
+// Has reports whether key is set.
+func (d Dict) Has(key string) bool { _, ok := d[strings.ToLower(key)]; return ok }
+
+// Bool reads a VMware boolean (TRUE/FALSE, yes/no, 1/0); def when unset
+// or unreadable.
+func (d Dict) Bool(key string, def bool) bool {
+	switch strings.ToLower(strings.TrimSpace(d.Get(key))) {
+	case "true", "yes", "1", "on":
+		return true
+	case "false", "no", "0", "off":
+		return false
+	}
+	return def
+}
+
+// Int reads an integer; def when unset or unreadable.
+func (d Dict) Int(key string, def int64) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(d.Get(key)), 0, 64)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// Parse reads the "key = value" lines of a .vmx, .vmsd or .vmdk
+// descriptor. It accepts keys in any case, quoted and unquoted values,
+// "|XX" hex escapes, comments, blank lines, CRLF, and the .encoding key
+// (decoding the file from that character set). name is used in errors,
+// which carry the line number.
+func Parse(name string, data []byte) (Dict, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if enc := sniffEncoding(data); enc != "" {
+		dec, err := decoder(enc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: .encoding %q: %w", name, enc, err)
+		}
+		if dec != nil {
+			if data, err = dec.NewDecoder().Bytes(data); err != nil {
+				return nil, fmt.Errorf("%s: decode from %s: %w", name, enc, err)
+			}
+		}
+	}
+	if !utf8.Valid(data) {
+		// No usable .encoding: VMware's own default for old files.
+		if d, err := charmap("windows-1252"); err == nil {
+			data, _ = d.NewDecoder().Bytes(data)
+		}
+	}
+	d := Dict{}
+	for i, line := range strings.Split(string(data), "\n") {
+		k, v, ok, err := parseLine(strings.TrimRight(line, "\r"))
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, i+1, err)
+		}
+		if ok {
+			d[strings.ToLower(k)] = v
+		}
+	}
+	return d, nil
+}
+
+// parseLine splits one line; ok is false for blank lines and comments.
+func parseLine(line string) (key, value string, ok bool, err error) {
+	s := strings.TrimSpace(line)
+	if s == "" || s[0] == '#' {
+		return "", "", false, nil
+	}
+	eq := strings.IndexByte(s, '=')
+	if eq < 0 {
+		return "", "", false, fmt.Errorf("%q: want key = value", trunc(s))
+	}
+	key = strings.TrimSpace(s[:eq])
+	if key == "" || strings.ContainsAny(key, " \t\"") {
+		return "", "", false, fmt.Errorf("%q: bad key", trunc(s))
+	}
+	rest := strings.TrimSpace(s[eq+1:])
+	if strings.HasPrefix(rest, `"`) {
+		end := strings.IndexByte(rest[1:], '"')
+		if end < 0 {
+			return "", "", false, fmt.Errorf("%q: unterminated quoted value", trunc(s))
+		}
+		value = rest[1 : end+1]
+		after := strings.TrimSpace(rest[end+2:])
+		if after != "" && after[0] != '#' {
+			return "", "", false, fmt.Errorf("%q: text after the quoted value", trunc(s))
+		}
+	} else {
+		if i := strings.Index(rest, " #"); i >= 0 {
+			rest = rest[:i]
+		}
+		value = strings.TrimSpace(rest)
+	}
+	return key, unescape(value), true, nil
+}
+
+// unescape decodes VMware's "|XX" hex escapes (|22 is a double quote).
+func unescape(s string) string {
+	if !strings.Contains(s, "|") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '|' && i+2 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func trunc(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
+
+// sniffEncoding finds the .encoding key in the raw bytes (its line is ASCII
+// in every encoding VMware writes).
+func sniffEncoding(data []byte) string {
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		k, v, ok, err := parseLine(strings.TrimRight(string(line), "\r"))
+		if err == nil && ok && strings.EqualFold(k, ".encoding") {
+			return v
+		}
+	}
+	return ""
+}
+
+// decoder returns the encoding of a character-set name; nil for UTF-8.
+func decoder(name string) (encoding.Encoding, error) {
+	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+	case "utf-8", "utf8":
+		return nil, nil
+	}
+	return charmap(name)
+}
+
+func charmap(name string) (encoding.Encoding, error) {
+	if e, err := ianaindex.IANA.Encoding(name); err == nil && e != nil {
+		return e, nil
+	}
+	if e, err := htmlindex.Get(name); err == nil {
+		return e, nil
+	}
+	return nil, fmt.Errorf("unknown character set")
+}
