@@ -8,8 +8,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	kubevirtclient "kubevirt.io/client-go/kubevirt"
 	cdiclient "kubevirt.io/client-go/containerizeddataimporter"
+	kubevirtclient "kubevirt.io/client-go/kubevirt"
 )
 
 // FieldManager is the server-side apply field manager of podvm-migrate.
