@@ -18,6 +18,7 @@ type DiskOptions struct {
 	SourceFormat string // vmdk, qcow2 or raw; "" detects it
 	Format       string // target: raw or qcow2 (default)
 	Force        bool   // overwrite an existing target
+	Sync         bool   // fsync the target before renaming it into place
 	Compress     bool   // qcow2 target: deflate clusters
 	Workers      int    // default: all cores
 	Verify       bool   // re-read the finished target and check its SHA-256
@@ -73,11 +74,12 @@ func Disk(ctx context.Context, src, dst string, o DiskOptions) (*Result, error) 
 	}
 	defer img.Close()
 	var w block.Writer
+	to := block.TargetOptions{Overwrite: o.Force, Sync: o.Sync}
 	switch o.Format {
 	case FormatRaw:
-		w, err = raw.Create(dst, img.Size(), o.Force)
+		w, err = raw.Create(dst, img.Size(), to)
 	default:
-		w, err = qcow2.Create(dst, img.Size(), qcow2.WriterOptions{Overwrite: o.Force, Compress: o.Compress})
+		w, err = qcow2.Create(dst, img.Size(), qcow2.WriterOptions{TargetOptions: to, Compress: o.Compress})
 	}
 	if err != nil {
 		return nil, err

@@ -82,33 +82,38 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 		}()
 	}
 
-	h := sha256.New()
-	var err error
-	for j := range order {
-		jerr := <-j.done
-		if err != nil {
+	// The writer stores windows in order and passes them on to the hasher,
+	// so hashing one window overlaps writing the next.
+	hashq := make(chan *job, inFlight)
+	sum := make(chan string, 1)
+	go func() {
+		h := sha256.New()
+		for j := range hashq {
+			h.Write(j.win.Data)
 			if j.buf != nil {
 				bufs <- j.buf
 			}
-			continue // draining after a failure
-		}
-		if err = jerr; err == nil {
-			h.Write(j.win.Data)
-			if !j.win.Empty {
-				err = dst.Write(ctx, &j.win)
+			if o.Progress != nil && ctx.Err() == nil {
+				o.Progress(j.win.Offset+int64(len(j.win.Data)), size)
 			}
 		}
-		if j.buf != nil {
-			bufs <- j.buf
+		sum <- hex.EncodeToString(h.Sum(nil))
+	}()
+	var err error
+	for j := range order {
+		jerr := <-j.done
+		if err == nil {
+			if err = jerr; err == nil && !j.win.Empty {
+				err = dst.Write(ctx, &j.win)
+			}
+			if err != nil {
+				cancel()
+			}
 		}
-		if err != nil {
-			cancel()
-			continue
-		}
-		if o.Progress != nil {
-			o.Progress(j.win.Offset+int64(len(j.win.Data)), size)
-		}
+		hashq <- j
 	}
+	close(hashq)
+	digest := <-sum
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -117,7 +122,7 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	}
 	st.AllocatedBytes, st.ReadBytes = mapped.AllocatedBytes, mapped.ReadBytes
 	st.WrittenBytes = dst.Written()
-	st.SHA256 = hex.EncodeToString(h.Sum(nil))
+	st.SHA256 = digest
 	return st, nil
 }
 

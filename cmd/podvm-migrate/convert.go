@@ -24,6 +24,7 @@ type convertDiskOptions struct {
 	format       string
 	sourceFormat string
 	force        bool
+	sync         bool
 	compress     bool
 	verify       bool
 	workers      int
@@ -58,7 +59,7 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			}
 			p := newDiskProgress(cmd.ErrOrStderr(), "converting "+args[0], o.noProgress)
 			r, err := convert.Disk(cmd.Context(), args[0], args[1], convert.DiskOptions{
-				SourceFormat: o.sourceFormat, Format: o.format, Force: o.force, Compress: o.compress,
+				SourceFormat: o.sourceFormat, Format: o.format, Force: o.force, Sync: o.sync, Compress: o.compress,
 				Workers: o.workers, Verify: o.verify, Progress: p.update,
 			})
 			p.finish(err == nil)
@@ -76,6 +77,7 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 	f.StringVar(&o.format, "format", convert.FormatQCOW2, "target format: raw or qcow2")
 	f.StringVar(&o.sourceFormat, "source-format", "", "source format: vmdk, qcow2 or raw (default: detected)")
 	f.BoolVar(&o.force, "force", false, "overwrite DST if it exists")
+	f.BoolVar(&o.sync, "sync", false, "fsync DST before renaming it into place")
 	f.BoolVar(&o.compress, "compress", false, "deflate qcow2 clusters")
 	f.BoolVar(&o.verify, "verify", false, "re-read DST and check that its SHA-256 matches the source's")
 	f.IntVar(&o.workers, "workers", 0, "goroutines inflating and encoding (default: all cores)")

@@ -73,6 +73,8 @@ type Window struct {
 type Writer interface {
 	// Encode prepares a window for Write (finds zero blocks, compresses).
 	// It is called from many goroutines at once, never for an Empty window.
+	// A target whose writes do not depend on order (raw) may store the
+	// window here.
 	Encode(w *Window) error
 	// Write stores an encoded window. It is called from one goroutine, in
 	// increasing offsets, never for an Empty window.

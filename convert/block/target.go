@@ -10,15 +10,21 @@ import (
 // folder and renamed to its final name only when complete.
 type Target struct {
 	*os.File
-	Final     string
-	Overwrite bool
-	done      bool
+	Final string
+	TargetOptions
+	done bool
 }
 
-// CreateTarget creates the temporary file for final. Unless overwrite is
+// TargetOptions say how a Target treats an existing file and the disk cache.
+type TargetOptions struct {
+	Overwrite bool // replace an existing final file
+	Sync      bool // fsync before the rename (qemu-img convert does not)
+}
+
+// CreateTarget creates the temporary file for final. Unless Overwrite is
 // set, an existing final file is an error, now and at Commit.
-func CreateTarget(final string, overwrite bool) (*Target, error) {
-	if !overwrite {
+func CreateTarget(final string, o TargetOptions) (*Target, error) {
+	if !o.Overwrite {
 		if _, err := os.Lstat(final); err == nil {
 			return nil, fmt.Errorf("%s already exists (use --force to overwrite it)", final)
 		}
@@ -27,13 +33,16 @@ func CreateTarget(final string, overwrite bool) (*Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", final, err)
 	}
-	return &Target{File: f, Final: final, Overwrite: overwrite}, nil
+	return &Target{File: f, Final: final, TargetOptions: o}, nil
 }
 
-// Commit syncs and closes the temporary file and renames it to its final name.
+// Commit closes the temporary file (after an fsync if asked) and renames
+// it to its final name.
 func (t *Target) Commit() error {
-	if err := t.Sync(); err != nil {
-		return fmt.Errorf("%s: sync: %w", t.Name(), err)
+	if t.TargetOptions.Sync {
+		if err := t.File.Sync(); err != nil {
+			return fmt.Errorf("%s: sync: %w", t.Name(), err)
+		}
 	}
 	if err := t.Close(); err != nil {
 		return fmt.Errorf("%s: %w", t.Name(), err)

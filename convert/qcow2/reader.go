@@ -65,6 +65,9 @@ func open(f *block.File) (*Image, error) {
 	if int64(h.L1Size) < need || h.L1Size > 1<<26 {
 		return nil, block.Errorf(f.Name, 36, "L1 table of %d entries cannot map %d bytes", h.L1Size, h.Size)
 	}
+	if h.L1Offset > uint64(f.Len) || int64(h.L1Offset)+int64(h.L1Size)*8 > f.Len {
+		return nil, block.Errorf(f.Name, 40, "truncated: the L1 table at offset %d does not fit in the file (%d bytes)", h.L1Offset, f.Len)
+	}
 	raw := make([]byte, int64(h.L1Size)*8)
 	if err := f.ReadFull(raw, int64(h.L1Offset)); err != nil {
 		return nil, fmt.Errorf("L1 table: %w", err)

@@ -53,14 +53,14 @@ var _ block.Writer = (*Writer)(nil)
 
 // WriterOptions tune a qcow2 Writer.
 type WriterOptions struct {
-	Overwrite bool
-	Compress  bool // deflate every cluster that gets smaller
-	Level     int  // deflate level 1-9; default 6
+	block.TargetOptions
+	Compress bool // deflate every cluster that gets smaller
+	Level    int  // deflate level 1-9; default 6
 }
 
 // Create starts a qcow2 image of size guest bytes at path.
 func Create(path string, size int64, o WriterOptions) (*Writer, error) {
-	t, err := block.CreateTarget(path, o.Overwrite)
+	t, err := block.CreateTarget(path, o.TargetOptions)
 	if err != nil {
 		return nil, err
 	}

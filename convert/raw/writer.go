@@ -3,6 +3,7 @@ package raw
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 )
@@ -14,14 +15,14 @@ const zeroBlock = 4096
 type Writer struct {
 	t       *block.Target
 	size    int64
-	written int64
+	written atomic.Int64
 }
 
 var _ block.Writer = (*Writer)(nil)
 
 // Create starts a raw image of size bytes at path.
-func Create(path string, size int64, overwrite bool) (*Writer, error) {
-	t, err := block.CreateTarget(path, overwrite)
+func Create(path string, size int64, o block.TargetOptions) (*Writer, error) {
+	t, err := block.CreateTarget(path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +36,8 @@ func Create(path string, size int64, overwrite bool) (*Writer, error) {
 // span is a run of non-zero bytes inside a window.
 type span struct{ start, end int }
 
-// Encode finds the runs of non-zero blocks.
+// Encode stores the runs of non-zero blocks: raw writes go to fixed
+// offsets, so the engine's workers write in parallel.
 func (w *Writer) Encode(win *block.Window) error {
 	var spans []span
 	d := win.Data
@@ -50,23 +52,20 @@ func (w *Writer) Encode(win *block.Window) error {
 			spans = append(spans, span{i, end})
 		}
 	}
-	win.Encoded = spans
-	return nil
-}
-
-// Write stores the non-zero runs.
-func (w *Writer) Write(_ context.Context, win *block.Window) error {
-	for _, s := range win.Encoded.([]span) {
-		if _, err := w.t.WriteAt(win.Data[s.start:s.end], win.Offset+int64(s.start)); err != nil {
+	for _, s := range spans {
+		if _, err := w.t.WriteAt(d[s.start:s.end], win.Offset+int64(s.start)); err != nil {
 			return fmt.Errorf("%s: offset %d: %w", w.t.Name(), win.Offset+int64(s.start), err)
 		}
-		w.written += int64(s.end - s.start)
+		w.written.Add(int64(s.end - s.start))
 	}
 	return nil
 }
 
+// Write does nothing: Encode stored the window.
+func (w *Writer) Write(context.Context, *block.Window) error { return nil }
+
 // Written is how many bytes were stored.
-func (w *Writer) Written() int64 { return w.written }
+func (w *Writer) Written() int64 { return w.written.Load() }
 
 // Commit syncs the file and renames it into place.
 func (w *Writer) Commit(context.Context) error { return w.t.Commit() }

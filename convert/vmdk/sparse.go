@@ -62,6 +62,9 @@ func openSparse(f *block.File, size int64) (*sparseExtent, error) {
 	if h.GDOffset == 0 || h.GDOffset > 1<<50 {
 		return nil, block.Errorf(f.Name, 56, "grain directory offset %d is invalid", h.GDOffset)
 	}
+	if e.gdOff+n*4 > f.Len {
+		return nil, block.Errorf(f.Name, e.gdOff, "truncated: the grain directory of %d entries does not fit in the file (%d bytes)", n, f.Len)
+	}
 	raw := make([]byte, n*4)
 	if err := f.ReadFull(raw, e.gdOff); err != nil {
 		return nil, fmt.Errorf("grain directory: %w", err)

@@ -1,0 +1,136 @@
+package convert
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// requireTools fails the test when a host tool is missing: `make deps` installs them.
+func requireTools(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: run 'make deps'", tool)
+		}
+	}
+}
+
+// run runs a command and fails the test with its output if it fails.
+func run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// testDiskSize is not a multiple of a grain or a cluster, and crosses a
+// grain table (32 MiB) boundary.
+const testDiskSize = 37<<20 + 1536
+
+// writeTestRaw writes a sparse raw disk with random, compressible, short
+// and unaligned data, holes, and data across the 32 MiB grain table boundary.
+func writeTestRaw(t testing.TB, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(testDiskSize); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	text := []byte(strings.Repeat("podvm-migrate converts VMware disks to pod VMs; ", 50000))
+	writes := []struct {
+		off  int64
+		data []byte
+	}{
+		{1 << 20, random(3 << 20)},
+		{10<<20 + 512, random(4096)},
+		{20 << 20, text[:2<<20]},
+		{31<<20 + 1<<19, random(1 << 20)},
+		{testDiskSize - 512, []byte("last sector")},
+	}
+	for _, w := range writes {
+		if _, err := f.WriteAt(w.data, w.off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func sha256File(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// qemuCompare checks with qemu-img that two images hold the same guest bytes.
+func qemuCompare(t testing.TB, a, b string) {
+	t.Helper()
+	out, err := exec.Command("qemu-img", "compare", a, b).CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu-img compare %s %s: %v\n%s", filepath.Base(a), filepath.Base(b), err, out)
+	}
+}
+
+// convertAndCheck converts src to every target and checks each with
+// qemu-img (compare, and check for qcow2) and against the raw image's SHA-256.
+func convertAndCheck(t *testing.T, src, wantSHA string) {
+	t.Helper()
+	convertAndCompare(t, src, src, wantSHA)
+}
+
+// convertAndCompare is convertAndCheck comparing targets to ref, for sources
+// qemu-img cannot open.
+func convertAndCompare(t *testing.T, src, ref, wantSHA string) {
+	t.Helper()
+	dir := t.TempDir()
+	cases := []struct {
+		name     string
+		format   string
+		compress bool
+	}{
+		{"raw", FormatRaw, false},
+		{"qcow2", FormatQCOW2, false},
+		{"qcow2-compressed", FormatQCOW2, true},
+	}
+	for _, c := range cases {
+		dst := filepath.Join(dir, c.name)
+		r, err := Disk(context.Background(), src, dst, DiskOptions{Format: c.format, Compress: c.compress, Verify: true, Workers: 2})
+		if err != nil {
+			t.Fatalf("%s -> %s: %v", filepath.Base(src), c.name, err)
+		}
+		qemuCompare(t, ref, dst)
+		if r.SourceSHA256 != wantSHA || r.TargetSHA256 != wantSHA {
+			t.Errorf("%s -> %s: sha256 source %s target %s, want %s", filepath.Base(src), c.name, r.SourceSHA256, r.TargetSHA256, wantSHA)
+		}
+		if c.format == FormatQCOW2 {
+			run(t, "qemu-img", "check", dst)
+		}
+		if c.format == FormatRaw {
+			if got := sha256File(t, dst); got != wantSHA {
+				t.Errorf("%s -> raw: file sha256 %s, want %s", filepath.Base(src), got, wantSHA)
+			}
+		}
+	}
+}
