@@ -134,6 +134,11 @@ func openSparseFile(f *block.File) (*Disk, error) {
 			f.Close()
 			return nil, err
 		}
+		// The one extent of a hosted sparse file is the file itself, even
+		// when it was renamed after the descriptor was written.
+		if len(desc.Extents) == 1 && desc.Extents[0].Type == ExtentSparse {
+			desc.Extents[0].File = filepath.Base(f.Name)
+		}
 	} else {
 		desc = &Descriptor{Version: 1, CID: noParent, ParentCID: noParent, CreateType: "sparseExtent",
 			Extents: []ExtentDesc{{Access: "RW", Sectors: int64(h.Capacity), Type: ExtentSparse, File: filepath.Base(f.Name)}}}
