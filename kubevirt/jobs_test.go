@@ -1,0 +1,154 @@
+package kubevirt
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv"
+)
+
+func TestConvertJobsMapping(t *testing.T) {
+	specs := testSpecs()
+	m, err := BuildAll(specs, testOptions("migrated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := ConvertJobs(specs, m, JobOptions{
+		Namespace: "migrated", Image: "registry.example.com/podvm-migrate:v1",
+		SourcePVC: "datastores", DatastorePVCs: map[string]string{"datastore2": "ds2"}, OutputPVC: "podvm-images",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		job, args, volumes, target string
+	}{
+		{"convert-web01-disk0", "convert disk --format qcow2 --force --no-progress -o json /source/datastore1/web01/web01.vmdk /target/web01/disk0.qcow2",
+			"datastores podvm-images", "pvc podvm-images:web01/disk0.qcow2"},
+		{"convert-web01-disk1", "convert disk --format raw --force --no-progress -o json /source/web01/web01_1.vmdk /target/disk.img",
+			"ds2 web01-disk1", "datavolume web01-disk1"},
+		{"convert-legacy-db-disk0", "convert disk --format raw --force --no-progress -o json /source/datastore1/legacy-db/legacy-db.vmdk /target/disk.img",
+			"datastores legacy-db-disk0", "datavolume legacy-db-disk0"},
+	}
+	if len(jobs) != len(tests) {
+		t.Fatalf("%d jobs, want %d", len(jobs), len(tests))
+	}
+	for i, tt := range tests {
+		j := jobs[i]
+		spec := j.Job.Spec.Template.Spec
+		vols := spec.Volumes[0].PersistentVolumeClaim.ClaimName + " " + spec.Volumes[1].PersistentVolumeClaim.ClaimName
+		got := []string{j.Job.Name, strings.Join(spec.Containers[0].Args, " "), vols, j.Target}
+		want := []string{tt.job, tt.args, tt.volumes, tt.target}
+		for k := range got {
+			if got[k] != want[k] {
+				t.Errorf("job %d: got %q, want %q", i, got[k], want[k])
+			}
+		}
+		if !spec.Volumes[0].PersistentVolumeClaim.ReadOnly || spec.Containers[0].Image != "registry.example.com/podvm-migrate:v1" {
+			t.Errorf("%s: source not read-only or wrong image", j.Job.Name)
+		}
+	}
+	if _, err := ConvertJobs(specs, m, JobOptions{Image: "x", OutputPVC: "out"}); err == nil || !strings.Contains(err.Error(), "no PVC holds datastore") {
+		t.Errorf("no source PVC: %v", err)
+	}
+}
+
+// TestConvertJobsOnAPIServer creates the Jobs on a real API server, plays
+// the Job controller and follows them to the end, one failing.
+func TestConvertJobsOnAPIServer(t *testing.T) {
+	k := testenv.StartKubeForTest(t, testenv.KubeOptions{NoCRDs: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := NewClient(k.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := testSpecs()
+	m, err := BuildAll(specs, testOptions("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := ConvertJobs(specs, m, JobOptions{Image: "registry.example.com/podvm-migrate:v1", SourcePVC: "datastores", OutputPVC: "out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.ApplyJobs(ctx, jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.ApplyJobs(ctx, jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range again {
+		if first[i].Action != ActionCreated || again[i].Action != ActionUnchanged {
+			t.Errorf("%s: %s then %s", again[i].Name, first[i].Action, again[i].Action)
+		}
+	}
+
+	go playJobController(ctx, t, c, map[string]bool{"convert-legacy-db-disk0": true})
+	var lines []string
+	err = c.FollowJobs(ctx, jobs, 100*time.Millisecond, func(p JobProgress) { lines = append(lines, p.String()) })
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 conversion Jobs failed: default/convert-legacy-db-disk0 (BackoffLimitExceeded") {
+		t.Errorf("follow: %v", err)
+	}
+	text := strings.Join(lines, "\n")
+	for _, want := range []string{"convert-web01-disk0 (web01 disk0): running", "convert-web01-disk1 (web01 disk1): succeeded", "convert-legacy-db-disk0 (legacy-db disk0): failed: BackoffLimitExceeded"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("progress lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// playJobController writes what the Job controller would: a running pod,
+// then success (or failure for the Jobs in fail).
+func playJobController(ctx context.Context, t *testing.T, c *Client, fail map[string]bool) {
+	api := c.Kube.BatchV1().Jobs("default")
+	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: LabelJob + "=" + JobConvert})
+	if err != nil {
+		t.Errorf("job controller: %v", err)
+		return
+	}
+	update := func(name string, edit func(*batchv1.JobStatus)) {
+		j, err := api.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("job controller: %v", err)
+			return
+		}
+		edit(&j.Status)
+		if _, err := api.UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
+			t.Errorf("job controller: %s: %v", name, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := metav1.Now()
+	for _, j := range list.Items {
+		update(j.Name, func(s *batchv1.JobStatus) { s.StartTime, s.Active, s.Ready = &start, 1, ptrTo(int32(0)) })
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, j := range list.Items {
+		update(j.Name, func(s *batchv1.JobStatus) {
+			now := metav1.Now()
+			s.Active, s.Ready = 0, ptrTo(int32(0))
+			if fail[j.Name] {
+				s.Failed = 3
+				s.Conditions = []batchv1.JobCondition{
+					{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
+					{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
+				}
+				return
+			}
+			s.Succeeded, s.CompletionTime = 1, &now
+			s.Conditions = []batchv1.JobCondition{
+				{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+				{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+			}
+		})
+	}
+}
