@@ -24,7 +24,7 @@ func ToVM(path string, d Dict) (discover.VM, error) {
 	vm.Identity.Template = d.Bool("templateVM", false)
 	if v := d.Get("guestOS"); v != "" {
 		vm.Guest.GuestID = GuestID(v)
-		vm.Guest.Family = GuestFamily(vm.Guest.GuestID)
+		vm.Guest.Family = discover.GuestFamily(vm.Guest.GuestID)
 	}
 	if d.Get("checkpoint.vmState") != "" {
 		vm.State.Power = discover.Suspended
