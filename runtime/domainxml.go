@@ -150,13 +150,43 @@ type devicesXML struct {
 }
 
 type diskXML struct {
-	Type   string     `xml:"type,attr"`
-	Device string     `xml:"device,attr"`
-	Driver driverXML  `xml:"driver"`
-	Source sourceFile `xml:"source"`
-	Target targetXML  `xml:"target"`
-	Boot   *bootOrder `xml:"boot,omitempty"`
+	Type    string      `xml:"type,attr"`
+	Device  string      `xml:"device,attr"`
+	Driver  driverXML   `xml:"driver"`
+	Source  sourceFile  `xml:"source"`
+	Target  targetXML   `xml:"target"`
+	Boot    *bootOrder  `xml:"boot,omitempty"`
+	Address *addressXML `xml:"address,omitempty"`
 }
+
+// addressXML is a PCI address on the root bus.
+type addressXML struct {
+	Type     string `xml:"type,attr"`
+	Domain   string `xml:"domain,attr"`
+	Bus      string `xml:"bus,attr"`
+	Slot     string `xml:"slot,attr"`
+	Function string `xml:"function,attr"`
+}
+
+// rootSlots hands out slots on the root bus (pcie.0 or pci.0): devices
+// there need no PCIe root ports, which SeaBIOS would otherwise have to walk
+// (slower under TCG). Slot 0x10 is kept for a NIC on QEMU's command line.
+type rootSlots struct{ next int }
+
+func (r *rootSlots) take() *addressXML {
+	if r.next < 2 {
+		r.next = 2
+	}
+	if r.next == nicSlot {
+		r.next++
+	}
+	a := &addressXML{Type: "pci", Domain: "0x0000", Bus: "0x00", Slot: fmt.Sprintf("0x%02x", r.next), Function: "0x0"}
+	r.next++
+	return a
+}
+
+// nicSlot is the root-bus slot of a NIC given on QEMU's command line.
+const nicSlot = 0x10
 
 type driverXML struct {
 	Name  string `xml:"name,attr"`
@@ -178,14 +208,16 @@ type bootOrder struct {
 }
 
 type controllerXML struct {
-	Type  string `xml:"type,attr"`
-	Model string `xml:"model,attr"`
+	Type    string      `xml:"type,attr"`
+	Model   string      `xml:"model,attr"`
+	Address *addressXML `xml:"address,omitempty"`
 }
 
 type interfaceXML struct {
-	Type  string      `xml:"type,attr"`
-	MAC   *macXML     `xml:"mac,omitempty"`
-	Model modelTypeXM `xml:"model"`
+	Type    string      `xml:"type,attr"`
+	MAC     *macXML     `xml:"mac,omitempty"`
+	Model   modelTypeXM `xml:"model"`
+	Address *addressXML `xml:"address,omitempty"`
 }
 
 type macXML struct {
@@ -276,6 +308,7 @@ func domainXMLFor(p domainParams) (string, error) {
 	}
 	dev := &d.Devices
 	dev.Emulator = "/usr/bin/qemu-system-x86_64"
+	slots := &rootSlots{}
 	counters := map[string]int{}
 	scsi := false
 	for i, sd := range s.Disks {
@@ -297,10 +330,13 @@ func domainXMLFor(p domainParams) (string, error) {
 		if i == 0 && p.Kernel == "" {
 			disk.Boot = &bootOrder{Order: 1}
 		}
+		if bus == podvm.BusVirtio {
+			disk.Address = slots.take()
+		}
 		dev.Disks = append(dev.Disks, disk)
 	}
 	if scsi {
-		dev.Controllers = append(dev.Controllers, controllerXML{Type: "scsi", Model: "virtio-scsi"})
+		dev.Controllers = append(dev.Controllers, controllerXML{Type: "scsi", Model: "virtio-scsi", Address: slots.take()})
 	}
 	dev.Controllers = append(dev.Controllers, controllerXML{Type: "usb", Model: "none"})
 	var args []string
@@ -322,14 +358,14 @@ func domainXMLFor(p domainParams) (string, error) {
 			if machine == "pc" || strings.HasPrefix(machine, "pc-i440fx") {
 				bus = "pci.0"
 			}
-			device := map[string]string{"virtio": "virtio-net-pci", "e1000e": "e1000e"}[model] + ",netdev=podvmnet0,bus=" + bus + ",addr=0x10"
+			device := map[string]string{"virtio": "virtio-net-pci", "e1000e": "e1000e"}[model] + ",netdev=podvmnet0,bus=" + bus + fmt.Sprintf(",addr=0x%x", nicSlot)
 			if n.MAC != "" {
 				device += ",mac=" + strings.ToLower(n.MAC)
 			}
 			args = append(args, "-netdev", netdev, "-device", device)
 			continue
 		}
-		iface := interfaceXML{Type: "user", Model: modelTypeXM{Type: model}}
+		iface := interfaceXML{Type: "user", Model: modelTypeXM{Type: model}, Address: slots.take()}
 		if n.MAC != "" {
 			iface.MAC = &macXML{Address: strings.ToLower(n.MAC)}
 		}

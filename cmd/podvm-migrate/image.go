@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+func init() { register(newImageCommand) }
+
+// registryFlags are the containers/image registry settings shared by the
+// image and run commands.
+type registryFlags struct {
+	tlsVerify bool
+	authFile  string
+	certDir   string
+	creds     string
+}
+
+func (r *registryFlags) register(f *pflag.FlagSet) {
+	f.BoolVar(&r.tlsVerify, "tls-verify", true, "require HTTPS and verify certificates for registries (false: plain HTTP allowed)")
+	f.StringVar(&r.authFile, "authfile", os.Getenv("REGISTRY_AUTH_FILE"), "registry credentials file (containers auth.json; $REGISTRY_AUTH_FILE)")
+	f.StringVar(&r.certDir, "cert-dir", "", "folder of *.crt, *.cert and *.key files for the registry")
+	f.StringVar(&r.creds, "creds", "", "registry credentials USER[:PASSWORD] (else from the auth file)")
+}
+
+func (r *registryFlags) options(changed func(string) bool) podvm.RegistryOptions {
+	o := podvm.RegistryOptions{AuthFile: r.authFile, CertDir: r.certDir}
+	if changed("tls-verify") {
+		v := r.tlsVerify
+		o.TLSVerify = &v
+	}
+	if r.creds != "" {
+		o.Username, o.Password, _ = strings.Cut(r.creds, ":")
+	}
+	return o
+}
+
+func newImageCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Build and inspect pod VM images (OCI images of qcow2 disks and a spec)",
+		Long: `A pod VM image is an OCI image whose single layer holds the VM's disks under
+/disk/ as qcow2 (mode 0440, owned 107:107: KubeVirt can use it as a
+containerDisk as it is), with the pod VM spec as JSON in the image config
+labels and manifest annotations (` + podvm.AnnotationSpec + `) and every
+disk's SHA-256 (` + podvm.AnnotationDisks + `).
+
+References: oci:DIR:TAG (an OCI layout folder) or docker://HOST/REPO:TAG (a
+registry; credentials from --authfile/--creds or containers' auth.json).`,
+	}
+	cmd.AddCommand(newImageBuildCommand(g), newImageInspectCommand(g))
+	return cmd
+}
+
+func newImageBuildCommand(g *globalOptions) *cobra.Command {
+	var (
+		specFile, to            string
+		kernel, initrd, cmdline string
+		reg                     registryFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "build DISK... --to oci:DIR:TAG|docker://HOST/REPO:TAG",
+		Short: "Pack disks and a spec into a pod VM image",
+		Long: `Pack DISK... (qcow2 as is; raw and VMDK converted to qcow2 with qemu-img) and
+a pod VM spec into a pod VM image written to --to. Without --spec, a spec is
+made up: named after the first disk, SeaBIOS, 1 vCPU, 512 MiB, virtio disks,
+one virtio NIC. --kernel/--initrd add the guest's kernel under /boot/ so the
+runtime can boot it directly (run --fast).`,
+		Example: `  podvm-migrate image build web01.vmdk --spec web01.json --to oci:./images/web01:v1
+  podvm-migrate image build disk.qcow2 --to docker://registry.local:5000/web01:v1`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return usageError{fmt.Errorf("--to is required (oci:DIR:TAG or docker://HOST/REPO:TAG)")}
+			}
+			if _, err := podvm.ParseImageRef(to); err != nil {
+				return usageError{err}
+			}
+			o := podvm.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed),
+				Kernel: kernel, Initrd: initrd, Cmdline: cmdline,
+				Log: func(f string, a ...any) { g.log.Info(fmt.Sprintf(f, a...)) }}
+			if specFile != "" {
+				s, err := readSpec(specFile)
+				if err != nil {
+					return err
+				}
+				o.Spec = s
+			}
+			info, err := podvm.BuildImage(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			return printPodResult(cmd, g, info)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&specFile, "spec", "", "pod VM spec file (JSON or YAML)")
+	f.StringVar(&to, "to", "", "where the image goes: oci:DIR:TAG or docker://HOST/REPO:TAG")
+	f.StringVar(&kernel, "kernel", "", "also carry this kernel (for direct kernel boot)")
+	f.StringVar(&initrd, "initrd", "", "also carry this initramfs")
+	f.StringVar(&cmdline, "cmdline", "", "kernel command line for direct kernel boot")
+	reg.register(f)
+	return cmd
+}
+
+func newImageInspectCommand(g *globalOptions) *cobra.Command {
+	var reg registryFlags
+	cmd := &cobra.Command{
+		Use:   "inspect REF",
+		Short: "Show a pod VM image's spec and disks (without fetching the disks)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := podvm.ParseImageRef(args[0]); err != nil {
+				return usageError{err}
+			}
+			info, err := podvm.InspectImage(cmd.Context(), args[0], reg.options(cmd.Flags().Changed))
+			if err != nil {
+				return err
+			}
+			return printPodResult(cmd, g, info)
+		},
+	}
+	reg.register(cmd.Flags())
+	return cmd
+}
+
+// readSpec reads a pod VM spec from a JSON or YAML file.
+func readSpec(path string) (*podvm.Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	var s podvm.Spec
+	if err := yaml.UnmarshalStrict(b, &s); err != nil {
+		return nil, fmt.Errorf("spec %s: %w", path, err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("spec %s: %w", path, err)
+	}
+	return &s, nil
+}

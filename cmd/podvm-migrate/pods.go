@@ -1,0 +1,119 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	register(newListCommand)
+	register(newLogsCommand)
+	register(newStopCommand)
+	register(newRmCommand)
+}
+
+func newListCommand(g *globalOptions) *cobra.Command {
+	var rf runtimeFlags
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ps"},
+		Short:   "List our pod VMs with state, uptime, accelerator and image",
+		Args:    usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rt, err := rf.open(cmd, g)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			pods, err := rt.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printPodResult(cmd, g, podTable(pods))
+		},
+	}
+	rf.register(cmd.Flags())
+	return cmd
+}
+
+func newLogsCommand(g *globalOptions) *cobra.Command {
+	var (
+		rf     runtimeFlags
+		follow bool
+	)
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print a pod VM's serial console log",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := rf.open(cmd, g)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			return rt.Logs(cmd.Context(), args[0], cmd.OutOrStdout(), follow)
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the pod VM stops")
+	rf.register(cmd.Flags())
+	return cmd
+}
+
+func newStopCommand(g *globalOptions) *cobra.Command {
+	var (
+		rf    runtimeFlags
+		grace time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "stop NAME...",
+		Short: "Stop pod VMs (ACPI shutdown, then power off after --time)",
+		Args:  usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := rf.open(cmd, g)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			for _, name := range args {
+				if err := rt.Stop(cmd.Context(), name, grace); err != nil {
+					return err
+				}
+				cmd.Println(name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVarP(&grace, "time", "t", 10*time.Second, "how long the guest may take to shut down before it is powered off (0: at once)")
+	rf.register(cmd.Flags())
+	return cmd
+}
+
+func newRmCommand(g *globalOptions) *cobra.Command {
+	var (
+		rf    runtimeFlags
+		force bool
+	)
+	cmd := &cobra.Command{
+		Use:   "rm NAME...",
+		Short: "Remove stopped pod VMs: their overlays, logs and domains (never the image)",
+		Args:  usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := rf.open(cmd, g)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			for _, name := range args {
+				if err := rt.Remove(cmd.Context(), name, force); err != nil {
+					return err
+				}
+				cmd.Println(name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "power off a running pod VM first")
+	rf.register(cmd.Flags())
+	return cmd
+}
