@@ -45,11 +45,11 @@ const (
 // Event is one line of the run record.
 type Event struct {
 	Time     time.Time         `json:"time"`
-	VM       string            `json:"vm,omitempty"`     // pod VM name; empty for run-wide events
-	Disk     string            `json:"disk,omitempty"`   // disk name within the VM, for per-disk phases
-	Phase    string            `json:"phase"`            // one of the Phase* constants, or "run"
-	Result   string            `json:"result"`           // one of the Result* constants
-	Bytes    int64             `json:"bytes,omitempty"`  // bytes moved in this phase (guest-visible for transfer/convert)
+	VM       string            `json:"vm,omitempty"`    // pod VM name; empty for run-wide events
+	Disk     string            `json:"disk,omitempty"`  // disk name within the VM, for per-disk phases
+	Phase    string            `json:"phase"`           // one of the Phase* constants, or "run"
+	Result   string            `json:"result"`          // one of the Result* constants
+	Bytes    int64             `json:"bytes,omitempty"` // bytes moved in this phase (guest-visible for transfer/convert)
 	Duration time.Duration     `json:"durationNs,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Attrs    map[string]string `json:"attrs,omitempty"` // e.g. accel, sha256, format, target

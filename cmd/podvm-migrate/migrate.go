@@ -1,0 +1,219 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
+	"github.com/podvm-migrate/podvm-migrate/internal/output"
+	"github.com/podvm-migrate/podvm-migrate/migrate"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/reports"
+	"github.com/podvm-migrate/podvm-migrate/runtime"
+)
+
+func init() { register(newMigrateCommand) }
+
+type migrateFlags struct {
+	target, runDir, accel, connect, stateDir string
+	vms                                      []string
+	parallel, perDatastore, retries          int
+	readyTimeout                             time.Duration
+}
+
+func newMigrateCommand(g *globalOptions) *cobra.Command {
+	f := &migrateFlags{}
+	cmd := &cobra.Command{
+		Use:   "migrate PLAN",
+		Short: "Migrate the ready VMs of a plan: copy and convert disks, build images, start pod VMs",
+		Long: `Run the batch pipeline over every VM of PLAN that is not blocked: stream and
+convert each disk to qcow2, build the pod VM image, start it on the target and
+wait for it to be ready. Every step is timed and journalled in --run-dir.
+
+Resumable: after a crash or Ctrl-C, rerun the same command. Disks, images and
+pod VMs already finished are verified (disk checksums, image digest, a running
+domain) and skipped; nothing half-written is ever left under a final name.
+A VM's failure does not stop the others.
+
+Progress: bars on a terminal, log lines otherwise, JSON events with -o json.
+When the run ends, 'podvm-migrate report RUN_DIR' renders its report (an
+HTML report is written to RUN_DIR/report.html already).`,
+		Example: `  podvm-migrate migrate plan.yaml --run-dir ./run --parallel 4`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runMigrate(cmd, g, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.target, "target", "runtime", "where pod VMs run: runtime (the included libvirt runtime)")
+	fl.StringVar(&f.runDir, "run-dir", "", "run directory: journal, disks, images, report (default ./run-<plan name>)")
+	fl.IntVar(&f.parallel, "parallel", 2, "VMs migrated at once")
+	fl.IntVar(&f.perDatastore, "per-datastore", 2, "disk transfers at once from one datastore")
+	fl.IntVar(&f.retries, "retries", 3, "retries of a step after a transient fault (with backoff)")
+	fl.StringArrayVar(&f.vms, "vm", nil, "migrate only this VM (repeatable)")
+	fl.StringVar(&f.accel, "accel", "auto", "accelerator for the runtime: auto, kvm or tcg")
+	fl.StringVar(&f.connect, "connect", runtime.DefaultURI, "libvirt URI of the runtime")
+	fl.StringVar(&f.stateDir, "state-dir", runtime.DefaultStateDir, "the runtime's image store and pod VM folders")
+	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
+	return cmd
+}
+
+func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile string) error {
+	if f.target != "runtime" {
+		return usageError{fmt.Errorf("--target %q: this build migrates to the included runtime; for KubeVirt use 'podvm-migrate kubevirt apply' with the images", f.target)}
+	}
+	data, err := os.ReadFile(planFile)
+	if err != nil {
+		return fmt.Errorf("read plan: %w", err)
+	}
+	plan, err := podvm.UnmarshalPlan(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", planFile, err)
+	}
+	if f.runDir == "" {
+		f.runDir = "run-" + strings.TrimSuffix(filepath.Base(planFile), filepath.Ext(planFile))
+	}
+	if err := os.MkdirAll(f.runDir, 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(f.runDir, reports.PlanFile), data, 0o644); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	rt, err := runtime.New(ctx, runtime.WithURI(f.connect), runtime.WithStateDir(f.stateDir), runtime.WithLogger(g.log))
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	base := filepath.Dir(planFile)
+	stages := &migrate.RuntimeStages{Locate: migrate.LocalFiles(base), Runtime: rt, Accel: f.accel, Ready: f.readyTimeout,
+		WorkDir: filepath.Join(f.runDir, "tmp")}
+	prog := newProgress(cmd.ErrOrStderr(), cmd.OutOrStdout(), g.format)
+	r, err := migrate.NewRunner(plan, stages, migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore,
+		VMs: f.vms, Retries: f.retries, Progress: prog})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	results, runErr := r.Run(ctx)
+	prog.finish()
+	if rep, err := reports.Load(f.runDir, time.Now()); err == nil {
+		var b strings.Builder
+		if reports.Render(&b, rep, reports.FormatHTML) == nil {
+			_ = atomicfile.WriteFile(filepath.Join(f.runDir, "report.html"), []byte(b.String()), 0o644)
+		}
+	}
+	if g.format != output.JSON {
+		format := g.format
+		if format == output.Auto {
+			format = output.Table
+		}
+		if err := output.Print(cmd.OutOrStdout(), format, resultTable(results)); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (report: %s)\n", f.runDir, filepath.Join(f.runDir, "report.html"))
+	}
+	return runErr
+}
+
+type resultTable []migrate.VMResult
+
+func (r resultTable) Header() []string {
+	return []string{"pod vm", "status", "accel", "image", "error"}
+}
+func (r resultTable) Rows() [][]string {
+	var rows [][]string
+	for _, x := range r {
+		rows = append(rows, []string{x.VM, x.Status, x.Accel, x.Image, x.Error})
+	}
+	return rows
+}
+
+// progress shows the run: bars on a terminal, log lines otherwise, or JSON
+// events on stdout with -o json.
+type progress struct {
+	mu    sync.Mutex
+	log   io.Writer
+	json  *json.Encoder
+	tty   bool
+	bars  map[string]*progressbar.ProgressBar
+	start time.Time
+}
+
+func newProgress(stderr, stdout io.Writer, f output.Format) *progress {
+	p := &progress{log: stderr, tty: output.IsTerminal(stderr), bars: map[string]*progressbar.ProgressBar{}, start: time.Now()}
+	if f == output.JSON {
+		p.json = json.NewEncoder(stdout)
+	}
+	return p
+}
+
+func (p *progress) Event(e migrate.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json != nil {
+		_ = p.json.Encode(e)
+		return
+	}
+	if e.Result == migrate.ResultStarted && e.Phase != "run" {
+		return
+	}
+	if b := p.bars[e.VM+"/"+e.Disk]; b != nil && e.Phase == migrate.PhaseTransfer {
+		_ = b.Finish()
+		delete(p.bars, e.VM+"/"+e.Disk)
+		fmt.Fprintln(p.log)
+	}
+	what := strings.TrimSuffix(e.VM+" "+e.Disk, " ")
+	line := fmt.Sprintf("%7.1fs %-24s %-9s %s", time.Since(p.start).Seconds(), what, e.Phase, e.Result)
+	if e.Duration > 0 {
+		line += " in " + e.Duration.Round(time.Millisecond).String()
+	}
+	if e.Bytes > 0 {
+		line += fmt.Sprintf(", %.1f MB", float64(e.Bytes)/1e6)
+		if e.Duration > 0 && e.Phase == migrate.PhaseTransfer {
+			line += fmt.Sprintf(" at %.1f MB/s", float64(e.Bytes)/1e6/e.Duration.Seconds())
+		}
+	}
+	if a := e.Attrs["accel"]; a != "" {
+		line += " (" + a + ")"
+	}
+	if e.Error != "" {
+		line += ": " + e.Error
+	}
+	fmt.Fprintln(p.log, line)
+}
+
+func (p *progress) Bytes(vm, disk string, done, total int64) {
+	if !p.tty || p.json != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := vm + "/" + disk
+	b := p.bars[k]
+	if b == nil {
+		b = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.log), progressbar.OptionSetDescription(k),
+			progressbar.OptionShowBytes(true), progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true))
+		p.bars[k] = b
+	}
+	_ = b.Set64(done)
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, b := range p.bars {
+		_ = b.Finish()
+		delete(p.bars, k)
+	}
+}

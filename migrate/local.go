@@ -1,0 +1,113 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/convert"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/runtime"
+)
+
+// Locator turns a spec disk's source ("[ds1] vm/vm.vmdk" or a file path)
+// into something convert can open.
+type Locator func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, error)
+
+// LocalFiles locates disks that are files on this machine (offline VMX,
+// OVF or unpacked OVA sources), relative paths against baseDir.
+func LocalFiles(baseDir string) Locator {
+	return func(_ context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, error) {
+		p := d.Source
+		if p == "" {
+			return "", fmt.Errorf("disk %s of %s has no source", d.Name, vm.Name)
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(baseDir, p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("disk %s of %s: %w", d.Name, vm.Name, err)
+		}
+		return p, nil
+	}
+}
+
+// RuntimeStages are the production stages for the included runtime:
+// convert's streaming engine, pod VM images in OCI layouts, and libvirt.
+type RuntimeStages struct {
+	Locate  Locator
+	Runtime *runtime.Runtime
+	Accel   string        // auto | kvm | tcg
+	Ready   time.Duration // readiness timeout; default 2 minutes
+	WorkDir string        // scratch for image builds
+}
+
+var _ Stages = (*RuntimeStages)(nil)
+
+// Transfer streams the source disk into a qcow2 file.
+func (s *RuntimeStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk, dst string, progress func(done, total int64)) (*TransferResult, error) {
+	src, err := s.Locate(ctx, vm, d)
+	if err != nil {
+		return nil, err
+	}
+	res, err := convert.Disk(ctx, src, dst, convert.DiskOptions{Format: convert.FormatQCOW2, Force: true, Sync: true, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	return &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256}, nil
+}
+
+// Checksum reads a finished qcow2 disk's guest-visible SHA-256.
+func (s *RuntimeStages) Checksum(ctx context.Context, path string) (string, error) {
+	return convert.Checksum(ctx, path, convert.FormatQCOW2, 0)
+}
+
+// Package builds the pod VM image into an OCI layout.
+func (s *RuntimeStages) Package(ctx context.Context, vm *podvm.PlannedVM, disks []string, ref string) (*PackageResult, error) {
+	if s.WorkDir != "" {
+		if err := os.MkdirAll(s.WorkDir, 0o755); err != nil {
+			return nil, fmt.Errorf("image work folder: %w", err)
+		}
+	}
+	spec := vm.Spec
+	info, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: disks, Spec: &spec, To: ref, WorkDir: s.WorkDir})
+	if err != nil {
+		return nil, err
+	}
+	return &PackageResult{Ref: info.Ref, Digest: info.ManifestDigest, Bytes: info.LayerSize}, nil
+}
+
+// ImageOK checks that the image at ref is the one built before.
+func (s *RuntimeStages) ImageOK(ctx context.Context, ref, digest string) bool {
+	info, err := podvm.InspectImage(ctx, ref, podvm.RegistryOptions{})
+	return err == nil && digest != "" && info.ManifestDigest == digest
+}
+
+// Boot runs the pod VM from its image, replacing a stopped one of the same
+// name, and waits for its readiness line.
+func (s *RuntimeStages) Boot(ctx context.Context, vm *podvm.PlannedVM, ref string) (*BootResult, error) {
+	if _, err := s.Runtime.Get(ctx, vm.Spec.Name); err == nil {
+		if err := s.Runtime.Remove(ctx, vm.Spec.Name, true); err != nil {
+			return nil, fmt.Errorf("replace the earlier pod VM %s: %w", vm.Spec.Name, err)
+		}
+	}
+	timeout := s.Ready
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	start := time.Now()
+	pod, err := s.Runtime.Run(ctx, runtime.MachineConfig{Name: vm.Spec.Name, Image: ref, Accel: s.Accel, WaitReady: true, ReadyTimeout: timeout})
+	if err != nil {
+		return nil, err
+	}
+	ready := time.Duration(pod.ReadyAfter)
+	return &BootResult{Accel: pod.Accel, Started: max(time.Since(start)-ready, 0), ReadyAfter: ready}, nil
+}
+
+// Running reports whether the pod VM runs.
+func (s *RuntimeStages) Running(ctx context.Context, vm *podvm.PlannedVM) bool {
+	pod, err := s.Runtime.Get(ctx, vm.Spec.Name)
+	return err == nil && pod.State == runtime.StateRunning
+}

@@ -1,0 +1,209 @@
+package migrate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/convert"
+	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/runtime"
+	"github.com/podvm-migrate/podvm-migrate/testenv"
+)
+
+// e2e is a real environment: the test guest's disks as source VMs,
+// libvirtd, and the runtime with its state in a folder libvirt-qemu reads.
+type e2e struct {
+	dir, guest string
+	rt         *runtime.Runtime
+	plan       *podvm.Plan
+}
+
+func newE2E(t *testing.T) *e2e {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("migrating to the runtime starts libvirtd for qemu:///system and needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "podvm-migrate-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := &e2e{dir: dir, guest: filepath.Join(dir, "guest")}
+	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: e.guest}); err != nil {
+		t.Fatal(err)
+	}
+	e.rt, err = runtime.New(ctx, runtime.WithStateDir(filepath.Join(dir, "state")),
+		runtime.WithProbeGuest(filepath.Join(e.guest, testenv.GuestKernel), filepath.Join(e.guest, testenv.GuestInitrd)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if pods, err := e.rt.List(context.Background()); err == nil {
+			for _, p := range pods {
+				if strings.HasPrefix(p.Name, "mig-") {
+					_ = e.rt.Remove(context.Background(), p.Name, true)
+				}
+			}
+		}
+		e.rt.Close()
+	})
+
+	// A broken disk: the sparse VMDK cut short, so its grains point past the end.
+	b, err := os.ReadFile(filepath.Join(e.guest, testenv.GuestVMDK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "broken.vmdk")
+	if err := os.WriteFile(broken, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vm := func(name, disk string, mac string) discover.VM {
+		return discover.VM{Name: name, Source: discover.SourceRef{Kind: discover.SourceVMX, Path: filepath.Join(dir, name+".vmx")},
+			Guest: discover.Guest{GuestID: "debian12_64Guest"},
+			Hardware: discover.Hardware{Firmware: discover.FirmwareBIOS, CPUs: 1, CoresPerSocket: 1, MemoryMiB: 256,
+				Disks: []discover.Disk{{Controller: "scsi0", CapacityBytes: 64 << 20, File: disk}},
+				NICs:  []discover.NIC{{Model: "vmxnet3", MAC: mac, Network: "VM Network", StartConnected: true}}}}
+	}
+	inv := discover.NewInventory()
+	inv.VMs = []discover.VM{
+		vm("mig-sparse", filepath.Join(e.guest, testenv.GuestVMDK), "00:50:56:00:01:01"),
+		vm("mig-stream", filepath.Join(e.guest, testenv.GuestStream), "00:50:56:00:01:02"),
+		vm("mig-raw", filepath.Join(e.guest, testenv.GuestRaw), "00:50:56:00:01:03"),
+		vm("mig-broken", broken, "00:50:56:00:01:04"),
+	}
+	if e.plan, err = podvm.NewPlan(inv, podvm.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *e2e) runner(t *testing.T, runDir string) *Runner {
+	t.Helper()
+	stages := &RuntimeStages{Locate: LocalFiles(e.dir), Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
+	r, err := NewRunner(e.plan, stages, Options{RunDir: runDir, Parallel: 2, Backoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestMigrateToRunningPodVMs(t *testing.T) {
+	e := newE2E(t)
+	ctx := context.Background()
+	runDir := filepath.Join(e.dir, "run")
+	results, err := e.runner(t, runDir).Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "1 of 4 VMs failed: mig-broken") {
+		t.Fatalf("run error %v; want only mig-broken to fail: %+v", err, results)
+	}
+	for _, r := range results {
+		switch r.VM {
+		case "mig-broken":
+			if r.Status != ResultFailed || !strings.Contains(r.Error, "broken.vmdk") {
+				t.Errorf("broken VM: %+v; want a failure naming its file", r)
+			}
+		default:
+			if r.Status != "ready" || r.Accel == "" {
+				t.Errorf("%s: %+v", r.VM, r)
+			}
+			pod, err := e.rt.Get(ctx, r.VM)
+			if err != nil || pod.State != runtime.StateRunning || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
+				t.Errorf("%s is not a running, ready pod VM: %+v, %v", r.VM, pod, err)
+			}
+		}
+	}
+	// The converted disks hold exactly the guest-visible bytes of the sources.
+	want, err := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range []string{"mig-sparse", "mig-stream", "mig-raw"} {
+		got, err := convert.Checksum(ctx, filepath.Join(runDir, "disks", vm, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		if err != nil || got != want {
+			t.Errorf("%s disk checksum %s, %v; want %s", vm, got, err, want)
+		}
+	}
+	events, err := ReadJournal(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phases := map[string]int{}
+	for _, ev := range events {
+		if ev.Result == ResultDone {
+			phases[ev.Phase]++
+		}
+	}
+	if phases[PhaseTransfer] != 3 || phases[PhasePackage] != 3 || phases[PhaseBoot] != 3 || phases[PhaseReady] != 3 {
+		t.Errorf("journal phases done: %v", phases)
+	}
+
+	// A rerun verifies and skips everything that is done, and retries only
+	// the broken VM, which fails again the same way.
+	results, err = e.runner(t, runDir).Run(ctx)
+	if err == nil || len(results) != 4 {
+		t.Fatalf("rerun: %v", err)
+	}
+	events, _ = ReadJournal(runDir)
+	skipped := 0
+	for _, ev := range events[len(events)-20:] {
+		if ev.Result == ResultSkipped {
+			skipped++
+		}
+	}
+	if skipped != 9 { // 3 VMs: transfer, package, ready
+		t.Errorf("rerun skipped %d steps, want 9", skipped)
+	}
+}
+
+func TestMigrateResumesAfterInterruption(t *testing.T) {
+	e := newE2E(t)
+	e.plan.VMs = e.plan.VMs[:3] // the good ones
+	runDir := filepath.Join(e.dir, "run")
+	// Interrupt the run at a point that moves with every attempt, until one
+	// interruption lands while work is under way.
+	for _, after := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 2 * time.Second} {
+		ctx, cancel := context.WithTimeout(context.Background(), after)
+		_, err := e.runner(t, runDir).Run(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "rerun the same command") {
+			t.Fatalf("interrupted run: %v", err)
+		}
+	}
+	// No half-written file under a final name: every disk present verifies.
+	want, _ := convert.Checksum(context.Background(), filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	disks, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", "*"))
+	for _, d := range disks {
+		if got, err := convert.Checksum(context.Background(), d, convert.FormatQCOW2, 0); err != nil || got != want {
+			t.Errorf("after interruption %s: %s, %v", d, got, err)
+		}
+	}
+	results, err := e.runner(t, runDir).Run(context.Background())
+	if err != nil {
+		t.Fatalf("resumed run: %v", err)
+	}
+	for _, r := range results {
+		if r.Status != "ready" {
+			t.Errorf("%+v", r)
+		}
+		got, err := convert.Checksum(context.Background(), filepath.Join(runDir, "disks", r.VM, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		if err != nil || got != want {
+			t.Errorf("%s after resume: checksum %s, %v; want %s", r.VM, got, err, want)
+		}
+	}
+}
