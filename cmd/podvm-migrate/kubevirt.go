@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/output"
+	"github.com/podvm-migrate/podvm-migrate/kubevirt"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+func init() { register(newKubeVirtCommand) }
+
+func newKubeVirtCommand(g *globalOptions) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "kubevirt",
+		Short: "Run the planned pod VMs on KubeVirt: manifests, apply, conversion Jobs",
+		Long: `Turn a plan into KubeVirt objects: a VirtualMachine per VM (CPU topology,
+memory, BIOS or EFI with secure boot and SMM, vTPM, the SMBIOS UUID, disks on
+the compatibility mode's bus, NICs with the source MACs on the pod network or
+the network map's Multus network, labels and annotations naming the source
+VM's vCenter, moref and instance UUID), and a DataVolume (a PVC of the storage
+map's class) for each disk of at least --datavolume-min-size. Smaller disks
+are containerDisks from the pod VM image REGISTRY/NAME:TAG.
+
+DataVolumes are created blank: 'kubevirt convert-jobs' fills them by running
+'podvm-migrate convert disk' as Kubernetes Jobs inside the cluster.
+
+The cluster comes from --kubeconfig ($KUBECONFIG, else ~/.kube/config).`,
+	}
+	c.AddCommand(newKubeVirtManifestsCommand(g), newKubeVirtApplyCommand(g), newKubeVirtConvertJobsCommand(g))
+	return c
+}
+
+// kubeVirtFlags are the flags every kubevirt subcommand shares.
+type kubeVirtFlags struct {
+	opts           kubevirt.Options
+	vms            []string
+	includeBlocked bool
+	dvMinSize      string
+	images         []string
+}
+
+func (f *kubeVirtFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.opts.Namespace, "namespace", "n", "default", "namespace of the objects")
+	fl.StringVar(&f.opts.RunStrategy, "run-strategy", "Always", "VirtualMachine run strategy: Always, Halted, Manual, RerunOnFailure or Once")
+	fl.StringVar(&f.opts.Registry, "registry", "", "repository prefix of the pod VM images, e.g. registry.example.com/podvms")
+	fl.StringVar(&f.opts.Tag, "tag", "latest", "tag of the pod VM images")
+	fl.StringArrayVar(&f.images, "podvm-image", nil, "pod VM image of one VM: NAME=REF (repeatable; overrides --registry)")
+	fl.StringVar(&f.dvMinSize, "datavolume-min-size", "20Gi", `disks this large or larger get a DataVolume instead of a containerDisk ("never" for none)`)
+	fl.StringVar(&f.opts.DefaultStorageClass, "storage-class", "", "storage class of DataVolumes whose disk the storage map left unmapped (default: the cluster's)")
+	fl.StringArrayVar(&f.vms, "vm", nil, "only this VM (name or glob; repeatable)")
+	fl.BoolVar(&f.includeBlocked, "include-blocked", false, "also VMs the plan blocks")
+}
+
+// load reads the plan and builds the manifest; notes and skipped VMs go to
+// stderr.
+func (f *kubeVirtFlags) load(cmd *cobra.Command, planFile string) (*kubevirt.Manifest, *podvm.Plan, error) {
+	switch f.dvMinSize {
+	case "never", "0":
+		f.opts.DataVolumeBytes = -1
+	default:
+		q, err := resource.ParseQuantity(f.dvMinSize)
+		if err != nil || q.Value() <= 0 {
+			return nil, nil, usageError{fmt.Errorf("--datavolume-min-size %q: want a size like 20Gi, or never", f.dvMinSize)}
+		}
+		f.opts.DataVolumeBytes = q.Value()
+	}
+	f.opts.Images = map[string]string{}
+	for _, im := range f.images {
+		name, ref, ok := strings.Cut(im, "=")
+		if !ok || name == "" || ref == "" {
+			return nil, nil, usageError{fmt.Errorf("--podvm-image %q: want NAME=REF", im)}
+		}
+		f.opts.Images[name] = ref
+	}
+	if err := f.opts.Validate(); err != nil {
+		return nil, nil, usageError{err}
+	}
+	data, err := os.ReadFile(planFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read plan: %w", err)
+	}
+	plan, err := podvm.UnmarshalPlan(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w (make one with 'podvm-migrate plan')", planFile, err)
+	}
+	specs, skipped, err := kubevirt.SelectSpecs(plan, kubevirt.PlanSelection{VMs: f.vms, IncludeBlocked: f.includeBlocked})
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	for _, s := range skipped {
+		fmt.Fprintf(cmd.ErrOrStderr(), "skipped %s: %s\n", s.Name, s.Reason)
+	}
+	if len(specs) == 0 {
+		return nil, nil, fmt.Errorf("%s: no VM to run on KubeVirt", planFile)
+	}
+	m, err := kubevirt.BuildAll(specs, f.opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range m.Notes() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s\n", n)
+	}
+	return m, plan, nil
+}
+
+func newKubeVirtManifestsCommand(g *globalOptions) *cobra.Command {
+	f := &kubeVirtFlags{}
+	var out string
+	cmd := &cobra.Command{
+		Use:   "manifests PLAN",
+		Short: "Print the KubeVirt objects of a plan as YAML (for kubectl apply -f or GitOps)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, err := f.load(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if out != "" {
+				file, err := os.Create(out)
+				if err != nil {
+					return fmt.Errorf("manifests: %w", err)
+				}
+				defer file.Close()
+				w = file
+			}
+			return m.WriteYAML(w)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "write the YAML to this file instead of stdout")
+	return cmd
+}
+
+func newKubeVirtApplyCommand(g *globalOptions) *cobra.Command {
+	f := &kubeVirtFlags{}
+	var (
+		wait    bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "apply PLAN [--namespace NS] [--wait]",
+		Short: "Create or update the KubeVirt objects of a plan (server-side apply) and wait for the VMs",
+		Long: `Create or update every DataVolume and VirtualMachine of the plan with
+server-side apply (field manager podvm-migrate): rerunning it changes nothing.
+With --wait, wait until KubeVirt reports each VirtualMachine ready, printing a
+line on stderr whenever a VM's status changes.
+
+Errors from the API server come back as one line each: KubeVirt (or CDI) not
+installed, forbidden, invalid, unauthorized, unreachable.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, err := f.load(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			c, err := kubevirt.NewClient(g.kubeconfig)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			applied, err := c.Apply(ctx, m, func(a kubevirt.Applied) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s %s/%s %s\n", strings.ToLower(a.Kind), a.Namespace, a.Name, a.Action)
+			})
+			if err != nil {
+				return err
+			}
+			if wait {
+				wctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				if err := c.WaitReady(wctx, m, time.Second, func(p kubevirt.Progress) {
+					fmt.Fprintln(cmd.ErrOrStderr(), p.String())
+				}); err != nil {
+					return err
+				}
+			}
+			fmtOut := g.format
+			if fmtOut == output.Auto {
+				fmtOut = output.Table
+			}
+			return output.Print(cmd.OutOrStdout(), fmtOut, appliedTable(applied))
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every VirtualMachine is ready")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait waits")
+	return cmd
+}
+
+type appliedTable []kubevirt.Applied
+
+func (a appliedTable) Header() []string {
+	return []string{"kind", "namespace", "name", "pod vm", "action"}
+}
+func (a appliedTable) Rows() [][]string {
+	var rows [][]string
+	for _, x := range a {
+		rows = append(rows, []string{x.Kind, x.Namespace, x.Name, x.PodVM, x.Action})
+	}
+	return rows
+}
