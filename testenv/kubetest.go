@@ -15,7 +15,7 @@ func StartKubeForTest(t testing.TB, o KubeOptions) *Kube {
 	if o.Log == nil {
 		o.Log = t.Logf
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
 	k, err := StartKube(ctx, o)
 	if err != nil {

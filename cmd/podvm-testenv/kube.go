@@ -19,6 +19,7 @@ func newKubeCommand(o *options) *cobra.Command {
 		timeout  time.Duration
 		duration time.Duration
 		ready    bool
+		build    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "kube [--dir DIR] [--no-crds]",
@@ -41,6 +42,14 @@ Two kubeconfigs are written: "kubeconfig" (an admin in system:masters) and
 			ctx := cmd.Context()
 			startCtx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
+			if build {
+				start := time.Now()
+				path, built, err := testenv.KubeAPIServerPath(startCtx, o.cacheDir, ko.Log)
+				if err != nil {
+					return err
+				}
+				return output.Print(cmd.OutOrStdout(), orTable(o.format), binaryTable{Path: path, Built: built, Duration: time.Since(start).Round(time.Millisecond).String()})
+			}
 			k, err := testenv.StartKube(startCtx, ko)
 			if err != nil {
 				return err
@@ -71,6 +80,7 @@ Two kubeconfigs are written: "kubeconfig" (an admin in system:masters) and
 	f.DurationVar(&timeout, "timeout", 20*time.Minute, "how long start-up (including a first build) may take")
 	f.DurationVar(&duration, "for", 0, "stop after this long (default: until interrupted)")
 	f.BoolVar(&ready, "ready", false, "stop as soon as everything is ready (measures start-up)")
+	f.BoolVar(&build, "build-only", false, "only build (or find) the cached kube-apiserver binary and print its path")
 	return cmd
 }
 
@@ -87,4 +97,16 @@ func (k kubeTable) Rows() [][]string {
 		bin += " (built)"
 	}
 	return [][]string{{k.URL, k.Kubeconfig, fmt.Sprint(k.CRDs), bin, ms(k.Timings.Etcd), ms(k.Timings.APIServer), ms(k.Timings.CRDs), ms(k.Timings.Total)}}
+}
+
+// binaryTable is the result of --build-only.
+type binaryTable struct {
+	Path     string `json:"path"`
+	Built    bool   `json:"built"`
+	Duration string `json:"duration"`
+}
+
+func (b binaryTable) Header() []string { return []string{"kube-apiserver", "built", "took"} }
+func (b binaryTable) Rows() [][]string {
+	return [][]string{{b.Path, fmt.Sprint(b.Built), b.Duration}}
 }
