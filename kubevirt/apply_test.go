@@ -166,6 +166,15 @@ func TestApplyOnAPIServer(t *testing.T) {
 		wantErr(t, err, "virtualmachine migrated/web02: invalid:", "spec.template", "must be of type object")
 	})
 
+	t.Run("missing namespace", func(t *testing.T) {
+		other, err := BuildAll(testSpecs(), testOptions("elsewhere"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Apply(ctx, other, nil)
+		wantErr(t, err, "datavolume elsewhere/web01-disk1:", `namespace "elsewhere" does not exist`)
+	})
+
 	t.Run("forbidden", func(t *testing.T) {
 		u, err := NewClient(k.UserKubeconfig)
 		if err != nil {

@@ -34,6 +34,9 @@ func explain(err error, kind, name string) error {
 		return wrapAs(err, "%sunauthorized: the API server rejected the kubeconfig's credentials", what)
 	case apierrors.IsInvalid(err):
 		return wrapAs(err, "%sinvalid: %s", what, invalidCauses(err))
+	case apierrors.IsNotFound(err) && errors.As(err, &status) && status.Status().Details != nil && status.Status().Details.Kind == "namespaces":
+		ns := status.Status().Details.Name
+		return wrapAs(err, "%snamespace %q does not exist (create it: kubectl create namespace %s)", what, ns, ns)
 	case apierrors.IsNotFound(err) && errors.As(err, &status) && status.Status().Details == nil:
 		// A 404 without details is the API path itself: the CRD is missing.
 		return wrapAs(err, "%sKubeVirt is not installed (the API server does not serve %s)", what, kind)
