@@ -42,11 +42,6 @@ func validate(_ context.Context, m *Machine) error {
 	if c.Name != "" && !podvm.IsDNS1123Label(c.Name) {
 		return fmt.Errorf("run: name %q is not a DNS-1123 label (lower case letters, digits and '-', at most 63)", c.Name)
 	}
-	if c.Spec != nil {
-		if err := c.Spec.Validate(); err != nil {
-			return fmt.Errorf("run: %w", err)
-		}
-	}
 	return nil
 }
 
@@ -127,6 +122,17 @@ func prepareImage(ctx context.Context, m *Machine) error {
 	}
 	if c.Kernel != "" {
 		m.boot = &podvm.ImageBoot{Kernel: c.Kernel, Initrd: c.Initrd, Cmdline: c.Cmdline}
+	}
+	m.spec.Disks = append([]podvm.Disk(nil), m.spec.Disks...) // the caller's spec stays untouched
+	for i := range m.spec.Disks {
+		if m.spec.Disks[i].CapacityBytes == 0 && i < len(m.base) {
+			if _, size, err := podvm.DiskFormat(m.base[i].path); err == nil {
+				m.spec.Disks[i].CapacityBytes = size
+			}
+		}
+	}
+	if err := m.spec.Validate(); err != nil {
+		return fmt.Errorf("run: %w", err)
 	}
 	m.name = c.Name
 	if m.name == "" {

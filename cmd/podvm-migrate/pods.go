@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,7 +80,7 @@ func newStopCommand(g *globalOptions) *cobra.Command {
 				if err := rt.Stop(cmd.Context(), name, grace); err != nil {
 					return err
 				}
-				cmd.Println(name)
+				fmt.Fprintln(cmd.OutOrStdout(), name)
 			}
 			return nil
 		},
@@ -108,7 +109,7 @@ func newRmCommand(g *globalOptions) *cobra.Command {
 				if err := rt.Remove(cmd.Context(), name, force); err != nil {
 					return err
 				}
-				cmd.Println(name)
+				fmt.Fprintln(cmd.OutOrStdout(), name)
 			}
 			return nil
 		},

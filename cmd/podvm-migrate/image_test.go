@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+func TestImageBuildAndInspect(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Fatal("qemu-img is not installed: run 'make deps'")
+	}
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "Web 01.raw")
+	if err := os.WriteFile(raw, []byte(strings.Repeat("podvm", 1<<16)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := podvm.DefaultSpec("web01", 0)
+	spec.CPU.Cores = 2
+	b, _ := json.Marshal(spec)
+	specFile := filepath.Join(dir, "spec.json")
+	if err := os.WriteFile(specFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
+	cases := []struct {
+		args     []string
+		wantName string
+	}{
+		{[]string{"image", "build", raw, "--to", ref, "-o", "json"}, "web-01"},
+		{[]string{"image", "build", raw, "--spec", specFile, "--to", ref, "-o", "json"}, "web01"},
+	}
+	for _, c := range cases {
+		out, errs, code := execute(t, c.args...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d: %s", c.args, code, errs)
+		}
+		var built podvm.ImageInfo
+		if err := json.Unmarshal([]byte(out), &built); err != nil || built.Spec.Name != c.wantName {
+			t.Fatalf("%v: %v: %s", c.args, err, out)
+		}
+		out, errs, code = execute(t, "image", "inspect", ref, "-o", "json")
+		var got podvm.ImageInfo
+		if code != exitOK || json.Unmarshal([]byte(out), &got) != nil {
+			t.Fatalf("inspect: exit %d: %s %s", code, errs, out)
+		}
+		if got.Spec.Name != c.wantName || got.Disks[0].SHA256 != built.Disks[0].SHA256 || got.ManifestDigest != built.ManifestDigest {
+			t.Errorf("inspect shows %+v, built %+v", got, built)
+		}
+	}
+}
+
+func TestPodVMCommandUsageErrors(t *testing.T) {
+	cases := [][]string{
+		{"image", "build", "disk.raw"},
+		{"image", "build", "disk.raw", "--to", "nowhere"},
+		{"image", "build", "--to", "oci:x:y"},
+		{"image", "inspect"},
+		{"run"},
+		{"run", "disk.raw", "--accel", "hvf"},
+		{"run", "disk.raw", "--publish", "80"},
+		{"run", "disk.raw", "--publish", "8080:80/sctp"},
+		{"logs"},
+		{"stop"},
+		{"rm"},
+		{"list", "extra"},
+	}
+	for _, args := range cases {
+		_, errs, code := execute(t, args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d (%s), want %d", args, code, errs, exitUsage)
+		}
+	}
+}
