@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
@@ -13,24 +14,28 @@ import (
 )
 
 // Locator turns a spec disk's source ("[ds1] vm/vm.vmdk" or a file path)
-// into something convert can open.
-type Locator func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, error)
+// into a file convert can open, and a cleanup to call once it is converted
+// (nil when there is nothing to clean).
+type Locator func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, func(), error)
 
 // LocalFiles locates disks that are files on this machine (offline VMX,
 // OVF or unpacked OVA sources), relative paths against baseDir.
 func LocalFiles(baseDir string) Locator {
-	return func(_ context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, error) {
+	return func(_ context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, func(), error) {
 		p := d.Source
 		if p == "" {
-			return "", fmt.Errorf("disk %s of %s has no source", d.Name, vm.Name)
+			return "", nil, fmt.Errorf("disk %s of %s has no source", d.Name, vm.Name)
+		}
+		if strings.HasPrefix(p, "[") {
+			return "", nil, fmt.Errorf("disk %s of %s is on a vSphere datastore (%s): give the vSphere connection (--url or GOVC_URL)", d.Name, vm.Name, p)
 		}
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(baseDir, p)
 		}
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("disk %s of %s: %w", d.Name, vm.Name, err)
+			return "", nil, fmt.Errorf("disk %s of %s: %w", d.Name, vm.Name, err)
 		}
-		return p, nil
+		return p, nil, nil
 	}
 }
 
@@ -48,13 +53,16 @@ var _ Stages = (*RuntimeStages)(nil)
 
 // Transfer streams the source disk into a qcow2 file.
 func (s *RuntimeStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk, dst string, progress func(done, total int64)) (*TransferResult, error) {
-	src, err := s.Locate(ctx, vm, d)
+	src, cleanup, err := s.Locate(ctx, vm, d)
 	if err != nil {
 		return nil, err
 	}
 	res, err := convert.Disk(ctx, src, dst, convert.DiskOptions{Format: convert.FormatQCOW2, Force: true, Sync: true, Progress: progress})
 	if err != nil {
 		return nil, err
+	}
+	if cleanup != nil {
+		cleanup()
 	}
 	return &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256}, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/migrate"
@@ -94,8 +96,16 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		return err
 	}
 	defer rt.Close()
-	base := filepath.Dir(planFile)
-	stages := &migrate.RuntimeStages{Locate: migrate.LocalFiles(base), Runtime: rt, Accel: f.accel, Ready: f.readyTimeout,
+	locate := migrate.LocalFiles(filepath.Dir(planFile))
+	if planNeedsVSphere(plan) && g.vsphere.URL != "" {
+		conn, err := vsphere.Connect(ctx, g.vsphere)
+		if err != nil {
+			return err
+		}
+		defer conn.Logout(context.WithoutCancel(ctx))
+		locate = migrate.VSphereDatastore(conn, filepath.Join(f.runDir, "downloads"), locate)
+	}
+	stages := &migrate.RuntimeStages{Locate: locate, Runtime: rt, Accel: f.accel, Ready: f.readyTimeout,
 		WorkDir: filepath.Join(f.runDir, "tmp")}
 	prog := newProgress(cmd.ErrOrStderr(), cmd.OutOrStdout(), g.format)
 	r, err := migrate.NewRunner(plan, stages, migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore,
@@ -123,6 +133,18 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (report: %s)\n", f.runDir, filepath.Join(f.runDir, "report.html"))
 	}
 	return runErr
+}
+
+// planNeedsVSphere reports whether a disk of the plan lives on a datastore.
+func planNeedsVSphere(p *podvm.Plan) bool {
+	for _, vm := range p.VMs {
+		for _, d := range vm.Spec.Disks {
+			if strings.HasPrefix(d.Source, "[") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type resultTable []migrate.VMResult

@@ -1,0 +1,135 @@
+package migrate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/convert"
+	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/testenv"
+)
+
+// startVSphere serves the simulator with VMs whose first disk is the test
+// guest, and connects to it verifying its certificate.
+func startVSphere(t *testing.T, e *e2e, vms int) (*testenv.VSphere, vsphere.Config, *vsphere.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	if err := os.MkdirAll(filepath.Join(e.dir, "vsphere"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: vms, GuestVMDK: filepath.Join(e.guest, testenv.GuestVMDK), Dir: filepath.Join(e.dir, "vsphere")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	cfg := vsphere.Config{URL: sim.URL.String(), Username: sim.Username, Password: sim.Password, CACerts: sim.CACertFile}
+	conn, err := vsphere.Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Logout(context.Background()) })
+	return sim, cfg, conn
+}
+
+func TestMigrateSimulatorVMs(t *testing.T) {
+	e := newE2E(t)
+	ctx := context.Background()
+	sim, cfg, conn := startVSphere(t, e, 8)
+
+	vms, err := vsphere.NewSource(cfg).Discover(ctx, discover.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := discover.NewInventory()
+	inv.VMs = vms
+	plan, err := podvm.NewPlan(inv, podvm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Migrate three VMs that are not blocked. Not secure-boot ones: the test
+	// guest's boot loader is unsigned, so OVMF rightly refuses it there.
+	var pick []string
+	for _, vm := range plan.VMs {
+		if vm.Status != podvm.StatusBlocked && !vm.Spec.Firmware.SecureBoot && len(pick) < 3 {
+			pick = append(pick, vm.Spec.Name)
+		}
+	}
+	if len(pick) < 2 {
+		t.Fatalf("only %d simulator VMs are migratable: %+v", len(pick), plan.Summary)
+	}
+	for i := range plan.VMs {
+		plan.VMs[i].Spec.Name = "mig-" + plan.VMs[i].Spec.Name // the cleanup's prefix
+		plan.VMs[i].Spec.MemoryMiB = 256
+	}
+	for i := range pick {
+		pick[i] = "mig-" + pick[i]
+	}
+	e.plan = plan
+	runDir := filepath.Join(e.dir, "run")
+	stages := &RuntimeStages{Locate: VSphereDatastore(conn, filepath.Join(runDir, "downloads"), LocalFiles(e.dir)), Runtime: e.rt,
+		Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
+	r, err := NewRunner(plan, stages, Options{RunDir: runDir, Parallel: 2, VMs: pick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	results, err := r.Run(ctx)
+	if err != nil {
+		t.Fatalf("%v: %+v", err, results)
+	}
+	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	for _, res := range results {
+		pod, err := e.rt.Get(ctx, res.VM)
+		if err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
+			t.Errorf("%s: %+v %v", res.VM, pod, err)
+		}
+		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		if got != want {
+			t.Errorf("%s: boot disk checksum %s, want the guest's %s", res.VM, got, want)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(runDir, "downloads", "*", "*")); len(left) != 0 {
+		t.Errorf("downloads left after conversion: %v", left)
+	}
+	t.Logf("migrated %v from %s", pick, sim.URL)
+}
+
+func TestDatastoreDownloadResumes(t *testing.T) {
+	e := newE2E(t)
+	ctx := context.Background()
+	sim, _, conn := startVSphere(t, e, 1)
+	src := sim.VMs[0].Disks[0]
+	local, err := sim.LocalPath(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := os.ReadFile(local)
+	dir := t.TempDir()
+	ds, file, _ := splitDatastorePath(src)
+	part := filepath.Join(dir, ds, filepath.FromSlash(file)) + ".part"
+	os.MkdirAll(filepath.Dir(part), 0o755)
+	os.WriteFile(part, whole[:len(whole)/3], 0o644) // an earlier, dropped download
+
+	sim.ResetRequests()
+	got, cleanup, err := VSphereDatastore(conn, dir, nil)(ctx, &podvm.PlannedVM{Name: "x"}, podvm.Disk{Name: "disk0", Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(got)
+	if len(b) != len(whole) || string(b) != string(whole) {
+		t.Fatalf("resumed download differs: %d bytes, want %d", len(b), len(whole))
+	}
+	cleanup()
+	if _, err := os.Stat(got); !os.IsNotExist(err) {
+		t.Errorf("cleanup left %s", got)
+	}
+	if _, _, err := VSphereDatastore(conn, dir, nil)(ctx, &podvm.PlannedVM{Name: "x"}, podvm.Disk{Name: "disk0", Source: "[datastore1] nope/nope.vmdk"}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("missing file: %v", err)
+	}
+}
