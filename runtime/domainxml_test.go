@@ -43,7 +43,9 @@ func TestDomainXML(t *testing.T) {
 			[]string{`dev="hda" bus="ide"`, `machine="pc"`}, nil},
 		{"scsi gets a virtio-scsi controller", base(func(s *podvm.Spec, _ *domainParams) { s.Disks[0].Bus = podvm.BusSCSI }),
 			[]string{`model="virtio-scsi"`, `bus="scsi"`}, nil},
-		{"topology and memory", base(func(s *podvm.Spec, _ *domainParams) { s.CPU, s.MemoryMiB = podvm.CPU{Sockets: 2, Cores: 2, Threads: 2}, 2048 }),
+		{"topology and memory", base(func(s *podvm.Spec, _ *domainParams) {
+			s.CPU, s.MemoryMiB = podvm.CPU{Sockets: 2, Cores: 2, Threads: 2}, 2048
+		}),
 			[]string{`<vcpu>8</vcpu>`, `sockets="2" dies="1" cores="2" threads="2"`, `<memory unit="MiB">2048</memory>`}, nil},
 		{"published ports go through QEMU's user networking", base(func(s *podvm.Spec, p *domainParams) {
 			s.NICs[0].MAC = "00:50:56:01:02:03"
