@@ -24,7 +24,10 @@ func (f *File) SegmentAt(off int64) (Segment, error) {
 	if off >= f.Len {
 		return Segment{Start: off, End: off}, nil
 	}
-	data, err := f.Seek(off, seekData)
+	if f.os == nil {
+		return Segment{Start: off, End: f.Len, Data: true}, nil
+	}
+	data, err := f.os.Seek(off, seekData)
 	if err != nil {
 		if errors.Is(err, syscall.ENXIO) { // no data after off
 			return Segment{Start: off, End: f.Len}, nil
@@ -34,7 +37,7 @@ func (f *File) SegmentAt(off int64) (Segment, error) {
 	if data > off {
 		return Segment{Start: off, End: min(data, f.Len)}, nil
 	}
-	hole, err := f.Seek(off, seekHole)
+	hole, err := f.os.Seek(off, seekHole)
 	if err != nil || hole <= off {
 		return Segment{Start: off, End: f.Len, Data: true}, nil
 	}

@@ -25,13 +25,13 @@ func openChain(path string, seen map[string]string, child string) (block.Image, 
 	if real, err := filepath.EvalSymlinks(key); err == nil {
 		key = real
 	}
-	if by, ok := seen[key]; ok {
-		return nil, fmt.Errorf("%s: offset 0: snapshot chain loops: %s is already the parent of %s", child, path, by)
+	if _, ok := seen[key]; ok {
+		return nil, fmt.Errorf("%s: offset 0: snapshot chain loops: its parentFileNameHint names %s, which is already in the chain", child, path)
 	}
 	if len(seen) >= maxChain {
 		return nil, fmt.Errorf("%s: snapshot chain is longer than %d disks", path, maxChain)
 	}
-	seen[key] = child
+	seen[key] = path
 	d, err := OpenDisk(path)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,164 @@
+package vmdk
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/zlib"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
+)
+
+func FuzzParseDescriptor(f *testing.F) {
+	f.Add([]byte("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicSparse\"\nRW 204800 SPARSE \"d.vmdk\"\n#DDB\nddb.adapterType = \"ide\"\n"))
+	f.Add([]byte("# Disk DescriptorFile\nparentFileNameHint=\"base.vmdk\"\nRW 4192256 FLAT \"d-f001.vmdk\" 0\nRW 8 ZERO\nRDONLY 1 VMFS \"a b\" 7\n"))
+	f.Add([]byte("RW 1 FLAT \"\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		d, err := ParseDescriptor("fuzz.vmdk", 0, text)
+		if err != nil {
+			return
+		}
+		if len(d.Extents) == 0 {
+			t.Fatal("parsed a descriptor without extents")
+		}
+		for _, e := range d.Extents {
+			if e.Sectors <= 0 || (e.Type != ExtentZero && e.File == "") {
+				t.Fatalf("bad extent %+v", e)
+			}
+		}
+	})
+}
+
+// tinySparse builds a small valid hosted sparse extent: 4 KiB grains, 4
+// entries per grain table, data, hole and zero grains, and an embedded
+// descriptor; with compressed set, a streamOptimized one with markers.
+func tinySparse(t testing.TB, compressed bool) []byte {
+	t.Helper()
+	const grainSectors, gtes, grains = 8, 4, 8
+	le := binary.LittleEndian
+	b := make([]byte, 6*sector)
+	h := b[:sector]
+	le.PutUint32(h[0:], sparseMagic)
+	le.PutUint32(h[4:], 1)
+	flags := uint32(flagNewline | flagZeroGTE)
+	if compressed {
+		le.PutUint32(h[4:], 3)
+		flags |= flagCompress | flagMarkers
+		le.PutUint16(h[77:], 1)
+	}
+	le.PutUint32(h[8:], flags)
+	le.PutUint64(h[12:], grains*grainSectors)
+	le.PutUint64(h[20:], grainSectors)
+	le.PutUint64(h[28:], 4) // descriptor
+	le.PutUint64(h[36:], 2)
+	le.PutUint32(h[44:], gtes)
+	le.PutUint64(h[56:], 1) // GD at sector 1, GTs at 2 and 3
+	le.PutUint64(h[64:], 6)
+	copy(h[73:], "\n \r\n")
+	le.PutUint32(b[sector:], 2)
+	le.PutUint32(b[sector+4:], 3)
+	copy(b[4*sector:], "# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"monolithicSparse\"\nRW 64 SPARSE \"x.vmdk\"\n")
+	gte := func(g int, v uint32) { le.PutUint32(b[(2+g/gtes)*sector+4*(g%gtes):], v) }
+	gte(1, 0) // a hole
+	gte(2, 1) // a zero grain
+	for _, g := range []int{0, 3, 5} {
+		data := bytes.Repeat([]byte{byte(g + 1), 'p', 'o', 'd'}, grainSectors*sector/4)
+		pos := uint32(len(b) / sector)
+		if compressed {
+			var z bytes.Buffer
+			zw := zlib.NewWriter(&z)
+			zw.Write(data)
+			zw.Close()
+			m := make([]byte, 12)
+			le.PutUint64(m, uint64(g*grainSectors))
+			le.PutUint32(m[8:], uint32(z.Len()))
+			data = append(m, z.Bytes()...)
+			data = append(data, make([]byte, (sector-len(data)%sector)%sector)...)
+		}
+		gte(g, pos)
+		b = append(b, data...)
+	}
+	if compressed {
+		b = append(b, make([]byte, sector)...) // end-of-stream marker
+	}
+	return b
+}
+
+func TestTinySparse(t *testing.T) {
+	for _, compressed := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "x.vmdk")
+		if err := os.WriteFile(path, tinySparse(t, compressed), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := OpenDisk(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []block.Kind
+		ctx := context.Background()
+		for off := int64(0); off < d.Size(); {
+			r, err := d.Map(ctx, off, d.Size()-off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Kind == block.Data {
+				buf := make([]byte, r.Length)
+				if err := r.Read(ctx, buf); err != nil {
+					t.Fatal(err)
+				}
+				if buf[0] != byte(off/4096+1) {
+					t.Errorf("compressed=%v: grain at %d starts with %d", compressed, off, buf[0])
+				}
+			}
+			kinds = append(kinds, r.Kind)
+			off += r.Length
+		}
+		want := []block.Kind{block.Data, block.Hole, block.Zero, block.Data, block.Hole, block.Data, block.Hole}
+		if len(kinds) != len(want) {
+			t.Fatalf("compressed=%v: runs %v, want %v", compressed, kinds, want)
+		}
+		d.Close()
+	}
+}
+
+// FuzzSparseExtent opens arbitrary bytes as a hosted sparse VMDK (plain or
+// streamOptimized, in memory) and reads every run: errors are fine, panics
+// and runaway allocations are not.
+func FuzzSparseExtent(f *testing.F) {
+	f.Add(tinySparse(f, false))
+	f.Add(tinySparse(f, true))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := openSparseFile(block.NewFile("fuzz.vmdk", bytes.NewReader(b), int64(len(b)), nil))
+		if err != nil {
+			return
+		}
+		defer d.Close()
+		readAll(t, d, 256<<10)
+	})
+}
+
+// readAll maps and reads up to limit guest bytes of img.
+func readAll(t *testing.T, img block.Image, limit int64) {
+	t.Helper()
+	ctx := context.Background()
+	end := min(img.Size(), limit)
+	for off := int64(0); off < end; {
+		r, err := img.Map(ctx, off, min(end-off, 1<<20))
+		if err != nil {
+			return
+		}
+		if r.Length <= 0 || r.Length > 1<<20 {
+			t.Fatalf("run of %d bytes at %d", r.Length, off)
+		}
+		if r.Kind == block.Data {
+			if err := r.Read(ctx, make([]byte, r.Length)); err != nil {
+				return
+			}
+		}
+		off += r.Length
+	}
+}
