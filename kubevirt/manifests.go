@@ -12,11 +12,16 @@ import (
 // Manifest is the KubeVirt objects of a set of pod VMs.
 type Manifest struct {
 	PodVMs []*Objects
+	Failed []Skipped // pod VMs that cannot be mapped to KubeVirt, and why
 }
 
-// BuildAll makes the objects of every spec, failing on the first spec that
-// cannot be mapped.
+// BuildAll makes the objects of every spec. A spec that cannot be mapped
+// (e.g. two NICs on the pod network) goes to Failed and the others are
+// still built; bad options or duplicate names fail the whole call.
 func BuildAll(specs []podvm.Spec, o Options) (*Manifest, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	m := &Manifest{}
 	seen := map[string]bool{}
 	for i := range specs {
@@ -26,7 +31,8 @@ func BuildAll(specs []podvm.Spec, o Options) (*Manifest, error) {
 		seen[specs[i].Name] = true
 		objs, err := Build(&specs[i], o)
 		if err != nil {
-			return nil, err
+			m.Failed = append(m.Failed, Skipped{Name: specs[i].Name, Reason: err.Error()})
+			continue
 		}
 		m.PodVMs = append(m.PodVMs, objs)
 	}

@@ -109,7 +109,26 @@ func (f *kubeVirtFlags) load(cmd *cobra.Command, planFile string) (*kubevirt.Man
 	for _, n := range m.Notes() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s\n", n)
 	}
+	for _, s := range m.Failed {
+		fmt.Fprintf(cmd.ErrOrStderr(), "skipped %s: %s\n", s.Name, s.Reason)
+	}
+	if len(m.PodVMs) == 0 {
+		return nil, nil, fmt.Errorf("%s: no VM can run on KubeVirt", planFile)
+	}
 	return m, plan, nil
+}
+
+// unmapped makes a command that did its work exit with exitBlocked when
+// some VMs of the plan could not be mapped to KubeVirt.
+func unmapped(m *kubevirt.Manifest) error {
+	if len(m.Failed) == 0 {
+		return nil
+	}
+	var names []string
+	for _, s := range m.Failed {
+		names = append(names, s.Name)
+	}
+	return blockedError{fmt.Errorf("%d VMs could not be mapped to KubeVirt: %s (see the lines above)", len(m.Failed), strings.Join(names, ", "))}
 }
 
 func newKubeVirtManifestsCommand(g *globalOptions) *cobra.Command {
@@ -133,7 +152,10 @@ func newKubeVirtManifestsCommand(g *globalOptions) *cobra.Command {
 				defer file.Close()
 				w = file
 			}
-			return m.WriteYAML(w)
+			if err := m.WriteYAML(w); err != nil {
+				return err
+			}
+			return unmapped(m)
 		},
 	}
 	f.register(cmd)
@@ -187,7 +209,10 @@ installed, forbidden, invalid, unauthorized, unreachable.`,
 			if fmtOut == output.Auto {
 				fmtOut = output.Table
 			}
-			return output.Print(cmd.OutOrStdout(), fmtOut, appliedTable(applied))
+			if err := output.Print(cmd.OutOrStdout(), fmtOut, appliedTable(applied)); err != nil {
+				return err
+			}
+			return unmapped(m)
 		},
 	}
 	f.register(cmd)

@@ -96,7 +96,10 @@ Jobs are created with server-side apply: a rerun leaves them as they are.`,
 			if err := output.Print(cmd.OutOrStdout(), fmtOut, jobTable{jobs: jobs, states: last}); err != nil {
 				return err
 			}
-			return followErr
+			if followErr != nil {
+				return followErr
+			}
+			return unmapped(m)
 		},
 	}
 	f.register(cmd)
