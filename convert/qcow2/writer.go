@@ -13,15 +13,27 @@ import (
 )
 
 const (
-	clusterBits = 16
-	clusterSize = 1 << clusterBits
-	l2Entries   = clusterSize / 8
-	l2Cover     = clusterSize * l2Entries // guest bytes one L2 table maps
-	refPerBlock = clusterSize / 2         // 16-bit refcounts per refcount block
-	// compressed cluster descriptor: sector count starts at bit 62-(clusterBits-8)
-	csizeShift = 62 - (clusterBits - 8)
-	maxFlush   = 4 << 20
+	// DefaultClusterBits gives 64 KiB clusters, as qemu-img does.
+	DefaultClusterBits = 16
+	maxFlush           = 4 << 20
 )
+
+// geometry is what the cluster size decides.
+type geometry struct {
+	bits        uint32
+	clusterSize int64
+	cl          int // clusterSize as an int
+	l2Entries   int64
+	l2Cover     int64 // guest bytes one L2 table maps
+	refPerBlock int64 // 16-bit refcounts per refcount block
+	csizeShift  uint  // compressed cluster descriptor: where the sector count starts
+}
+
+func newGeometry(bits uint32) geometry {
+	cs := int64(1) << bits
+	return geometry{bits: bits, clusterSize: cs, cl: int(cs), l2Entries: cs / 8, l2Cover: cs * (cs / 8), refPerBlock: cs / 2,
+		csizeShift: uint(62 - (bits - 8))}
+}
 
 // Writer writes a qcow2 v3 image from guest data in increasing offsets.
 // Clusters are appended as they come; each L2 table is written once the
@@ -29,6 +41,7 @@ const (
 // the 2 GiB of file they count and are written when the file grows past
 // them. Memory stays a few hundred KiB whatever the disk size.
 type Writer struct {
+	geometry
 	t        *block.Target
 	size     int64
 	compress bool
@@ -54,8 +67,9 @@ var _ block.Writer = (*Writer)(nil)
 // WriterOptions tune a qcow2 Writer.
 type WriterOptions struct {
 	block.TargetOptions
-	Compress bool // deflate every cluster that gets smaller
-	Level    int  // deflate level 1-9; default 6
+	Compress    bool   // deflate every cluster that gets smaller
+	Level       int    // deflate level 1-9; default 6
+	ClusterBits uint32 // 9 (512 bytes) to 20 (1 MiB, the engine window); default 16 (64 KiB)
 }
 
 // Create starts a qcow2 image of size guest bytes at path.
@@ -67,10 +81,18 @@ func Create(path string, size int64, o WriterOptions) (*Writer, error) {
 	if o.Level == 0 {
 		o.Level = 6
 	}
-	w := &Writer{t: t, size: size, compress: o.Compress, level: o.Level, l2Index: -1, lastOff: -1,
-		l1:   make([]uint64, (size+l2Cover-1)/l2Cover),
-		refs: make([]uint16, refPerBlock), refTable: []uint64{clusterSize},
-		end: 2 * clusterSize}
+	if o.ClusterBits == 0 {
+		o.ClusterBits = DefaultClusterBits
+	}
+	if o.ClusterBits < 9 || o.ClusterBits > 20 {
+		t.Abort()
+		return nil, fmt.Errorf("qcow2: cluster bits %d: want 9 to 20", o.ClusterBits)
+	}
+	g := newGeometry(o.ClusterBits)
+	w := &Writer{geometry: g, t: t, size: size, compress: o.Compress, level: o.Level, l2Index: -1, lastOff: -1,
+		l1:   make([]uint64, (size+g.l2Cover-1)/g.l2Cover),
+		refs: make([]uint16, g.refPerBlock), refTable: []uint64{uint64(g.clusterSize)},
+		end: 2 * g.clusterSize}
 	w.refs[0], w.refs[1] = 1, 1 // the header and refcount block 0
 	return w, nil
 }
@@ -83,13 +105,13 @@ type cluster struct {
 
 // Encode finds zero clusters and, when compressing, deflates the others.
 func (w *Writer) Encode(win *block.Window) error {
-	if win.Offset%clusterSize != 0 {
+	if win.Offset%w.clusterSize != 0 {
 		return fmt.Errorf("qcow2: window at %d is not cluster-aligned", win.Offset)
 	}
 	d := win.Data
-	cs := make([]cluster, (len(d)+clusterSize-1)/clusterSize)
+	cs := make([]cluster, (len(d)+w.cl-1)/w.cl)
 	for i := range cs {
-		c := d[i*clusterSize : min((i+1)*clusterSize, len(d))]
+		c := d[i*w.cl : min((i+1)*w.cl, len(d))]
 		if block.IsZero(c) {
 			cs[i].zero = true
 			continue
@@ -108,7 +130,7 @@ func (w *Writer) Encode(win *block.Window) error {
 
 func (w *Writer) deflate(c []byte) ([]byte, error) {
 	var out bytes.Buffer
-	out.Grow(clusterSize)
+	out.Grow(w.cl)
 	zw, _ := w.zw.Get().(*flate.Writer)
 	if zw == nil {
 		var err error
@@ -122,15 +144,15 @@ func (w *Writer) deflate(c []byte) ([]byte, error) {
 	if _, err := zw.Write(c); err != nil {
 		return nil, err
 	}
-	if len(c) < clusterSize {
-		if _, err := zw.Write(make([]byte, clusterSize-len(c))); err != nil {
+	if len(c) < w.cl {
+		if _, err := zw.Write(make([]byte, w.cl-len(c))); err != nil {
 			return nil, err
 		}
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	if out.Len() >= clusterSize-512 {
+	if out.Len() >= w.cl-512 {
 		return nil, nil
 	}
 	return out.Bytes(), nil
@@ -146,8 +168,8 @@ func (w *Writer) Write(_ context.Context, win *block.Window) error {
 		if c.zero {
 			continue
 		}
-		guest := win.Offset + int64(i)*clusterSize
-		if err := w.selectL2(guest / l2Cover); err != nil {
+		guest := win.Offset + int64(i)*w.clusterSize
+		if err := w.selectL2(guest / w.l2Cover); err != nil {
 			return err
 		}
 		var entry uint64
@@ -158,20 +180,20 @@ func (w *Writer) Write(_ context.Context, win *block.Window) error {
 			}
 			w.emit(pos, c.comp)
 			extra := uint64((pos+int64(len(c.comp))-1)/512 - pos/512)
-			entry = flagCompress | extra<<csizeShift | uint64(pos)
+			entry = flagCompress | extra<<w.csizeShift | uint64(pos)
 		} else {
-			pos, err := w.place(clusterSize, true)
+			pos, err := w.place(w.clusterSize, true)
 			if err != nil {
 				return err
 			}
-			data := win.Data[i*clusterSize : min((i+1)*clusterSize, len(win.Data))]
+			data := win.Data[i*w.cl : min((i+1)*w.cl, len(win.Data))]
 			w.emit(pos, data)
-			if len(data) < clusterSize {
-				w.emit(pos+int64(len(data)), make([]byte, clusterSize-len(data)))
+			if len(data) < w.cl {
+				w.emit(pos+int64(len(data)), make([]byte, w.cl-len(data)))
 			}
 			entry = flagCopied | uint64(pos)
 		}
-		w.l2[(guest/clusterSize)%l2Entries] = entry
+		w.l2[(guest/w.clusterSize)%w.l2Entries] = entry
 		if err := w.maybeFlush(); err != nil {
 			return err
 		}
@@ -189,7 +211,7 @@ func (w *Writer) selectL2(i int64) error {
 	}
 	w.l2Index = i
 	if w.l2 == nil {
-		w.l2 = make([]uint64, l2Entries)
+		w.l2 = make([]uint64, w.l2Entries)
 	} else {
 		clear(w.l2)
 	}
@@ -200,11 +222,11 @@ func (w *Writer) flushL2() error {
 	if w.l2Index < 0 {
 		return nil
 	}
-	pos, err := w.place(clusterSize, true)
+	pos, err := w.place(w.clusterSize, true)
 	if err != nil {
 		return err
 	}
-	w.emit(pos, be64s(w.l2, clusterSize))
+	w.emit(pos, be64s(w.l2, w.cl))
 	w.l1[w.l2Index] = flagCopied | uint64(pos)
 	w.l2Index = -1
 	return nil
@@ -216,11 +238,11 @@ func (w *Writer) flushL2() error {
 func (w *Writer) place(n int64, align bool) (int64, error) {
 	pos := w.end
 	if align {
-		pos = (pos + clusterSize - 1) &^ (clusterSize - 1)
+		pos = (pos + w.clusterSize - 1) &^ (w.clusterSize - 1)
 	}
 	for {
-		first, last := pos/clusterSize, (pos+n-1)/clusterSize
-		next := (w.refIndex + 1) * refPerBlock // the cluster kept for the next refcount block
+		first, last := pos/w.clusterSize, (pos+n-1)/w.clusterSize
+		next := (w.refIndex + 1) * w.refPerBlock // the cluster kept for the next refcount block
 		if next > last {
 			break
 		}
@@ -228,11 +250,11 @@ func (w *Writer) place(n int64, align bool) (int64, error) {
 			return 0, err
 		}
 		if first <= next {
-			pos = (next + 1) * clusterSize
+			pos = (next + 1) * w.clusterSize
 		}
 	}
-	for c := pos / clusterSize; c <= (pos+n-1)/clusterSize; c++ {
-		w.refs[c%refPerBlock]++
+	for c := pos / w.clusterSize; c <= (pos+n-1)/w.clusterSize; c++ {
+		w.refs[c%w.refPerBlock]++
 	}
 	w.end = pos + n
 	return pos, nil
@@ -247,12 +269,12 @@ func (w *Writer) startRefBlock(c int64) error {
 	w.refIndex++
 	clear(w.refs)
 	w.refs[0] = 1 // itself
-	w.refTable = append(w.refTable, uint64(c*clusterSize))
+	w.refTable = append(w.refTable, uint64(c*w.clusterSize))
 	return nil
 }
 
 func (w *Writer) writeRefBlock() error {
-	b := make([]byte, clusterSize)
+	b := make([]byte, w.clusterSize)
 	for i, r := range w.refs {
 		binary.BigEndian.PutUint16(b[2*i:], r)
 	}
@@ -260,7 +282,7 @@ func (w *Writer) writeRefBlock() error {
 	if _, err := w.t.WriteAt(b, off); err != nil {
 		return fmt.Errorf("%s: offset %d: %w", w.t.Name(), off, err)
 	}
-	w.written += clusterSize
+	w.written += w.clusterSize
 	return nil
 }
 
@@ -321,14 +343,14 @@ func (w *Writer) Commit(context.Context) error {
 	if err := w.pendingErr(w.flushL2()); err != nil {
 		return err
 	}
-	l1Bytes := max(1, (len(w.l1)*8+clusterSize-1)/clusterSize) * clusterSize
+	l1Bytes := max(1, (len(w.l1)*8+w.cl-1)/w.cl) * w.cl
 	l1Pos, err := w.place(int64(l1Bytes), true)
 	if err != nil {
 		return err
 	}
 	w.emit(l1Pos, be64s(w.l1, l1Bytes))
 	// Room for one more refcount block that placing the table itself may start.
-	rtBytes := ((len(w.refTable)+2)*8 + clusterSize - 1) / clusterSize * clusterSize
+	rtBytes := ((len(w.refTable)+2)*8 + w.cl - 1) / w.cl * w.cl
 	rtPos, err := w.place(int64(rtBytes), true)
 	if err != nil {
 		return err
@@ -340,13 +362,13 @@ func (w *Writer) Commit(context.Context) error {
 	if err := w.writeRefBlock(); err != nil {
 		return err
 	}
-	h := header{Version: 3, ClusterBits: clusterBits, Size: uint64(w.size), L1Size: uint32(len(w.l1)),
-		L1Offset: uint64(l1Pos), RefTableOffset: uint64(rtPos), RefTableClusters: uint32(rtBytes / clusterSize),
+	h := header{Version: 3, ClusterBits: w.bits, Size: uint64(w.size), L1Size: uint32(len(w.l1)),
+		L1Offset: uint64(l1Pos), RefTableOffset: uint64(rtPos), RefTableClusters: uint32(rtBytes / w.cl),
 		RefcountOrder: 4, HeaderLength: headerV3Len}
 	if _, err := w.t.WriteAt(h.marshal(), 0); err != nil {
 		return fmt.Errorf("%s: header: %w", w.t.Name(), err)
 	}
-	w.written += clusterSize
+	w.written += w.clusterSize
 	return w.t.Commit()
 }
 
