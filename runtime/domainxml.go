@@ -28,7 +28,8 @@ type domainParams struct {
 	Cmdline string
 	Serial  string // serial console log file
 	Publish []PortForward
-	Agent   bool // add the qemu-guest-agent channel
+	Agent   bool   // add the qemu-guest-agent channel
+	UUID    string // domain (and so SMBIOS) UUID; empty: libvirt makes one
 	Meta    podMeta
 }
 
@@ -62,6 +63,7 @@ type domainXML struct {
 	Type      string        `xml:"type,attr"`
 	QemuNS    string        `xml:"xmlns:qemu,attr,omitempty"`
 	Name      string        `xml:"name"`
+	UUID      string        `xml:"uuid,omitempty"`
 	Metadata  innerXML      `xml:"metadata"`
 	Memory    unitValue     `xml:"memory"`
 	VCPU      int           `xml:"vcpu"`
@@ -275,6 +277,7 @@ func domainXMLFor(p domainParams) (string, error) {
 	d := domainXML{
 		Type:      p.Type,
 		Name:      p.Domain,
+		UUID:      p.UUID,
 		Memory:    unitValue{Unit: "MiB", Value: s.MemoryMiB},
 		VCPU:      s.CPU.VCPUs(),
 		OS:        osXML{Type: osType{Arch: "x86_64", Machine: machine, Value: "hvm"}},

@@ -207,6 +207,16 @@ func startDomain(_ context.Context, m *Machine) error {
 		Publish: m.Config.Publish,
 		Agent:   m.Config.Ready == ReadyAgent,
 	}
+	if u := m.spec.Source.BIOSUUID; u != "" {
+		// Keep the source VM's SMBIOS UUID (licences may be tied to it),
+		// unless another domain already has it.
+		if d, err := m.rt.conn.LookupDomainByUUIDString(u); err == nil {
+			d.Free()
+			m.rt.cfg.Log.Warn("SMBIOS UUID in use by another domain; libvirt picks a new one", "pod", m.name, "uuid", u)
+		} else {
+			p.UUID = u
+		}
+	}
 	if m.Config.Fast {
 		p.Kernel, p.Initrd, p.Cmdline = m.boot.Kernel, m.boot.Initrd, m.boot.Cmdline
 		if p.Cmdline == "" {

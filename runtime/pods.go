@@ -291,5 +291,7 @@ func (r *Runtime) Remove(ctx context.Context, name string, force bool) error {
 	if err := os.RemoveAll(r.podDir(name)); err != nil {
 		return fmt.Errorf("pod VM %s: remove %s: %w", name, r.podDir(name), err)
 	}
+	// libvirt's QEMU log of the domain, when libvirtd runs on this host.
+	_ = os.Remove(filepath.Join("/var/log/libvirt/qemu", p.Domain+".log"))
 	return nil
 }

@@ -179,8 +179,10 @@ func (f *fixture) runReady(t *testing.T, cfg MachineConfig) *PodVM {
 func (f *fixture) stopAndRemove(t *testing.T, p *PodVM) {
 	t.Helper()
 	ctx := context.Background()
-	if err := f.rt.Remove(ctx, p.Name, false); err == nil || !strings.Contains(err.Error(), ErrRunning.Error()) {
-		t.Errorf("rm of a running pod VM: %v", err)
+	if q, err := f.rt.Get(ctx, p.Name); err == nil && q.State == StateRunning {
+		if err := f.rt.Remove(ctx, p.Name, false); err == nil || !strings.Contains(err.Error(), ErrRunning.Error()) {
+			t.Errorf("rm of a running pod VM: %v", err)
+		}
 	}
 	if err := f.rt.Stop(ctx, p.Name, 0); err != nil {
 		t.Fatal(err)
@@ -216,7 +218,41 @@ func TestRunFromOCILayout(t *testing.T) {
 	if err != nil || st.Mode().Perm()&0o222 != 0 {
 		t.Errorf("base disk should be read-only: %v %v", st.Mode(), err)
 	}
+	// logs -f follows until the pod VM stops.
+	done := make(chan error, 1)
+	var follow syncBuffer
+	go func() { done <- f.rt.Logs(context.Background(), name, &follow, true) }()
+	time.Sleep(300 * time.Millisecond)
+	if err := f.rt.Stop(context.Background(), name, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(follow.String(), DefaultReadyLine) {
+			t.Errorf("logs -f: %v, %q", err, follow.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("logs -f did not end when the pod VM stopped")
+	}
 	f.stopAndRemove(t, p)
+}
+
+// syncBuffer is a strings.Builder safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestRunFromRegistryFastWithPublish(t *testing.T) {
@@ -272,9 +308,10 @@ func TestRunDiskFileUEFI(t *testing.T) {
 	spec.Firmware.Type = podvm.FirmwareEFI
 	spec.Disks[0].Bus = podvm.BusSATA
 	spec.NICs[0].Model, spec.NICs[0].MAC = podvm.NICE1000E, "00:50:56:01:02:03"
+	spec.Source.BIOSUUID = "4210c0de-0000-4000-8000-00000000cafe"
 	p := f.runReady(t, MachineConfig{Name: name, Image: filepath.Join(f.guest, testenv.GuestRaw), Spec: &spec})
 	x := readFile(t, filepath.Join(p.Dir, "domain.xml"))
-	for _, want := range []string{"OVMF_CODE", "bus=\"sata\"", "e1000e", "00:50:56:01:02:03"} {
+	for _, want := range []string{"OVMF_CODE", "bus=\"sata\"", "e1000e", "00:50:56:01:02:03", "<uuid>4210c0de-0000-4000-8000-00000000cafe</uuid>"} {
 		if !strings.Contains(x, want) {
 			t.Errorf("domain XML lacks %s", want)
 		}
