@@ -181,6 +181,9 @@ Errors from the API server come back as one line each: KubeVirt (or CDI) not
 installed, forbidden, invalid, unauthorized, unreachable.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if wait && f.opts.RunStrategy == "Halted" {
+				return usageError{fmt.Errorf("--wait with --run-strategy Halted would never end: the VMs are not started")}
+			}
 			m, _, err := f.load(cmd, args[0])
 			if err != nil {
 				return err

@@ -55,6 +55,7 @@ func TestKubeVirtManifests(t *testing.T) {
 		{"kubevirt", "manifests", plan, "--datavolume-min-size", "huge"},
 		{"kubevirt", "manifests", plan, "--vm", "nope"},
 		{"kubevirt", "convert-jobs", plan},
+		{"kubevirt", "apply", plan, "--wait", "--run-strategy", "Halted"},
 	}
 	for _, args := range usage {
 		if _, errs, code := execute(t, args...); code != exitUsage {
