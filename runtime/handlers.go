@@ -154,6 +154,7 @@ func resolveAccel(ctx context.Context, m *Machine) error {
 		return err
 	}
 	m.accel = v
+	m.rt.cfg.Log.Info("accelerator", "pod", m.name, "accel", v.Accel, "reason", v.Reason, "cached", v.Cached)
 	return nil
 }
 
