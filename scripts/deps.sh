@@ -9,7 +9,7 @@ packages=(
   qemu-system-x86 qemu-utils ovmf              # QEMU, qemu-img, UEFI firmware
   syslinux syslinux-common syslinux-efi mtools dosfstools fdisk busybox-static cpio  # test guest
   etcd-server skopeo umoci docker-registry     # Kubernetes API server, OCI images and registry
-  iproute2                                      # network namespaces for latency benchmarks
+  iproute2 time                                 # network namespaces and GNU time (peak RSS) for benchmarks
   chromium                                      # renders the HTML report in tests
 )
 

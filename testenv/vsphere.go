@@ -113,6 +113,8 @@ func StartVSphere(ctx context.Context, o VSphereOptions) (*VSphere, error) {
 			return nil, fmt.Errorf("vsphere simulator: %w", err)
 		}
 		v.dir, v.ownDir = d, true
+	} else if err := os.MkdirAll(v.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("vsphere simulator: %w", err)
 	}
 	ok := false
 	defer func() {

@@ -18,8 +18,7 @@ var vmProperties = []string{
 	"config.firmware", "config.bootOptions", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
 	"config.hardware.memoryMB", "config.hardware.device", "config.cpuHotAddEnabled", "config.memoryHotAddEnabled",
 	"config.changeTrackingEnabled", "config.cpuAffinity", "config.files.vmPathName", "config.extraConfig",
-	"guest.guestFamily", "guest.guestFullName", "guest.guestId", "guest.hostName", "guest.ipAddress", "guest.net", "guest.disk",
-	"guest.toolsStatus", "guest.toolsRunningStatus", "guest.toolsVersion",
+	"guest",
 	"snapshot",
 }
 
