@@ -110,7 +110,7 @@ func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, s
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return false, "", err
 	}
-	name := fmt.Sprintf("%saccel-probe-%d", DomainPrefix, os.Getpid())
+	name := DomainPrefix + filepath.Base(dir) // unique: accel-probe-<random>
 	serial := filepath.Join(dir, "serial.log")
 	spec := podvm.DefaultSpec("accel-probe", 0)
 	spec.MemoryMiB, spec.Disks, spec.NICs = 256, nil, nil

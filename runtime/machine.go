@@ -152,6 +152,11 @@ func (r *Runtime) NewMachine(cfg MachineConfig, opts ...MachineOpt) *Machine {
 // Start runs the handlers in order. When one fails before the domain runs,
 // everything made so far is removed.
 func (m *Machine) Start(ctx context.Context) (*PodVM, error) {
+	defer func() {
+		if m.dom != nil {
+			m.dom.Free()
+		}
+	}()
 	for _, h := range m.Handlers {
 		start := time.Now()
 		if err := h.Fn(ctx, m); err != nil {
@@ -161,9 +166,6 @@ func (m *Machine) Start(ctx context.Context) (*PodVM, error) {
 			return m.pod, err
 		}
 		m.rt.cfg.Log.Debug("handler done", "pod", m.name, "handler", h.Name, "took", time.Since(start))
-	}
-	if m.dom != nil {
-		m.dom.Free()
 	}
 	return m.pod, nil
 }
