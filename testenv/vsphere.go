@@ -259,6 +259,7 @@ func (v *VSphere) Close() {
 type simInventory struct {
 	dc         *object.Datacenter
 	folders    map[string]*object.Folder // "" (the vm folder), apps, apps/web, db
+	cluster    *object.ClusterComputeResource
 	clusterRP  *object.ResourcePool
 	hostRP     *object.ResourcePool
 	host       *object.HostSystem // the standalone host
@@ -321,6 +322,7 @@ func (v *VSphere) buildInfrastructure(ctx context.Context, c *govmomi.Client) (*
 	if err != nil {
 		return nil, fmt.Errorf("vsphere simulator: %w", err)
 	}
+	inv.cluster = cluster
 	if inv.clusterRP, err = cluster.ResourcePool(ctx); err != nil {
 		return nil, fmt.Errorf("vsphere simulator: %w", err)
 	}

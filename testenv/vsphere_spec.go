@@ -79,6 +79,7 @@ func (v *VSphere) vmSpec(inv *simInventory, disks *diskMaker, i int, name string
 	}
 	if sv.Has("cpuAffinity") {
 		spec.CpuAffinity = &types.VirtualMachineAffinityInfo{AffinitySet: []int32{0, 1}}
+		spec.ExtraConfig = []types.BaseOptionValue{&types.OptionValue{Key: "numa.nodeAffinity", Value: "0"}}
 	}
 	b := &specBuilder{}
 	var paths []string

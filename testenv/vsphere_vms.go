@@ -32,7 +32,8 @@ var vmFeatures = []struct {
 	{"cbt", 19, 0},                   // changed block tracking, CPU and memory hot-add
 	{"pciPassthrough", 23, 0},        // a PCI passthrough GPU
 	{"sriov", 29, 0},                 // an SR-IOV NIC
-	{"cpuAffinity", 31, 0},           // pinned to physical CPUs 0 and 1
+	{"cpuAffinity", 31, 0},           // pinned to physical CPUs 0 and 1 and NUMA node 0
+	{"hostRule", 12, 2},              // in a mandatory VM-host DRS rule binding it to DC0_C0_H0
 	{"consolidation", 37, 0},         // needs disk consolidation
 	{"faultTolerance", 41, 0},        // fault tolerance running
 	{"standaloneHost", 6, 5},         // on the standalone host DC0_H0 instead of the cluster
@@ -120,7 +121,7 @@ feed:
 		return first
 	}
 	v.setRuntimeState()
-	return nil
+	return v.clusterRules(ctx, inv)
 }
 
 // createVM creates VM i with its disks, powers it on or suspends it and

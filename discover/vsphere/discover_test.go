@@ -82,8 +82,11 @@ func checkVM(t *testing.T, sv testenv.SimVM, vm discover.VM) {
 	if sv.Has("standaloneHost") != (id.Cluster == "") {
 		fail("cluster %q", id.Cluster)
 	}
-	if id.Cluster != "" && (st.Cluster == nil) {
-		fail("no cluster services")
+	if id.Cluster != "" && (st.Cluster == nil || !st.Cluster.DRS || !st.Cluster.HA || st.Cluster.DPM) {
+		fail("cluster services %+v", st.Cluster)
+	}
+	if sv.Has("hostRule") != contains(st.HostAffinity, "DC0_C0_H0") && !(id.Host == "DC0_C0_H0" && len(st.HostAffinity) > 0) {
+		fail("host rule: affinity %v", st.HostAffinity)
 	}
 	if string(st.Power) != sv.PowerState {
 		fail("power %s, want %s", st.Power, sv.PowerState)
@@ -154,7 +157,7 @@ func checkVM(t *testing.T, sv testenv.SimVM, vm discover.VM) {
 	if sv.Has("cbt") != (st.CBT && hw.CPUHotAdd && hw.MemoryHotAdd) {
 		fail("cbt %v hot add %v/%v", st.CBT, hw.CPUHotAdd, hw.MemoryHotAdd)
 	}
-	if sv.Has("cpuAffinity") != (len(st.CPUAffinity) == 2) || sv.Has("consolidation") != st.ConsolidationNeeded || sv.Has("faultTolerance") != (st.FaultTolerance == "running") {
+	if sv.Has("cpuAffinity") != (len(st.CPUAffinity) == 2 && len(st.NUMAAffinity) == 1) || sv.Has("consolidation") != st.ConsolidationNeeded || sv.Has("faultTolerance") != (st.FaultTolerance == "running") {
 		fail("affinity %v consolidation %v ft %q", st.CPUAffinity, st.ConsolidationNeeded, st.FaultTolerance)
 	}
 	g := vm.Guest
