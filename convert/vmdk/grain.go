@@ -40,7 +40,9 @@ func (e *sparseExtent) compressedRun(g int64, gte uint32, where, within, n int64
 // which is one grain long.
 func (e *sparseExtent) inflateGrain(g, pos int64, dst []byte) error {
 	// Most grains fit in one read of a grain plus a sector of slack.
-	buf := make([]byte, min(e.grain+grainMarker+sector, e.f.Len-pos))
+	cp := e.cbufs.Get().(*[]byte)
+	defer e.cbufs.Put(cp)
+	buf := (*cp)[:min(e.grain+grainMarker+sector, e.f.Len-pos)]
 	if err := e.f.ReadFull(buf, pos); err != nil {
 		return err
 	}

@@ -27,8 +27,9 @@ type sparseExtent struct {
 	gt      []uint32
 	gtOff   int64
 
-	bufs sync.Pool // *[]byte of one inflated grain
-	zr   sync.Pool // inflaters
+	bufs  sync.Pool // *[]byte of one inflated grain
+	cbufs sync.Pool // *[]byte of one compressed grain and its marker
+	zr    sync.Pool // inflaters
 }
 
 // openSparse reads the header (or the footer of a streamOptimized file) and
@@ -79,6 +80,7 @@ func openSparse(f *block.File, size int64) (*sparseExtent, error) {
 		e.gd[i] = binary.LittleEndian.Uint32(raw[i*4:])
 	}
 	e.bufs.New = func() any { b := make([]byte, e.grain); return &b }
+	e.cbufs.New = func() any { b := make([]byte, e.grain+grainMarker+sector); return &b }
 	return e, nil
 }
 
