@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/convert"
+	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/runtime"
+	"github.com/podvm-migrate/podvm-migrate/testenv"
+)
+
+// The test binary doubles as the podvm-migrate command when this variable
+// is set, so a test can run it as a process and kill it.
+const asCommand = "PODVM_MIGRATE_AS_COMMAND"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCommand) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// command runs podvm-migrate as a child process.
+func command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCommand+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+func TestMigrateSurvivesKill(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("migrating to the runtime starts libvirtd for qemu:///system and needs root")
+	}
+	ctx := context.Background()
+	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "podvm-migrate-kill-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	guest := filepath.Join(dir, "guest")
+	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: guest}); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	rt, err := runtime.New(ctx, runtime.WithStateDir(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		pods, _ := rt.List(context.Background())
+		for _, p := range pods {
+			if strings.HasPrefix(p.Name, "kill-") {
+				rt.Remove(context.Background(), p.Name, true)
+			}
+		}
+		rt.Close()
+	}()
+
+	var vms []discover.VM
+	for i, disk := range []string{testenv.GuestVMDK, testenv.GuestStream, testenv.GuestRaw} {
+		vm := planVM("kill-"+strings.Split(disk, ".")[0], "00:50:56:00:02:0"+string(rune('1'+i)))
+		vm.Hardware.MemoryMiB = 256
+		vm.Hardware.Disks[0].File = filepath.Join(guest, disk)
+		vms = append(vms, vm)
+	}
+	inv := writeInventory(t, vms...)
+	planFile := filepath.Join(dir, "plan.yaml")
+	if _, stderr, code := execute(t, "plan", inv, "--out", planFile); code != exitOK {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	runDir := filepath.Join(dir, "run")
+	args := []string{"migrate", planFile, "--run-dir", runDir, "--state-dir", state, "-o", "json", "--parallel", "2"}
+
+	// Kill -9 the migration at a random moment while it works.
+	delay := time.Duration(500+rand.IntN(6000)) * time.Millisecond
+	cmd := command(ctx, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Logf("the first run finished before the kill at %s: %v", delay, err)
+	case <-time.After(delay):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Logf("killed the first run after %s", delay)
+	}
+
+	out, err := command(ctx, args...).Output()
+	if err != nil {
+		t.Fatalf("rerun after the kill: %v\n%s", err, out)
+	}
+	want, _ := convert.Checksum(ctx, filepath.Join(guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	for _, vm := range vms {
+		name := vm.Name
+		got, err := convert.Checksum(ctx, filepath.Join(runDir, "disks", name, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		if err != nil || got != want {
+			t.Errorf("%s: disk checksum %s, %v; want %s", name, got, err, want)
+		}
+		pod, err := rt.Get(ctx, name)
+		if err != nil || pod.State != runtime.StateRunning || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
+			t.Errorf("%s is not running and ready: %+v %v", name, pod, err)
+		}
+	}
+	// The rerun's JSON events end with the run done.
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var last struct{ Phase, Result string }
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Phase != "run" || last.Result != "done" {
+		t.Errorf("last event %q", lines[len(lines)-1])
+	}
+	// Nothing half-written under a final name, and no temporary left.
+	if tmp, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", ".*")); len(tmp) != 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+}
