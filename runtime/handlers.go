@@ -100,7 +100,11 @@ func prepareImage(ctx context.Context, m *Machine) error {
 		format, size, err := podvm.DiskFormat(abs)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("run: disk %s: %w", c.Image, ErrImageNotFound)
+				hint := ""
+				if strings.Contains(c.Image, ":") {
+					hint = " (an image reference needs its transport: oci:DIR:TAG or docker://HOST/REPO:TAG)"
+				}
+				return fmt.Errorf("run: disk %s: %w%s", c.Image, ErrImageNotFound, hint)
 			}
 			return fmt.Errorf("run: %w", err)
 		}
