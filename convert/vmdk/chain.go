@@ -12,18 +12,24 @@ const maxChain = 255
 
 // Open opens a VMDK and, through parentFileNameHint, every parent down to
 // the base disk: reads see the newest data of the chain.
-func Open(path string) (block.Image, error) {
-	seen := map[string]string{}
-	return openChain(path, seen, "")
+func Open(path string) (block.Image, error) { return OpenWith(path, nil) }
+
+// OpenWith is Open reading files through open; nil means local files.
+func OpenWith(path string, open Opener) (block.Image, error) {
+	return openChain(path, map[string]string{}, "", open)
 }
 
-func openChain(path string, seen map[string]string, child string) (block.Image, error) {
-	key, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	if real, err := filepath.EvalSymlinks(key); err == nil {
-		key = real
+func openChain(path string, seen map[string]string, child string, open Opener) (block.Image, error) {
+	key := filepath.Clean(path)
+	if open == nil {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
+		}
+		key = abs
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			key = real
+		}
 	}
 	if _, ok := seen[key]; ok {
 		return nil, fmt.Errorf("%s: offset 0: snapshot chain loops: its parentFileNameHint names %s, which is already in the chain", child, path)
@@ -32,7 +38,11 @@ func openChain(path string, seen map[string]string, child string) (block.Image, 
 		return nil, fmt.Errorf("%s: snapshot chain is longer than %d disks", path, maxChain)
 	}
 	seen[key] = path
-	d, err := OpenDisk(path)
+	o := open
+	if o == nil {
+		o = block.OpenFile
+	}
+	d, err := OpenDiskWith(path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +54,7 @@ func openChain(path string, seen map[string]string, child string) (block.Image, 
 	if !filepath.IsAbs(ppath) {
 		ppath = filepath.Join(filepath.Dir(path), hint)
 	}
-	parent, err := openChain(ppath, seen, path)
+	parent, err := openChain(ppath, seen, path, open)
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("parent of %s: %w", path, err)

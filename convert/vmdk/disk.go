@@ -69,10 +69,17 @@ func (d *Disk) Close() error {
 	return errors.Join(errs...)
 }
 
-// OpenDisk opens one VMDK, either a descriptor file or a sparse extent with
-// an embedded descriptor, without following its parent.
-func OpenDisk(path string) (*Disk, error) {
-	f, err := block.OpenFile(path)
+// Opener opens a file that a disk names, by a slash-separated path: local
+// files (block.OpenFile) or files on a datastore.
+type Opener func(path string) (*block.File, error)
+
+// OpenDisk opens one local VMDK, either a descriptor file or a sparse extent
+// with an embedded descriptor, without following its parent.
+func OpenDisk(path string) (*Disk, error) { return OpenDiskWith(path, block.OpenFile) }
+
+// OpenDiskWith is OpenDisk reading files through open.
+func OpenDiskWith(path string, open Opener) (*Disk, error) {
+	f, err := open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +91,7 @@ func OpenDisk(path string) (*Disk, error) {
 	if len(head) >= 4 {
 		switch binary.LittleEndian.Uint32(head) {
 		case sparseMagic:
-			return openSparseFile(f)
+			return openSparseFile(f, path, open)
 		case cowdMagic:
 			f.Close()
 			return nil, block.Errorf(path, 0, "ESX vmfsSparse (COWD) extents are not supported: consolidate the snapshot or export the VM")
@@ -102,12 +109,12 @@ func OpenDisk(path string) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openExtents(path, desc, nil)
+	return openExtents(path, desc, nil, open)
 }
 
 // openSparseFile opens a sparse extent: a monolithicSparse or streamOptimized
 // disk with its descriptor inside, or one extent file opened on its own.
-func openSparseFile(f *block.File) (*Disk, error) {
+func openSparseFile(f *block.File, path string, open Opener) (*Disk, error) {
 	hb := make([]byte, sector)
 	if err := f.ReadFull(hb, 0); err != nil {
 		f.Close()
@@ -137,18 +144,18 @@ func openSparseFile(f *block.File) (*Disk, error) {
 		// The one extent of a hosted sparse file is the file itself, even
 		// when it was renamed after the descriptor was written.
 		if len(desc.Extents) == 1 && desc.Extents[0].Type == ExtentSparse {
-			desc.Extents[0].File = filepath.Base(f.Name)
+			desc.Extents[0].File = filepath.Base(path)
 		}
 	} else {
 		desc = &Descriptor{Version: 1, CID: noParent, ParentCID: noParent, CreateType: "sparseExtent",
-			Extents: []ExtentDesc{{Access: "RW", Sectors: int64(h.Capacity), Type: ExtentSparse, File: filepath.Base(f.Name)}}}
+			Extents: []ExtentDesc{{Access: "RW", Sectors: int64(h.Capacity), Type: ExtentSparse, File: filepath.Base(path)}}}
 	}
-	return openExtents(f.Name, desc, f)
+	return openExtents(path, desc, f, open)
 }
 
 // openExtents opens the extents a descriptor names. self is the descriptor's
 // own file when it is a sparse extent too.
-func openExtents(path string, desc *Descriptor, self *block.File) (*Disk, error) {
+func openExtents(path string, desc *Descriptor, self *block.File, open Opener) (*Disk, error) {
 	d := &Disk{Path: path, Descriptor: desc}
 	dir := filepath.Dir(path)
 	fail := func(err error) (*Disk, error) {
@@ -172,9 +179,9 @@ func openExtents(path string, desc *Descriptor, self *block.File) (*Disk, error)
 		}
 		var f *block.File
 		var err error
-		if self != nil && filepath.Clean(name) == filepath.Clean(self.Name) && !d.uses(self) {
+		if self != nil && filepath.Clean(name) == filepath.Clean(path) && !d.uses(self) {
 			f = self
-		} else if f, err = block.OpenFile(name); err != nil {
+		} else if f, err = open(name); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return fail(block.Errorf(path, ed.Line, "extent file %q is missing", ed.File))
 			}

@@ -132,7 +132,7 @@ func FuzzSparseExtent(f *testing.F) {
 	f.Add(tinySparse(f, false))
 	f.Add(tinySparse(f, true))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d, err := openSparseFile(block.NewFile("fuzz.vmdk", bytes.NewReader(b), int64(len(b)), nil))
+		d, err := openSparseFile(block.NewFile("fuzz.vmdk", bytes.NewReader(b), int64(len(b)), nil), "fuzz.vmdk", noFiles)
 		if err != nil {
 			return
 		}
@@ -162,3 +162,6 @@ func readAll(t *testing.T, img block.Image, limit int64) {
 		off += r.Length
 	}
 }
+
+// noFiles is the Opener of a fuzzed disk: it has no other files.
+func noFiles(path string) (*block.File, error) { return nil, os.ErrNotExist }
