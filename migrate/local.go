@@ -72,12 +72,15 @@ func (s *RuntimeStages) Checksum(ctx context.Context, path string) (string, erro
 	return convert.Checksum(ctx, path, convert.FormatQCOW2, 0)
 }
 
+// ImageRef is an OCI layout in the run directory.
+func (s *RuntimeStages) ImageRef(runDir, name string) string {
+	return "oci:" + filepath.Join(runDir, "images", name) + ":latest"
+}
+
 // Package builds the pod VM image into an OCI layout.
 func (s *RuntimeStages) Package(ctx context.Context, vm *podvm.PlannedVM, disks []string, ref string) (*PackageResult, error) {
-	if s.WorkDir != "" {
-		if err := os.MkdirAll(s.WorkDir, 0o755); err != nil {
-			return nil, fmt.Errorf("image work folder: %w", err)
-		}
+	if err := s.makeWorkDir(); err != nil {
+		return nil, err
 	}
 	spec := vm.Spec
 	info, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: disks, Spec: &spec, To: ref, WorkDir: s.WorkDir})
@@ -85,6 +88,17 @@ func (s *RuntimeStages) Package(ctx context.Context, vm *podvm.PlannedVM, disks 
 		return nil, err
 	}
 	return &PackageResult{Ref: info.Ref, Digest: info.ManifestDigest, Bytes: info.LayerSize}, nil
+}
+
+// makeWorkDir creates the scratch folder image builds use.
+func (s *RuntimeStages) makeWorkDir() error {
+	if s.WorkDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(s.WorkDir, 0o755); err != nil {
+		return fmt.Errorf("image work folder: %w", err)
+	}
+	return nil
 }
 
 // ImageOK checks that the image at ref is the one built before.

@@ -194,7 +194,7 @@ func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
 		disks, sums = append(disks, path), append(sums, sum)
 	}
 	// Package the image.
-	ref := "oci:" + filepath.Join(r.o.RunDir, "images", name) + ":latest"
+	ref := r.stages.ImageRef(r.o.RunDir, name)
 	if prev, ok := r.done[key(name, "", PhasePackage)]; ok && prev.Attrs["sha256"] == strings.Join(sums, ",") && r.stages.ImageOK(ctx, ref, prev.Attrs["digest"]) {
 		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultSkipped, Bytes: prev.Bytes, Attrs: prev.Attrs})
 	} else {

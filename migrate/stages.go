@@ -18,6 +18,8 @@ type Stages interface {
 	// Checksum returns the SHA-256 of the guest-visible bytes of a finished
 	// disk, to verify it before a rerun skips it.
 	Checksum(ctx context.Context, path string) (string, error)
+	// ImageRef is where the image of pod VM name goes.
+	ImageRef(runDir, name string) string
 	// Package builds the pod VM image from the VM's converted disks.
 	Package(ctx context.Context, vm *podvm.PlannedVM, disks []string, ref string) (*PackageResult, error)
 	// ImageOK reports whether ref still holds the image with this manifest digest.

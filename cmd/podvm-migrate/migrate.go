@@ -17,6 +17,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
+	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/migrate"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/reports"
@@ -27,6 +28,8 @@ func init() { register(newMigrateCommand) }
 
 type migrateFlags struct {
 	target, runDir, accel, connect, stateDir string
+	registry, namespace, runStrategy         string
+	registryTLSVerify                        bool
 	vms                                      []string
 	parallel, perDatastore, retries          int
 	readyTimeout                             time.Duration
@@ -56,7 +59,11 @@ HTML report is written to RUN_DIR/report.html already).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "runtime", "where pod VMs run: runtime (the included libvirt runtime)")
+	fl.StringVar(&f.target, "target", "runtime", "where pod VMs run: runtime (the included libvirt runtime) or kubevirt (--kubeconfig)")
+	fl.StringVar(&f.registry, "registry", "", "kubevirt: HOST[:PORT]/PREFIX the pod VM images are pushed to and pulled from")
+	fl.BoolVar(&f.registryTLSVerify, "registry-tls-verify", true, "kubevirt: verify the registry's TLS certificate (false also allows plain HTTP)")
+	fl.StringVar(&f.namespace, "namespace", "default", "kubevirt: namespace of the VirtualMachines")
+	fl.StringVar(&f.runStrategy, "run-strategy", "Always", "kubevirt: run strategy of the VirtualMachines")
 	fl.StringVar(&f.runDir, "run-dir", "", "run directory: journal, disks, images, report (default ./run-<plan name>)")
 	fl.IntVar(&f.parallel, "parallel", 2, "VMs migrated at once")
 	fl.IntVar(&f.perDatastore, "per-datastore", 2, "disk transfers at once from one datastore")
@@ -70,8 +77,14 @@ HTML report is written to RUN_DIR/report.html already).`,
 }
 
 func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile string) error {
-	if f.target != "runtime" {
-		return usageError{fmt.Errorf("--target %q: this build migrates to the included runtime; for KubeVirt use 'podvm-migrate kubevirt apply' with the images", f.target)}
+	switch f.target {
+	case "runtime":
+	case "kubevirt":
+		if f.registry == "" {
+			return usageError{fmt.Errorf("--target kubevirt needs --registry HOST/PREFIX: the cluster pulls the pod VM images from there")}
+		}
+	default:
+		return usageError{fmt.Errorf("--target %q: want runtime or kubevirt", f.target)}
 	}
 	data, err := os.ReadFile(planFile)
 	if err != nil {
@@ -91,11 +104,6 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		return err
 	}
 	ctx := cmd.Context()
-	rt, err := runtime.New(ctx, runtime.WithURI(f.connect), runtime.WithStateDir(f.stateDir), runtime.WithLogger(g.log))
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
 	locate := migrate.LocalFiles(filepath.Dir(planFile))
 	if planNeedsVSphere(plan) && g.vsphere.URL != "" {
 		conn, err := vsphere.Connect(ctx, g.vsphere)
@@ -105,8 +113,29 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		defer conn.Logout(context.WithoutCancel(ctx))
 		locate = migrate.VSphereDatastore(conn, filepath.Join(f.runDir, "downloads"), locate)
 	}
-	stages := &migrate.RuntimeStages{Locate: locate, Runtime: rt, Accel: f.accel, Ready: f.readyTimeout,
-		WorkDir: filepath.Join(f.runDir, "tmp")}
+	base := migrate.RuntimeStages{Locate: locate, Accel: f.accel, Ready: f.readyTimeout, WorkDir: filepath.Join(f.runDir, "tmp")}
+	var stages migrate.Stages
+	if f.target == "kubevirt" {
+		client, err := kubevirt.NewClient(g.kubeconfig)
+		if err != nil {
+			return err
+		}
+		if err := client.CheckInstalled(ctx, false); err != nil {
+			return err
+		}
+		verify := f.registryTLSVerify
+		stages = &migrate.KubeVirtStages{RuntimeStages: base, Client: client, Registry: f.registry,
+			RegistryOpts: podvm.RegistryOptions{TLSVerify: &verify},
+			Options:      kubevirt.Options{Namespace: f.namespace, RunStrategy: f.runStrategy}, ReadyTimeout: f.readyTimeout}
+	} else {
+		rt, err := runtime.New(ctx, runtime.WithURI(f.connect), runtime.WithStateDir(f.stateDir), runtime.WithLogger(g.log))
+		if err != nil {
+			return err
+		}
+		defer rt.Close()
+		base.Runtime = rt
+		stages = &base
+	}
 	prog := newProgress(cmd.ErrOrStderr(), cmd.OutOrStdout(), g.format)
 	r, err := migrate.NewRunner(plan, stages, migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore,
 		VMs: f.vms, Retries: f.retries, Progress: prog})
