@@ -58,13 +58,6 @@ func (r *Result) Rows() [][]string {
 // written under a temporary name and renamed when complete; on failure it
 // is removed. An existing dst is an error unless Force is set.
 func Disk(ctx context.Context, src, dst string, o DiskOptions) (*Result, error) {
-	start := time.Now()
-	if o.Format == "" {
-		o.Format = FormatQCOW2
-	}
-	if o.Format != FormatQCOW2 && o.Format != FormatRaw {
-		return nil, fmt.Errorf("target format %q: want raw or qcow2", o.Format)
-	}
 	if same(src, dst) {
 		return nil, fmt.Errorf("%s: source and target are the same file", dst)
 	}
@@ -73,6 +66,20 @@ func Disk(ctx context.Context, src, dst string, o DiskOptions) (*Result, error) 
 		return nil, err
 	}
 	defer img.Close()
+	return DiskFrom(ctx, img, src, dst, o)
+}
+
+// DiskFrom is Disk from an opened image (a remote one, say), named src in
+// the result; it does not close img.
+func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptions) (*Result, error) {
+	start := time.Now()
+	if o.Format == "" {
+		o.Format = FormatQCOW2
+	}
+	if o.Format != FormatQCOW2 && o.Format != FormatRaw {
+		return nil, fmt.Errorf("target format %q: want raw or qcow2", o.Format)
+	}
+	var err error
 	var w block.Writer
 	to := block.TargetOptions{Overwrite: o.Force, Sync: o.Sync}
 	switch o.Format {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -33,18 +34,23 @@ func Detect(path string) (string, error) {
 	defer f.Close()
 	head := make([]byte, 512)
 	n, _ := f.ReadAt(head, 0)
-	head = head[:n]
+	return detect(head[:n], path), nil
+}
+
+// detect names a format from an image's first bytes and its name.
+func detect(head []byte, name string) string {
+	n := len(head)
 	switch {
 	case n >= 4 && binary.BigEndian.Uint32(head) == 0x514649fb:
-		return FormatQCOW2, nil
+		return FormatQCOW2
 	case n >= 4 && (string(head[:4]) == "KDMV" || string(head[:4]) == "COWD"):
-		return FormatVMDK, nil
+		return FormatVMDK
 	case bytes.Contains(bytes.ToLower(head), []byte("disk descriptorfile")):
-		return FormatVMDK, nil
-	case strings.EqualFold(filepath.Ext(path), ".vmdk") && isText(head):
-		return FormatVMDK, nil
+		return FormatVMDK
+	case strings.EqualFold(path.Ext(name), ".vmdk") && isText(head):
+		return FormatVMDK
 	}
-	return FormatRaw, nil
+	return FormatRaw
 }
 
 func isText(b []byte) bool {

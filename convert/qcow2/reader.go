@@ -50,6 +50,9 @@ func Open(path string) (*Image, error) {
 	return img, nil
 }
 
+// OpenFile opens a qcow2 image in an open file (local or remote).
+func OpenFile(f *block.File) (*Image, error) { return open(f) }
+
 func open(f *block.File) (*Image, error) {
 	hb := make([]byte, min(f.Len, 4096))
 	if err := f.ReadFull(hb, 0); err != nil {

@@ -25,6 +25,9 @@ func Open(path string) (*Image, error) {
 	return &Image{f: f}, nil
 }
 
+// OpenFile reads a raw image from an open file (local or remote).
+func OpenFile(f *block.File) *Image { return &Image{f: f} }
+
 // Format is "raw".
 func (*Image) Format() string { return "raw" }
 

@@ -1,0 +1,60 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/convert/qcow2"
+	"github.com/podvm-migrate/podvm-migrate/convert/raw"
+	"github.com/podvm-migrate/podvm-migrate/convert/remote"
+	"github.com/podvm-migrate/podvm-migrate/convert/vmdk"
+)
+
+// OpenURL opens a disk image served over HTTP(S) with range requests, such
+// as a datastore file: format "" detects it. A VMDK's extents and parents
+// are read from the same server, next to it. qcow2 backing files are not
+// followed.
+func OpenURL(ctx context.Context, u *url.URL, format string, o remote.Options) (block.Image, error) {
+	open := remote.Opener(ctx, u, o)
+	if format == "" {
+		f, err := open(u.Path)
+		if err != nil {
+			return nil, err
+		}
+		head := make([]byte, min(512, f.Len))
+		if err := f.ReadFull(head, 0); err != nil {
+			return nil, err
+		}
+		format = detect(head, u.Path)
+		if format != FormatVMDK {
+			return openRemoteFile(f, format)
+		}
+	}
+	if format == FormatVMDK {
+		return vmdk.OpenWith(u.Path, open)
+	}
+	f, err := open(u.Path)
+	if err != nil {
+		return nil, err
+	}
+	return openRemoteFile(f, format)
+}
+
+func openRemoteFile(f *block.File, format string) (block.Image, error) {
+	switch format {
+	case FormatRaw:
+		return raw.OpenFile(f), nil
+	case FormatQCOW2:
+		img, err := qcow2.OpenFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if img.BackingFile != "" {
+			return nil, fmt.Errorf("%s: remote qcow2 images with a backing file are not supported", f.Name)
+		}
+		return img, nil
+	}
+	return nil, fmt.Errorf("%s: unknown source format %q: want vmdk, qcow2 or raw", f.Name, format)
+}

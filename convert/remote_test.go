@@ -1,0 +1,104 @@
+package convert
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/remote"
+)
+
+// flakyFiles serves dir with range requests, but cuts every third response
+// off half-way, the way a dropped connection does.
+func flakyFiles(dir string, served *atomic.Int64) http.Handler {
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := served.Add(1)
+		if n%3 != 0 || r.Header.Get("Range") == "" {
+			files.ServeHTTP(w, r)
+			return
+		}
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(r.URL.Path)))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		var start, end int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &start, &end); err != nil || end-start < 2 {
+			files.ServeHTTP(w, r)
+			return
+		}
+		st, _ := f.Stat()
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, st.Size()))
+		w.Header().Set("Content-Length", strconv.FormatInt(end-start+1, 10))
+		w.WriteHeader(http.StatusPartialContent)
+		buf := make([]byte, (end-start+1)/2)
+		f.ReadAt(buf, start)
+		w.Write(buf)
+		panic(http.ErrAbortHandler) // close the connection mid-body
+	})
+}
+
+func TestRemoteSourcesResumeOverTLS(t *testing.T) {
+	requireTools(t, "qemu-img")
+	dir := t.TempDir()
+	rawPath := filepath.Join(dir, "disk.raw")
+	writeTestRaw(t, rawPath)
+	want := sha256File(t, rawPath)
+	for _, sub := range []string{"streamOptimized", "monolithicSparse", "twoGbMaxExtentFlat"} {
+		run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sub, rawPath, filepath.Join(dir, sub+".vmdk"))
+	}
+	run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", rawPath, filepath.Join(dir, "disk.qcow2"))
+	var served atomic.Int64
+	srv := httptest.NewTLSServer(flakyFiles(dir, &served))
+	defer srv.Close()
+	o := remote.Options{Client: srv.Client(), Retries: 3, Backoff: 1}
+	ctx := context.Background()
+	for _, name := range []string{"streamOptimized.vmdk", "monolithicSparse.vmdk", "twoGbMaxExtentFlat.vmdk", "disk.qcow2", "disk.raw"} {
+		t.Run(name, func(t *testing.T) {
+			u, _ := url.Parse(srv.URL + "/" + name + "?dcPath=DC0&dsName=ds1")
+			img, err := OpenURL(ctx, u, "", o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			dst := filepath.Join(t.TempDir(), "out.qcow2")
+			r, err := DiskFrom(ctx, img, u.String(), dst, DiskOptions{Verify: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.SourceSHA256 != want {
+				t.Errorf("sha256 %s, want %s", r.SourceSHA256, want)
+			}
+			qemuCompare(t, rawPath, dst)
+		})
+	}
+	if served.Load() < 6 {
+		t.Errorf("only %d requests: the flaky server never cut one off", served.Load())
+	}
+
+	// TLS is verified: a client that does not trust the test CA fails.
+	u, _ := url.Parse(srv.URL + "/disk.raw")
+	strict := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
+	if _, err := OpenURL(ctx, u, "", remote.Options{Client: strict, Retries: 1, Backoff: 1}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("untrusted server: %v", err)
+	}
+	// A missing extent is a clean error, not retried forever.
+	if err := os.Remove(filepath.Join(dir, "twoGbMaxExtentFlat-f001.vmdk")); err != nil {
+		t.Fatal(err)
+	}
+	u, _ = url.Parse(srv.URL + "/twoGbMaxExtentFlat.vmdk")
+	if _, err := OpenURL(ctx, u, "", o); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("missing remote extent: %v", err)
+	}
+}
