@@ -2,6 +2,8 @@ package convert
 
 import (
 	"context"
+	"os"
+	"sync"
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/testenv"
@@ -14,16 +16,41 @@ func TestRealGuest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the test guest")
 	}
-	requireTools(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
-	dir := t.TempDir()
-	g, err := testenv.BuildGuest(context.Background(), testenv.GuestOptions{OutDir: dir})
-	if err != nil {
-		t.Fatalf("build test guest: %v", err)
-	}
+	g := testGuest(t)
 	want := sha256File(t, g.Path(testenv.GuestRaw))
 	for _, name := range []string{testenv.GuestVMDK, testenv.GuestStream, testenv.GuestRaw} {
 		t.Run(name, func(t *testing.T) {
 			convertAndCheck(t, g.Path(name), want)
 		})
 	}
+}
+
+var (
+	guestOnce sync.Once
+	guestDir  string
+	guestErr  error
+)
+
+// testGuest builds the BIOS test guest once for the whole package.
+func testGuest(t *testing.T) *testenv.Guest {
+	t.Helper()
+	requireTools(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
+	guestOnce.Do(func() {
+		if guestDir, guestErr = os.MkdirTemp("", "podvm-convert-guest-"); guestErr != nil {
+			return
+		}
+		_, guestErr = testenv.BuildGuest(context.Background(), testenv.GuestOptions{OutDir: guestDir})
+	})
+	if guestErr != nil {
+		t.Fatalf("build test guest: %v", guestErr)
+	}
+	return &testenv.Guest{Dir: guestDir}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if guestDir != "" {
+		os.RemoveAll(guestDir)
+	}
+	os.Exit(code)
 }
