@@ -43,11 +43,6 @@ func openSparse(f *block.File, size int64) (*sparseExtent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.Flags&flagMarkers != 0 {
-		if err := checkEOS(f); err != nil {
-			return nil, err
-		}
-	}
 	if h.GDOffset == gdAtEnd {
 		if h, err = readFooter(f); err != nil {
 			return nil, err
@@ -82,24 +77,6 @@ func openSparse(f *block.File, size int64) (*sparseExtent, error) {
 	e.bufs.New = func() any { b := make([]byte, e.grain); return &b }
 	e.cbufs.New = func() any { b := make([]byte, e.grain+grainMarker+sector); return &b }
 	return e, nil
-}
-
-// checkEOS checks that a stream ends with its end-of-stream marker, so a
-// cut-off stream is an error rather than a disk with missing grains.
-func checkEOS(f *block.File) error {
-	off := f.Len - sector
-	b := make([]byte, sector)
-	if off < sector {
-		return block.Errorf(f.Name, f.Len, "truncated: no end-of-stream marker")
-	}
-	if err := f.ReadFull(b, off); err != nil {
-		return err
-	}
-	le := binary.LittleEndian
-	if le.Uint64(b) != 0 || le.Uint32(b[8:]) != 0 || le.Uint32(b[12:]) != markerEOS {
-		return block.Errorf(f.Name, off, "truncated: the stream does not end with an end-of-stream marker")
-	}
-	return nil
 }
 
 // readFooter reads the header copy that a streamOptimized file keeps near its
