@@ -36,7 +36,7 @@ pods+=(bench-warm)
 warm=$(pm run "$image" --name bench-warm --wait-ready -o json)
 pm rm --force bench-warm >/dev/null
 accel=$(grep -o '"accel": *"[a-z]*"' <<<"$warm" | head -1 | sed 's/.*"\([a-z]*\)"$/\1/')
-reason=$(grep -o '"accelReason": *"[^"]*"' <<<"$warm" | sed 's/"accelReason": *//')
+reason=$(grep -o '"accelReason": *"[^"]*"' <<<"$warm" | sed 's/"accelReason": *//; s/\\u003e/>/g; s/\\u003c/</g; s/\\u0026/\&/g')
 mem=$(grep -o '"memoryMiB": *[0-9]*' <<<"$warm" | grep -o '[0-9]*$')
 disk=$(ls "$state"/images/*/disk0.qcow2)
 
@@ -85,17 +85,26 @@ for i in $(seq 1 "$RUNS"); do
   read -r ms kb < <(viarun "bench-fast-$i" --fast); t[fast]+="$ms "; r[fast]+="$kb "
 done
 
+best() { tr ' ' '\n' <<<"$1" | grep . | sort -n | head -1; }
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 secs() { awk -v ms="$1" 'BEGIN {printf "%.2fs", ms/1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a/b}'; }
 
-mb=$(median "${t[bare]}"); mr=$(median "${t[run]}"); mk=$(median "${t[bare_kernel]}"); mf=$(median "${t[fast]}")
+mb=$(median "${t[bare]}")
 echo "pod VM boot to $READY, $RUNS runs each, accelerator $accel ($reason), guest RAM $mem MiB, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-44s %8s  %-8s %s\n' "path" "median" "ratio" "runs (ms)"
-printf '%-44s %8s  %-8s %s\n' "bare qemu-system-x86_64, disk (SeaBIOS)" "$(secs "$mb")" "1.00x" "${t[bare]}"
-printf '%-44s %8s  %-8s %s\n' "podvm-migrate run (libvirt), disk" "$(secs "$mr")" "$(ratio "$mr" "$mb")" "${t[run]}"
-printf '%-44s %8s  %-8s %s\n' "bare qemu-system-x86_64 -kernel" "$(secs "$mk")" "$(ratio "$mk" "$mb")" "${t[bare_kernel]}"
-printf '%-44s %8s  %-8s %s\n' "podvm-migrate run --fast (direct kernel)" "$(secs "$mf")" "$(ratio "$mf" "$mb")" "${t[fast]}"
+bb=$(best "${t[bare]}")
+row() { printf '%-42s %7s %6s %7s %6s  %s\n' "$@"; }
+row "path" "median" "ratio" "best" "ratio" "runs (ms)"
+row "bare qemu-system-x86_64, disk (SeaBIOS)" "$(secs "$mb")" "1.00x" "$(secs "$bb")" "1.00x" "${t[bare]}"
+for k in run bare_kernel fast; do
+  case $k in
+    run) label="podvm-migrate run (libvirt), disk" ;;
+    bare_kernel) label="bare qemu-system-x86_64 -kernel" ;;
+    fast) label="podvm-migrate run --fast (direct kernel)" ;;
+  esac
+  m=$(median "${t[$k]}"); b=$(best "${t[$k]}")
+  row "$label" "$(secs "$m")" "$(ratio "$m" "$mb")" "$(secs "$b")" "$(ratio "$b" "$bb")" "${t[$k]}"
+done
 rb=$(median "${r[bare]}"); rr=$(median "${r[run]}"); rf=$(median "${r[fast]}")
 echo "QEMU RSS at readiness (median): bare $rb MiB, run $rr MiB, run --fast $rf MiB; guest RAM $mem MiB"
 echo "per-pod-VM overhead: RSS minus guest RAM = $((rr - mem)) MiB (negative: the guest has not touched all its RAM); run vs bare QEMU: $((rr - rb)) MiB"
