@@ -21,6 +21,7 @@ import (
 const (
 	PhaseDiscover = "discover"
 	PhasePlan     = "plan"
+	PhaseQuiesce  = "quiesce" // the source VM powered off (or left as it is) before its disks are read
 	PhaseTransfer = "transfer"
 	PhaseConvert  = "convert"
 	PhasePackage  = "package"
@@ -30,7 +31,7 @@ const (
 
 // Phases lists the phases in pipeline order.
 func Phases() []string {
-	return []string{PhaseDiscover, PhasePlan, PhaseTransfer, PhaseConvert, PhasePackage, PhaseBoot, PhaseReady}
+	return []string{PhaseDiscover, PhasePlan, PhaseQuiesce, PhaseTransfer, PhaseConvert, PhasePackage, PhaseBoot, PhaseReady}
 }
 
 // Event results.

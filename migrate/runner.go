@@ -25,6 +25,9 @@ type Options struct {
 	Retries      int           // extra attempts after a transient fault; default 3
 	Backoff      time.Duration // first retry delay, doubled each time; default 1s
 	Progress     Progress      // may be nil
+	// Quiesce, when set, readies each source VM before its disks are read
+	// (e.g. shuts it down in vSphere) and says what it did.
+	Quiesce func(ctx context.Context, vm *podvm.PlannedVM) (string, error)
 }
 
 // Progress receives what the runner does, for bars, log lines or JSON.
@@ -183,6 +186,14 @@ func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
 		r.emit(Event{VM: name, Phase: phase, Result: ResultFailed, Error: err.Error()})
 		res.Status, res.Error = ResultFailed, fmt.Sprintf("%s: %v", phase, err)
 		return res
+	}
+	if r.o.Quiesce != nil {
+		start := time.Now()
+		did, err := r.o.Quiesce(ctx, vm)
+		if err != nil {
+			return fail(PhaseQuiesce, err)
+		}
+		r.emit(Event{VM: name, Phase: PhaseQuiesce, Result: ResultDone, Duration: time.Since(start), Attrs: map[string]string{"action": did}})
 	}
 	// Transfer and convert every disk.
 	var disks, sums []string

@@ -16,6 +16,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/vmdk"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
@@ -218,4 +219,44 @@ func (v *dsFetcher) datastore(ctx context.Context, name string) (*object.Datasto
 		}
 	}
 	return nil, fmt.Errorf("datastore %s: not found in any datacenter", name)
+}
+
+// PowerOffSource returns a Quiesce step that shuts each source VM down in
+// vSphere before its disks are read, so the copy is consistent: a guest
+// shutdown through VMware Tools first, a hard power-off after grace.
+func PowerOffSource(conn *vsphere.Conn, grace time.Duration) func(ctx context.Context, vm *podvm.PlannedVM) (string, error) {
+	return func(ctx context.Context, pvm *podvm.PlannedVM) (string, error) {
+		if pvm.Spec.Source.Moref == "" {
+			return "no vSphere VM", nil
+		}
+		vm := object.NewVirtualMachine(conn.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: pvm.Spec.Source.Moref})
+		state, err := vm.PowerState(ctx)
+		if err != nil {
+			return "", fmt.Errorf("source VM %s (%s): %w", pvm.Name, pvm.Spec.Source.Moref, err)
+		}
+		did := "powered off"
+		switch state {
+		case types.VirtualMachinePowerStatePoweredOff:
+			return "already powered off", nil
+		case types.VirtualMachinePowerStateSuspended:
+			did = "powered off (its suspended state discarded, as the plan warned)"
+		default:
+			if err := vm.ShutdownGuest(ctx); err == nil {
+				wctx, cancel := context.WithTimeout(ctx, grace)
+				err = vm.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff)
+				cancel()
+				if err == nil {
+					return "guest shut down", nil
+				}
+			}
+		}
+		task, err := vm.PowerOff(ctx)
+		if err != nil {
+			return "", fmt.Errorf("power off source VM %s: %w", pvm.Name, err)
+		}
+		if err := task.Wait(ctx); err != nil {
+			return "", fmt.Errorf("power off source VM %s: %w", pvm.Name, err)
+		}
+		return did, nil
+	}
 }

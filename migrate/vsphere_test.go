@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
@@ -74,7 +77,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	runDir := filepath.Join(e.dir, "run")
 	stages := &RuntimeStages{Locate: VSphereDatastore(conn, filepath.Join(runDir, "downloads"), LocalFiles(e.dir)), Runtime: e.rt,
 		Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
-	r, err := NewRunner(plan, stages, Options{RunDir: runDir, Parallel: 2, VMs: pick})
+	r, err := NewRunner(plan, stages, Options{RunDir: runDir, Parallel: 2, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +99,24 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(runDir, "downloads", "*", "*")); len(left) != 0 {
 		t.Errorf("downloads left after conversion: %v", left)
+	}
+	// The sources were shut down before their disks were read.
+	for _, res := range results {
+		pv, _ := plan.VM(res.VM)
+		state, err := object.NewVirtualMachine(conn.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: pv.Spec.Source.Moref}).PowerState(ctx)
+		if err != nil || state != types.VirtualMachinePowerStatePoweredOff {
+			t.Errorf("source of %s is %s, %v; want poweredOff", res.VM, state, err)
+		}
+	}
+	events, _ := ReadJournal(runDir)
+	quiesced := 0
+	for _, ev := range events {
+		if ev.Phase == PhaseQuiesce && ev.Result == ResultDone {
+			quiesced++
+		}
+	}
+	if quiesced != len(pick) {
+		t.Errorf("%d quiesce events, want %d", quiesced, len(pick))
 	}
 	t.Logf("migrated %v from %s", pick, sim.URL)
 }

@@ -29,7 +29,7 @@ func init() { register(newMigrateCommand) }
 type migrateFlags struct {
 	target, runDir, accel, connect, stateDir string
 	registry, namespace, runStrategy         string
-	registryTLSVerify                        bool
+	registryTLSVerify, sourcePowerOff        bool
 	vms                                      []string
 	parallel, perDatastore, retries          int
 	readyTimeout                             time.Duration
@@ -72,6 +72,7 @@ HTML report is written to RUN_DIR/report.html already).`,
 	fl.StringVar(&f.accel, "accel", "auto", "accelerator for the runtime: auto, kvm or tcg")
 	fl.StringVar(&f.connect, "connect", runtime.DefaultURI, "libvirt URI of the runtime")
 	fl.StringVar(&f.stateDir, "state-dir", runtime.DefaultStateDir, "the runtime's image store and pod VM folders")
+	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
 	return cmd
 }
@@ -105,13 +106,20 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	}
 	ctx := cmd.Context()
 	locate := migrate.LocalFiles(filepath.Dir(planFile))
-	if planNeedsVSphere(plan) && g.vsphere.URL != "" {
+	var quiesce func(context.Context, *podvm.PlannedVM) (string, error)
+	if f.sourcePowerOff && g.vsphere.URL == "" {
+		return usageError{fmt.Errorf("--source-power-off needs the vSphere connection (--url or GOVC_URL)")}
+	}
+	if (planNeedsVSphere(plan) || f.sourcePowerOff) && g.vsphere.URL != "" {
 		conn, err := vsphere.Connect(ctx, g.vsphere)
 		if err != nil {
 			return err
 		}
 		defer conn.Logout(context.WithoutCancel(ctx))
 		locate = migrate.VSphereDatastore(conn, filepath.Join(f.runDir, "downloads"), locate)
+		if f.sourcePowerOff {
+			quiesce = migrate.PowerOffSource(conn, 2*time.Minute)
+		}
 	}
 	base := migrate.RuntimeStages{Locate: locate, Accel: f.accel, Ready: f.readyTimeout, WorkDir: filepath.Join(f.runDir, "tmp")}
 	var stages migrate.Stages
@@ -138,7 +146,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	}
 	prog := newProgress(cmd.ErrOrStderr(), cmd.OutOrStdout(), g.format)
 	r, err := migrate.NewRunner(plan, stages, migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore,
-		VMs: f.vms, Retries: f.retries, Progress: prog})
+		VMs: f.vms, Retries: f.retries, Progress: prog, Quiesce: quiesce})
 	if err != nil {
 		return err
 	}
