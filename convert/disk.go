@@ -22,6 +22,7 @@ type DiskOptions struct {
 	Compress     bool   // qcow2 target: deflate clusters
 	Workers      int    // default: all cores
 	Verify       bool   // re-read the finished target and check its SHA-256
+	NoChecksum   bool   // skip the SHA-256 of the source (and so Verify)
 	Progress     func(done, total int64)
 }
 
@@ -35,7 +36,7 @@ type Result struct {
 	AllocatedBytes int64   `json:"allocatedBytes"`
 	ReadBytes      int64   `json:"readBytes"`
 	WrittenBytes   int64   `json:"writtenBytes"`
-	SourceSHA256   string  `json:"sourceSHA256"`
+	SourceSHA256   string  `json:"sourceSHA256,omitempty"`
 	TargetSHA256   string  `json:"targetSHA256,omitempty"`
 	Verified       bool    `json:"verified"`
 	Seconds        float64 `json:"seconds"`
@@ -91,7 +92,10 @@ func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptio
 	if err != nil {
 		return nil, err
 	}
-	st, err := Copy(ctx, img, w, CopyOptions{Workers: o.Workers, Progress: o.Progress})
+	if o.NoChecksum && o.Verify {
+		return nil, fmt.Errorf("verify needs the checksum")
+	}
+	st, err := Copy(ctx, img, w, CopyOptions{Workers: o.Workers, Progress: o.Progress, NoChecksum: o.NoChecksum})
 	if err == nil {
 		err = w.Commit(ctx)
 	}

@@ -22,15 +22,18 @@ type CopyOptions struct {
 	Workers  int                     // goroutines reading, inflating and encoding; default: all cores
 	Window   int64                   // bytes per unit of work; default DefaultWindow
 	Progress func(done, total int64) // called from one goroutine after each window
+	// NoChecksum skips the SHA-256, which runs on one core at about
+	// 1.7 GB/s of guest bytes, holes included.
+	NoChecksum bool
 }
 
 // CopyStats is what Copy did.
 type CopyStats struct {
 	VirtualBytes   int64  `json:"virtualBytes"`
-	AllocatedBytes int64  `json:"allocatedBytes"` // guest bytes the source stores
-	ReadBytes      int64  `json:"readBytes"`      // bytes read from the source's files
-	WrittenBytes   int64  `json:"writtenBytes"`   // bytes written to the target, metadata included
-	SHA256         string `json:"sha256"`         // of the guest-visible bytes
+	AllocatedBytes int64  `json:"allocatedBytes"`   // guest bytes the source stores
+	ReadBytes      int64  `json:"readBytes"`        // bytes read from the source's files
+	WrittenBytes   int64  `json:"writtenBytes"`     // bytes written to the target, metadata included
+	SHA256         string `json:"sha256,omitempty"` // of the guest-visible bytes
 }
 
 // job is one window on its way through the workers to the writer.
@@ -89,13 +92,19 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	go func() {
 		h := sha256.New()
 		for j := range hashq {
-			h.Write(j.win.Data)
+			if !o.NoChecksum {
+				h.Write(j.win.Data)
+			}
 			if j.buf != nil {
 				bufs <- j.buf
 			}
 			if o.Progress != nil && ctx.Err() == nil {
 				o.Progress(j.win.Offset+int64(len(j.win.Data)), size)
 			}
+		}
+		if o.NoChecksum {
+			sum <- ""
+			return
 		}
 		sum <- hex.EncodeToString(h.Sum(nil))
 	}()
