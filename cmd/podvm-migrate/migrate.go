@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
@@ -195,84 +191,4 @@ func (r resultTable) Rows() [][]string {
 		rows = append(rows, []string{x.VM, x.Status, x.Accel, x.Image, x.Error})
 	}
 	return rows
-}
-
-// progress shows the run: bars on a terminal, log lines otherwise, or JSON
-// events on stdout with -o json.
-type progress struct {
-	mu    sync.Mutex
-	log   io.Writer
-	json  *json.Encoder
-	tty   bool
-	bars  map[string]*progressbar.ProgressBar
-	start time.Time
-}
-
-func newProgress(stderr, stdout io.Writer, f output.Format) *progress {
-	p := &progress{log: stderr, tty: output.IsTerminal(stderr), bars: map[string]*progressbar.ProgressBar{}, start: time.Now()}
-	if f == output.JSON {
-		p.json = json.NewEncoder(stdout)
-	}
-	return p
-}
-
-func (p *progress) Event(e migrate.Event) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.json != nil {
-		_ = p.json.Encode(e)
-		return
-	}
-	if e.Result == migrate.ResultStarted && e.Phase != "run" {
-		return
-	}
-	if b := p.bars[e.VM+"/"+e.Disk]; b != nil && e.Phase == migrate.PhaseTransfer {
-		_ = b.Finish()
-		delete(p.bars, e.VM+"/"+e.Disk)
-		fmt.Fprintln(p.log)
-	}
-	what := strings.TrimSuffix(e.VM+" "+e.Disk, " ")
-	line := fmt.Sprintf("%7.1fs %-24s %-9s %s", time.Since(p.start).Seconds(), what, e.Phase, e.Result)
-	if e.Duration > 0 {
-		line += " in " + e.Duration.Round(time.Millisecond).String()
-	}
-	if e.Bytes > 0 {
-		line += fmt.Sprintf(", %.1f MB", float64(e.Bytes)/1e6)
-		if e.Duration > 0 && e.Phase == migrate.PhaseTransfer {
-			line += fmt.Sprintf(" at %.1f MB/s", float64(e.Bytes)/1e6/e.Duration.Seconds())
-		}
-	}
-	if a := e.Attrs["accel"]; a != "" {
-		line += " (" + a + ")"
-	}
-	if e.Error != "" {
-		line += ": " + e.Error
-	}
-	fmt.Fprintln(p.log, line)
-}
-
-func (p *progress) Bytes(vm, disk string, done, total int64) {
-	if !p.tty || p.json != nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := vm + "/" + disk
-	b := p.bars[k]
-	if b == nil {
-		b = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.log), progressbar.OptionSetDescription(k),
-			progressbar.OptionShowBytes(true), progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true))
-		p.bars[k] = b
-	}
-	_ = b.Set64(done)
-}
-
-func (p *progress) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, b := range p.bars {
-		_ = b.Finish()
-		delete(p.bars, k)
-	}
 }
