@@ -11,6 +11,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/qcow2"
 	"github.com/podvm-migrate/podvm-migrate/convert/raw"
+	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 )
 
 // DiskOptions say how Disk converts one disk image.
@@ -24,6 +25,10 @@ type DiskOptions struct {
 	Verify       bool   // re-read the finished target and check its SHA-256
 	NoChecksum   bool   // skip the SHA-256 of the source (and so Verify)
 	Progress     func(done, total int64)
+	// VSphere and Datacenter reach sources on vSphere: "[datastore] path"
+	// or a datastore's https://…/folder/… URL (see OpenSource).
+	VSphere    *vsphere.Config
+	Datacenter string
 }
 
 // Result is what Disk did.
@@ -55,17 +60,19 @@ func (r *Result) Rows() [][]string {
 		i(r.ReadBytes), i(r.WrittenBytes), fmt.Sprintf("%.2f", r.Seconds), fmt.Sprintf("%.1f", r.MBPerSecond), r.SourceSHA256}}
 }
 
-// Disk converts the disk image src into a new image dst. The target is
+// Disk converts the disk image src (a local path, a URL or a datastore
+// path: see OpenSource) into a new image dst. The target is
 // written under a temporary name and renamed when complete; on failure it
 // is removed. An existing dst is an error unless Force is set.
 func Disk(ctx context.Context, src, dst string, o DiskOptions) (*Result, error) {
-	if same(src, dst) {
+	if !IsRemote(src) && same(src, dst) {
 		return nil, fmt.Errorf("%s: source and target are the same file", dst)
 	}
-	img, err := Open(src, o.SourceFormat)
+	img, done, err := OpenSource(ctx, src, SourceOptions{Format: o.SourceFormat, VSphere: o.VSphere, Datacenter: o.Datacenter})
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	defer img.Close()
 	return DiskFrom(ctx, img, src, dst, o)
 }

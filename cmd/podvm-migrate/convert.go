@@ -30,16 +30,22 @@ type convertDiskOptions struct {
 	checksum     bool
 	workers      int
 	noProgress   bool
+	datacenter   string
 }
 
 func newConvertDiskCommand(g *globalOptions) *cobra.Command {
 	o := &convertDiskOptions{}
 	c := &cobra.Command{
-		Use:   "disk SRC DST",
+		Use: "disk SRC DST",
+		Example: `  podvm-migrate convert disk vm/disk.vmdk disk.qcow2
+  podvm-migrate convert disk --url https://vc/sdk --ca-cert ca.pem "[datastore1] web01/web01.vmdk" web01.qcow2
+  podvm-migrate convert disk "https://esx/folder/web01/web01.vmdk?dcPath=ha-datacenter&dsName=ds1" web01.raw --format raw`,
 		Short: "Convert one disk image (VMDK of any subformat, qcow2 or raw) to qcow2 or raw",
 		Long: `Convert one disk image to qcow2 or raw without temporary copies.
 
-SRC is a VMDK (monolithicSparse, streamOptimized, monolithicFlat,
+SRC is a local file, an http(s) URL read with range requests (a datastore's
+/folder/ URL is read in the vSphere session of --url/GOVC_URL), or
+"[datastore] folder/disk.vmdk" on that vSphere. It is a VMDK (monolithicSparse, streamOptimized, monolithicFlat,
 twoGbMaxExtentSparse/Flat, vmfs, multi-extent, snapshot deltas read through to
 their base), a qcow2 (with its backing chain) or a raw image. Unallocated and
 zero blocks are never read or written; grains are inflated on all cores.
@@ -65,6 +71,7 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			r, err := convert.Disk(cmd.Context(), args[0], args[1], convert.DiskOptions{
 				SourceFormat: o.sourceFormat, Format: o.format, Force: o.force, Sync: o.sync, Compress: o.compress,
 				Workers: o.workers, Verify: o.verify, NoChecksum: !o.checksum, Progress: p.update,
+				VSphere: &g.vsphere, Datacenter: o.datacenter,
 			})
 			p.finish(err == nil)
 			if err != nil {
@@ -87,5 +94,6 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 	f.BoolVar(&o.checksum, "checksum", true, "compute the SHA-256 of the guest-visible bytes (one core, about 1.7 GB/s)")
 	f.IntVar(&o.workers, "workers", 0, "goroutines inflating and encoding (default: all cores)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "print no progress on stderr")
+	f.StringVar(&o.datacenter, "datacenter", "", "datacenter of a \"[datastore] path\" SRC (default: the only one)")
 	return c
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
 func TestConvertDisk(t *testing.T) {
@@ -89,5 +92,45 @@ func TestConvertDiskUsage(t *testing.T) {
 		if _, errs, code := execute(t, args...); code != exitUsage {
 			t.Errorf("%v: exit %d (%s), want %d", args, code, errs, exitUsage)
 		}
+	}
+}
+
+// TestConvertDiskFromDatastore reads a disk of the vCenter simulator by its
+// datastore path, over HTTPS verified with the simulator's CA.
+func TestConvertDiskFromDatastore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the vCenter simulator")
+	}
+	ctx := context.Background()
+	v, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte(v.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsPath := v.VMs[0].Disks[0]
+	dst := filepath.Join(dir, "disk.qcow2")
+	out, errs, code := execute(t, "convert", "disk", dsPath, dst, "--url", v.URL.String(), "--username", v.Username,
+		"--password-file", pw, "--ca-cert", v.CACertFile, "--datacenter", v.Datacenter, "-o", "json", "--verify")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, `"verified": true`) {
+		t.Errorf("result %s", out)
+	}
+	local, err := v.LocalPath(dsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("qemu-img", "compare", local, dst).CombinedOutput(); err != nil {
+		t.Errorf("qemu-img compare: %v\n%s", err, out)
+	}
+	// Without a vSphere URL a datastore path is a clear error.
+	if _, errs, code := execute(t, "convert", "disk", dsPath, filepath.Join(dir, "x.qcow2")); code != exitError || !strings.Contains(errs, "GOVC_URL") {
+		t.Errorf("no --url: exit %d, %s", code, errs)
 	}
 }
