@@ -21,6 +21,7 @@ type Options struct {
 	RunDir       string        // the run directory: journal, disks, images
 	Parallel     int           // VMs migrated at once; default 2
 	PerDatastore int           // disk transfers at once from one datastore; default 2
+	PerHost      int           // disk transfers at once from one ESXi host; default 2
 	VMs          []string      // only these VMs (pod VM or source names); default every ready VM
 	Retries      int           // extra attempts after a transient fault; default 3
 	Backoff      time.Duration // first retry delay, doubled each time; default 1s
@@ -51,8 +52,8 @@ type Runner struct {
 	stages  Stages
 	o       Options
 	journal *Journal
-	done    map[string]Event // last successful event per vm/disk/phase, from earlier runs
-	dsSem   map[string]chan struct{}
+	done    map[string]Event         // last successful event per vm/disk/phase, from earlier runs
+	sems    map[string]chan struct{} // "ds:NAME" and "host:NAME" -> slots
 	mu      sync.Mutex
 }
 
@@ -68,6 +69,9 @@ func NewRunner(plan *podvm.Plan, stages Stages, o Options) (*Runner, error) {
 	if o.PerDatastore < 1 {
 		o.PerDatastore = 2
 	}
+	if o.PerHost < 1 {
+		o.PerHost = 2
+	}
 	if o.Retries == 0 {
 		o.Retries = 3
 	}
@@ -79,7 +83,7 @@ func NewRunner(plan *podvm.Plan, stages Stages, o Options) (*Runner, error) {
 			return nil, fmt.Errorf("run directory: %w", err)
 		}
 	}
-	r := &Runner{plan: plan, stages: stages, o: o, done: map[string]Event{}, dsSem: map[string]chan struct{}{}}
+	r := &Runner{plan: plan, stages: stages, o: o, done: map[string]Event{}, sems: map[string]chan struct{}{}}
 	if _, err := os.Stat(filepath.Join(o.RunDir, JournalFile)); err == nil {
 		events, err := ReadJournal(o.RunDir)
 		if err != nil {
@@ -262,8 +266,11 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", "", err
 	}
-	release := r.acquireDatastore(ctx, datastoreOf(d.Source))
-	defer release()
+	// Bound the load on the source: per ESXi host, then per datastore.
+	if h := vm.Spec.Source.Host; h != "" {
+		defer r.acquire(ctx, "host:"+h, r.o.PerHost)()
+	}
+	defer r.acquire(ctx, "ds:"+datastoreOf(d.Source), r.o.PerDatastore)()
 	start := time.Now()
 	r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultStarted, Attrs: map[string]string{"source": d.Source}})
 	var tr *TransferResult
@@ -284,13 +291,14 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 	return dst, tr.SHA256, nil
 }
 
-// acquireDatastore bounds concurrent transfers from one datastore.
-func (r *Runner) acquireDatastore(ctx context.Context, ds string) func() {
+// acquire takes one of n slots of a named resource (a datastore, a host)
+// and returns its release.
+func (r *Runner) acquire(ctx context.Context, name string, n int) func() {
 	r.mu.Lock()
-	sem, ok := r.dsSem[ds]
+	sem, ok := r.sems[name]
 	if !ok {
-		sem = make(chan struct{}, r.o.PerDatastore)
-		r.dsSem[ds] = sem
+		sem = make(chan struct{}, n)
+		r.sems[name] = sem
 	}
 	r.mu.Unlock()
 	select {

@@ -27,7 +27,7 @@ type migrateFlags struct {
 	registry, namespace, runStrategy         string
 	registryTLSVerify, sourcePowerOff        bool
 	vms                                      []string
-	parallel, perDatastore, retries          int
+	parallel, perDatastore, perHost, retries int
 	readyTimeout                             time.Duration
 }
 
@@ -63,6 +63,7 @@ HTML report is written to RUN_DIR/report.html already).`,
 	fl.StringVar(&f.runDir, "run-dir", "", "run directory: journal, disks, images, report (default ./run-<plan name>)")
 	fl.IntVar(&f.parallel, "parallel", 2, "VMs migrated at once")
 	fl.IntVar(&f.perDatastore, "per-datastore", 2, "disk transfers at once from one datastore")
+	fl.IntVar(&f.perHost, "per-host", 2, "disk transfers at once from one ESXi host")
 	fl.IntVar(&f.retries, "retries", 3, "retries of a step after a transient fault (with backoff)")
 	fl.StringArrayVar(&f.vms, "vm", nil, "migrate only this VM (repeatable)")
 	fl.StringVar(&f.accel, "accel", "auto", "accelerator for the runtime: auto, kvm or tcg")
@@ -141,7 +142,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		stages = &base
 	}
 	prog := newProgress(cmd.ErrOrStderr(), cmd.OutOrStdout(), g.format)
-	r, err := migrate.NewRunner(plan, stages, migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore,
+	r, err := migrate.NewRunner(plan, stages, migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
 		VMs: f.vms, Retries: f.retries, Progress: prog, Quiesce: quiesce})
 	if err != nil {
 		return err
