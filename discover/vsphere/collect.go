@@ -42,10 +42,8 @@ var inventoryProperties = map[string][]string{
 // pages mean few round trips, bounded ones keep memory flat.
 const pageSize = 1000
 
-// collector accumulates one retrieval: the VMs as they arrive page by
-// page and every other object's name and parent.
+// collector holds every non-VM object of one retrieval, by moref.
 type collector struct {
-	vms     []mo.VirtualMachine
 	objects map[types.ManagedObjectReference]*invObject
 	total   int // VMs in the view
 }
@@ -58,10 +56,13 @@ type invObject struct {
 	clusterx *types.ClusterConfigInfoEx // ClusterComputeResource configuration
 }
 
-// retrieve reads the whole inventory under root with one ContainerView and
-// paged RetrievePropertiesEx calls: a handful of round trips for any
-// number of VMs. page is called after every page with the VMs so far.
-func retrieve(ctx context.Context, conn *Conn, root types.ManagedObjectReference, page func(done, total int)) (*collector, error) {
+// retrieve reads the inventory under root with one ContainerView and two
+// paged RetrievePropertiesEx calls, a handful of round trips for any
+// number of VMs: first every folder, host, cluster, pool, datastore and
+// network (name and parent, so paths and names resolve locally), then the
+// VMs, handed to page one page at a time so memory holds one page of raw
+// objects, not all of them.
+func retrieve(ctx context.Context, conn *Conn, root types.ManagedObjectReference, page func(r *resolver, total int, vms []mo.VirtualMachine) error) error {
 	c := conn.Client
 	kinds := []string{"VirtualMachine"}
 	for k := range inventoryProperties {
@@ -69,61 +70,77 @@ func retrieve(ctx context.Context, conn *Conn, root types.ManagedObjectReference
 	}
 	cv, err := view.NewManager(c).CreateContainerView(ctx, root, kinds, true)
 	if err != nil {
-		return nil, fmt.Errorf("vsphere: container view: %w", err)
+		return fmt.Errorf("vsphere: container view: %w", err)
 	}
 	defer cv.Destroy(context.WithoutCancel(ctx))
+	traverse := types.ObjectSpec{Obj: cv.Reference(), Skip: types.NewBool(true),
+		SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{Type: "ContainerView", Path: "view"}}}
 
-	props := []types.PropertySpec{{Type: "VirtualMachine", PathSet: vmProperties}, {Type: "ContainerView", PathSet: []string{"view"}}}
+	// Pass 1: the inventory around the VMs, the root itself and the view's
+	// member list (to count the VMs for progress).
+	props := []types.PropertySpec{{Type: "ContainerView", PathSet: []string{"view"}}}
 	for k, p := range inventoryProperties {
 		props = append(props, types.PropertySpec{Type: k, PathSet: p})
 	}
-	spec := types.PropertyFilterSpec{
-		ObjectSet: []types.ObjectSpec{{
-			Obj:       cv.Reference(),
-			SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{Type: "ContainerView", Path: "view"}},
-		}},
-		PropSet: props,
-	}
-	// The parent chain of the root itself (when not the root folder) is
-	// not in the view; resolve it with the same filter.
-	spec.ObjectSet = append(spec.ObjectSet, types.ObjectSpec{Obj: root, Skip: types.NewBool(false)})
-	pc := c.ServiceContent.PropertyCollector
+	self := traverse
+	self.Skip = types.NewBool(false)
+	inv := types.PropertyFilterSpec{ObjectSet: []types.ObjectSpec{self, {Obj: root}}, PropSet: props}
 	col := &collector{objects: map[types.ManagedObjectReference]*invObject{}}
-	res, err := methods.RetrievePropertiesEx(ctx, c, &types.RetrievePropertiesEx{This: pc, SpecSet: []types.PropertyFilterSpec{spec},
-		Options: types.RetrieveOptions{MaxObjects: pageSize}})
-	if err != nil {
-		return nil, fmt.Errorf("vsphere: retrieve properties: %w", err)
+	if err := pages(ctx, conn, inv, col.add); err != nil {
+		return err
 	}
-	result := res.Returnval
-	for result != nil {
-		if err := col.add(result.Objects); err != nil {
-			return nil, err
-		}
-		if page != nil {
-			page(len(col.vms), col.total)
-		}
-		if result.Token == "" {
-			break
-		}
-		next, err := methods.ContinueRetrievePropertiesEx(ctx, c, &types.ContinueRetrievePropertiesEx{This: pc, Token: result.Token})
-		if err != nil {
-			return nil, fmt.Errorf("vsphere: retrieve properties (next page): %w", err)
-		}
-		result = &next.Returnval
-	}
-	return col, nil
-}
+	r := newResolver(col)
 
-// add decodes one page of results.
-func (col *collector) add(contents []types.ObjectContent) error {
-	for _, oc := range contents {
-		switch oc.Obj.Type {
-		case "VirtualMachine":
+	// Pass 2: the VMs, page by page.
+	vms := types.PropertyFilterSpec{ObjectSet: []types.ObjectSpec{traverse}, PropSet: []types.PropertySpec{{Type: "VirtualMachine", PathSet: vmProperties}}}
+	return pages(ctx, conn, vms, func(contents []types.ObjectContent) error {
+		batch := make([]mo.VirtualMachine, 0, len(contents))
+		for _, oc := range contents {
+			if oc.Obj.Type != "VirtualMachine" {
+				continue
+			}
 			var vm mo.VirtualMachine
 			if err := mo.LoadObjectContent([]types.ObjectContent{oc}, &vm); err != nil {
 				return fmt.Errorf("vsphere: decode %s: %w", oc.Obj.Value, err)
 			}
-			col.vms = append(col.vms, vm)
+			batch = append(batch, vm)
+		}
+		return page(r, col.total, batch)
+	})
+}
+
+// pages runs one RetrievePropertiesEx and its continuations, handing each
+// page to fn.
+func pages(ctx context.Context, conn *Conn, spec types.PropertyFilterSpec, fn func([]types.ObjectContent) error) error {
+	c := conn.Client
+	pc := c.ServiceContent.PropertyCollector
+	res, err := methods.RetrievePropertiesEx(ctx, c, &types.RetrievePropertiesEx{This: pc, SpecSet: []types.PropertyFilterSpec{spec},
+		Options: types.RetrieveOptions{MaxObjects: pageSize}})
+	if err != nil {
+		return fmt.Errorf("vsphere: retrieve properties: %w", err)
+	}
+	result := res.Returnval
+	for result != nil {
+		if err := fn(result.Objects); err != nil {
+			return err
+		}
+		if result.Token == "" {
+			return nil
+		}
+		next, err := methods.ContinueRetrievePropertiesEx(ctx, c, &types.ContinueRetrievePropertiesEx{This: pc, Token: result.Token})
+		if err != nil {
+			return fmt.Errorf("vsphere: retrieve properties (next page): %w", err)
+		}
+		result = &next.Returnval
+	}
+	return nil
+}
+
+// add decodes one page of inventory objects.
+func (col *collector) add(contents []types.ObjectContent) error {
+	for _, oc := range contents {
+		switch oc.Obj.Type {
+		case "VirtualMachine":
 		case "ContainerView":
 			for _, p := range oc.PropSet {
 				if refs, ok := p.Val.(types.ArrayOfManagedObjectReference); ok {

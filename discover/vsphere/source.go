@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/vmware/govmomi/vim25/mo"
+
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )
 
@@ -46,30 +48,41 @@ func (s *Source) Discover(ctx context.Context, opts discover.Options) ([]discove
 
 // DiscoverConn discovers over an existing connection.
 func DiscoverConn(ctx context.Context, conn *Conn, opts discover.Options) ([]discover.VM, error) {
-	col, err := retrieve(ctx, conn, conn.Client.ServiceContent.RootFolder, opts.Progress)
+	f := opts.Filter
+	folder := strings.TrimSuffix(f.Folder, "/")
+	var (
+		vms  []discover.VM
+		done int
+	)
+	err := retrieve(ctx, conn, conn.Client.ServiceContent.RootFolder, func(r *resolver, total int, page []mo.VirtualMachine) error {
+		for i := range page {
+			mvm := &page[i]
+			if !f.MatchName(mvm.Name) {
+				continue
+			}
+			if f.PowerState != "" && discover.PowerState(mvm.Runtime.PowerState) != f.PowerState {
+				continue
+			}
+			vm := r.toVM(mvm, conn.Endpoint)
+			if f.Datacenter != "" && vm.Identity.Datacenter != f.Datacenter {
+				continue
+			}
+			if folder != "" && vm.Identity.Folder != folder && !strings.HasPrefix(vm.Identity.Folder, folder+"/") {
+				continue
+			}
+			vms = append(vms, vm)
+		}
+		done += len(page)
+		if opts.Progress != nil {
+			opts.Progress(done, max(total, done))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	r := newResolver(col)
-	f := opts.Filter
-	folder := strings.TrimSuffix(f.Folder, "/")
-	vms := make([]discover.VM, 0, len(col.vms))
-	for i := range col.vms {
-		mvm := &col.vms[i]
-		if !f.MatchName(mvm.Name) {
-			continue
-		}
-		if f.PowerState != "" && discover.PowerState(mvm.Runtime.PowerState) != f.PowerState {
-			continue
-		}
-		vm := r.toVM(mvm, conn.Endpoint)
-		if f.Datacenter != "" && vm.Identity.Datacenter != f.Datacenter {
-			continue
-		}
-		if folder != "" && vm.Identity.Folder != folder && !strings.HasPrefix(vm.Identity.Folder, folder+"/") {
-			continue
-		}
-		vms = append(vms, vm)
+	if vms == nil {
+		vms = []discover.VM{}
 	}
 	return vms, nil
 }
