@@ -43,6 +43,8 @@ func detect(head []byte, name string) string {
 	switch {
 	case n >= 4 && binary.BigEndian.Uint32(head) == 0x514649fb:
 		return FormatQCOW2
+	case n >= 262 && string(head[257:262]) == "ustar" && strings.EqualFold(path.Ext(name), ".ova"):
+		return FormatOVA
 	case n >= 4 && (string(head[:4]) == "KDMV" || string(head[:4]) == "COWD"):
 		return FormatVMDK
 	case bytes.Contains(bytes.ToLower(head), []byte("disk descriptorfile")):
@@ -81,8 +83,10 @@ func Open(path, format string) (block.Image, error) {
 		return raw.Open(path)
 	case FormatQCOW2:
 		return openQCOW2(path, 0)
+	case FormatOVA:
+		return openOVA(path)
 	}
-	return nil, fmt.Errorf("%s: unknown source format %q: want vmdk, qcow2 or raw", path, format)
+	return nil, fmt.Errorf("%s: unknown source format %q: want vmdk, qcow2, raw or ova", path, format)
 }
 
 func openQCOW2(path string, depth int) (block.Image, error) {

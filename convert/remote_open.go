@@ -2,6 +2,7 @@ package convert
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 
@@ -20,6 +21,9 @@ func OpenURL(ctx context.Context, u *url.URL, format string, o remote.Options) (
 	open := remote.Opener(ctx, u, o)
 	if format == "" {
 		f, err := open(u.Path)
+		if errors.Is(err, remote.ErrNoRanges) {
+			return openURLStream(ctx, u, o)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -33,13 +37,32 @@ func OpenURL(ctx context.Context, u *url.URL, format string, o remote.Options) (
 		}
 	}
 	if format == FormatVMDK {
-		return vmdk.OpenWith(u.Path, open)
+		img, err := vmdk.OpenWith(u.Path, open)
+		if errors.Is(err, remote.ErrNoRanges) {
+			return openURLStream(ctx, u, o)
+		}
+		return img, err
 	}
 	f, err := open(u.Path)
 	if err != nil {
 		return nil, err
 	}
 	return openRemoteFile(f, format)
+}
+
+// openURLStream reads a streamOptimized VMDK front to back from a server
+// that ignores ranges, as an NFC export lease serves it.
+func openURLStream(ctx context.Context, u *url.URL, o remote.Options) (block.Image, error) {
+	body, err := remote.OpenStream(ctx, u, o)
+	if err != nil {
+		return nil, err
+	}
+	s, err := vmdk.OpenStream(remote.Redact(u), body, body)
+	if err != nil {
+		body.Close()
+		return nil, fmt.Errorf("%w (a server without range requests can only serve streamOptimized VMDKs)", err)
+	}
+	return s, nil
 }
 
 func openRemoteFile(f *block.File, format string) (block.Image, error) {

@@ -57,9 +57,9 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 				return usageError{fmt.Errorf("--format %q: want raw or qcow2", o.format)}
 			}
 			switch o.sourceFormat {
-			case "", convert.FormatVMDK, convert.FormatQCOW2, convert.FormatRaw:
+			case "", convert.FormatVMDK, convert.FormatQCOW2, convert.FormatRaw, convert.FormatOVA:
 			default:
-				return usageError{fmt.Errorf("--source-format %q: want vmdk, qcow2 or raw", o.sourceFormat)}
+				return usageError{fmt.Errorf("--source-format %q: want vmdk, qcow2, raw or ova", o.sourceFormat)}
 			}
 			if o.verify && !o.checksum {
 				return usageError{fmt.Errorf("--verify needs --checksum")}
@@ -86,7 +86,7 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 	}
 	f := c.Flags()
 	f.StringVar(&o.format, "format", convert.FormatQCOW2, "target format: raw or qcow2")
-	f.StringVar(&o.sourceFormat, "source-format", "", "source format: vmdk, qcow2 or raw (default: detected)")
+	f.StringVar(&o.sourceFormat, "source-format", "", "source format: vmdk, qcow2, raw or ova (default: detected)")
 	f.BoolVar(&o.force, "force", false, "overwrite DST if it exists")
 	f.BoolVar(&o.sync, "sync", false, "fsync DST before renaming it into place")
 	f.BoolVar(&o.compress, "compress", false, "deflate qcow2 clusters")

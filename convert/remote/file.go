@@ -40,6 +40,38 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// ErrNoRanges is the error of OpenFile when the server ignores range
+// requests; such a file can only be streamed (OpenStream).
+var ErrNoRanges = errors.New("the server does not support range requests")
+
+// OpenStream GETs u from the start, for servers that ignore ranges (an NFC
+// export of a streamOptimized disk). It cannot resume.
+func OpenStream(ctx context.Context, u *url.URL, o Options) (io.ReadCloser, error) {
+	o = o.withDefaults()
+	r := &reader{ctx: ctx, u: u.String(), name: Redact(u), o: o}
+	var body io.ReadCloser
+	err := r.retry(0, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.u, nil)
+		if err != nil {
+			return permanent{err}
+		}
+		resp, err := o.Client.Do(req)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return statusError(resp)
+		}
+		body = resp.Body
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.name, err)
+	}
+	return body, nil
+}
+
 // reader is an io.ReaderAt over one URL.
 type reader struct {
 	ctx     context.Context
@@ -90,7 +122,7 @@ func (r *reader) size() (int64, error) {
 			size = 0 // an empty file
 			return nil
 		case http.StatusOK:
-			return permanent{errors.New("the server does not support range requests")}
+			return permanent{ErrNoRanges}
 		}
 		return statusError(resp)
 	})

@@ -112,6 +112,14 @@ func OpenDiskWith(path string, open Opener) (*Disk, error) {
 	return openExtents(path, desc, nil, open)
 }
 
+// OpenSparse opens a self-contained hosted sparse VMDK (monolithicSparse
+// or streamOptimized) from an open file, such as a member of an OVA.
+func OpenSparse(f *block.File) (*Disk, error) {
+	return openSparseFile(f, f.Name, func(p string) (*block.File, error) {
+		return nil, block.Errorf(f.Name, 0, "names another file, %s: only a self-contained VMDK can be read here", p)
+	})
+}
+
 // openSparseFile opens a sparse extent: a monolithicSparse or streamOptimized
 // disk with its descriptor inside, or one extent file opened on its own.
 func openSparseFile(f *block.File, path string, open Opener) (*Disk, error) {

@@ -165,3 +165,16 @@ func readAll(t *testing.T, img block.Image, limit int64) {
 
 // noFiles is the Opener of a fuzzed disk: it has no other files.
 func noFiles(path string) (*block.File, error) { return nil, os.ErrNotExist }
+
+// FuzzStream reads arbitrary bytes front to back as a streamOptimized VMDK.
+func FuzzStream(f *testing.F) {
+	f.Add(tinySparse(f, true))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := OpenStream("fuzz.vmdk", bytes.NewReader(b), nil)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		readAll(t, s, 256<<10)
+	})
+}

@@ -86,3 +86,11 @@ func (e *sparseExtent) inflateGrain(g, pos int64, dst []byte) error {
 	e.zr.Put(zr)
 	return nil
 }
+
+// newZlib starts inflating a zlib stream held in data.
+func newZlib(data []byte) (io.ReadCloser, error) { return zlib.NewReader(bytes.NewReader(data)) }
+
+// resetZlib reuses an inflater for data.
+func resetZlib(zr io.ReadCloser, data []byte) error {
+	return zr.(zlib.Resetter).Reset(bytes.NewReader(data), nil)
+}
