@@ -23,6 +23,7 @@ type domainParams struct {
 	Disks   []string // overlay per spec disk, in order
 	OVMF    *ovmf
 	NVRAM   string
+	BIOSROM string // a BIOS image instead of SeaBIOS (qboot, for direct kernel boot)
 	Kernel  string // direct kernel boot
 	Initrd  string
 	Cmdline string
@@ -104,7 +105,7 @@ type osType struct {
 
 type loader struct {
 	ReadOnly string `xml:"readonly,attr"`
-	Secure   string `xml:"secure,attr"`
+	Secure   string `xml:"secure,attr,omitempty"`
 	Type     string `xml:"type,attr"`
 	Path     string `xml:",chardata"`
 }
@@ -302,6 +303,9 @@ func domainXMLFor(p domainParams) (string, error) {
 		}
 		d.OS.Loader = &loader{ReadOnly: "yes", Secure: secure, Type: "pflash", Path: p.OVMF.Code}
 		d.OS.NVRAM = &nvram{Template: p.OVMF.Vars, Path: p.NVRAM}
+	}
+	if p.BIOSROM != "" && s.Firmware.Type != podvm.FirmwareEFI {
+		d.OS.Loader = &loader{ReadOnly: "yes", Type: "rom", Path: p.BIOSROM}
 	}
 	if s.Firmware.SMM || s.Firmware.SecureBoot {
 		d.Features.SMM = &stateXML{State: "on"}

@@ -54,6 +54,8 @@ func TestDomainXML(t *testing.T) {
 			`virtio-net-pci,netdev=podvmnet0,bus=pcie.0,addr=0x10,mac=00:50:56:01:02:03`}, []string{`<interface`}},
 		{"direct kernel boot", base(func(_ *podvm.Spec, p *domainParams) { p.Kernel, p.Initrd, p.Cmdline = "/k", "/i", "console=ttyS0" }),
 			[]string{`<kernel>/k</kernel>`, `<initrd>/i</initrd>`, `<cmdline>console=ttyS0</cmdline>`}, []string{`<boot order`}},
+		{"qboot for a direct kernel boot", base(func(_ *podvm.Spec, p *domainParams) { p.Kernel, p.BIOSROM = "/k", "/q/qboot.rom" }),
+			[]string{`<loader readonly="yes" type="rom">/q/qboot.rom</loader>`}, []string{`secure=`}},
 		{"agent channel", base(func(_ *podvm.Spec, p *domainParams) { p.Agent = true }),
 			[]string{`name="org.qemu.guest_agent.0"`}, nil},
 	}

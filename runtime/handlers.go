@@ -227,6 +227,11 @@ func startDomain(_ context.Context, m *Machine) error {
 		if p.Cmdline == "" {
 			p.Cmdline = "console=ttyS0"
 		}
+		// qboot only loads the kernel QEMU hands it: much less firmware to
+		// run than SeaBIOS, which under TCG is a visible share of the boot.
+		if m.spec.Firmware.Type == podvm.FirmwareBIOS && fileExists(QbootROM) {
+			p.BIOSROM = QbootROM
+		}
 	}
 	started := time.Now().UTC()
 	p.Meta = podMeta{Name: m.name, Image: m.imageRef, Accel: m.accel.Accel, Reason: m.accel.Reason,

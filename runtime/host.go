@@ -52,6 +52,9 @@ func availableMemoryMiB() (int64, error) {
 	return 0, fmt.Errorf("/proc/meminfo: no MemAvailable")
 }
 
+// QbootROM is QEMU's minimal firmware for direct kernel boot.
+const QbootROM = "/usr/share/qemu/qboot.rom"
+
 // ovmf is a UEFI code image and the variable store template that fits it.
 type ovmf struct {
 	Code, Vars string
