@@ -40,11 +40,16 @@ reason=$(grep -o '"accelReason": *"[^"]*"' <<<"$warm" | sed 's/"accelReason": */
 mem=$(grep -o '"memoryMiB": *[0-9]*' <<<"$warm" | grep -o '[0-9]*$')
 disk=$(ls "$state"/images/*/disk0.qcow2)
 
-rss_mib() { awk '/^VmRSS:/ {printf "%d", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# qemu_mem PID: "RSS overhead" in MiB, where overhead is the RSS outside the
+# guest RAM mapping (what QEMU itself costs per pod VM).
+qemu_mem() {
+  awk -v ram=$((mem * 1024)) '/^Size:/ {s = $2} /^Rss:/ {t += $2; if (s >= ram) g += $2}
+    END {printf "%d %d", t / 1024, (t - g) / 1024}' "/proc/$1/smaps" 2>/dev/null || echo "0 0"
+}
 
-# bare [extra qemu args...]: prints "seconds rss_mib"
+# bare [extra qemu args...]: prints "ms rss overhead"
 bare() {
-  local start end=0 pid line rss=0
+  local start end=0 pid line rss="0 0"
   start=$(date +%s%N)
   coproc QEMU { exec qemu-system-x86_64 -nodefaults -display none -no-user-config -machine q35 -accel "$accel" \
     -m "$mem" -smp 1 -drive "file=$disk,if=none,id=d0,format=qcow2,snapshot=on" \
@@ -54,7 +59,7 @@ bare() {
   while IFS= read -r line <&"${QEMU[0]}"; do
     if [[ $line == *"$READY"* ]]; then
       end=$(date +%s%N)
-      rss=$(rss_mib "$pid")
+      rss=$(qemu_mem "$pid")
       break
     fi
   done
@@ -63,7 +68,7 @@ bare() {
   echo "$(( (end - start) / 1000000 )) $rss"
 }
 
-# viarun NAME [run flags...]: prints "seconds rss_mib"
+# viarun NAME [run flags...]: prints "ms rss overhead"
 viarun() {
   local name=$1 start end out pid rss
   shift
@@ -72,17 +77,17 @@ viarun() {
   out=$(pm run "$image" --name "$name" --accel "$accel" --wait-ready -o json "$@")
   end=$(date +%s%N)
   pid=$(pm list -o json | tr -d ' \n' | grep -o "\"name\":\"$name\"[^}]*\"pid\":[0-9]*" | grep -o '[0-9]*$' || echo 0)
-  rss=$(rss_mib "$pid")
+  rss=$(qemu_mem "$pid")
   pm rm --force "$name" >/dev/null
   echo "$(( (end - start) / 1000000 )) $rss"
 }
 
-declare -A t r
+declare -A t r o
 for i in $(seq 1 "$RUNS"); do
-  read -r ms kb < <(bare); t[bare]+="$ms "; r[bare]+="$kb "
-  read -r ms kb < <(viarun "bench-run-$i"); t[run]+="$ms "; r[run]+="$kb "
-  read -r ms kb < <(bare -kernel "$kernel" -initrd "$initrd" -append "$CMDLINE"); t[bare_kernel]+="$ms "; r[bare_kernel]+="$kb "
-  read -r ms kb < <(viarun "bench-fast-$i" --fast); t[fast]+="$ms "; r[fast]+="$kb "
+  read -r ms rss ovh < <(bare); t[bare]+="$ms "; r[bare]+="$rss "; o[bare]+="$ovh "
+  read -r ms rss ovh < <(viarun "bench-run-$i"); t[run]+="$ms "; r[run]+="$rss "; o[run]+="$ovh "
+  read -r ms rss ovh < <(bare -kernel "$kernel" -initrd "$initrd" -append "$CMDLINE"); t[bare_kernel]+="$ms "; r[bare_kernel]+="$rss "; o[bare_kernel]+="$ovh "
+  read -r ms rss ovh < <(viarun "bench-fast-$i" --fast); t[fast]+="$ms "; r[fast]+="$rss "; o[fast]+="$ovh "
 done
 
 best() { tr ' ' '\n' <<<"$1" | grep . | sort -n | head -1; }
@@ -105,6 +110,10 @@ for k in run bare_kernel fast; do
   m=$(median "${t[$k]}"); b=$(best "${t[$k]}")
   row "$label" "$(secs "$m")" "$(ratio "$m" "$mb")" "$(secs "$b")" "$(ratio "$b" "$bb")" "${t[$k]}"
 done
-rb=$(median "${r[bare]}"); rr=$(median "${r[run]}"); rf=$(median "${r[fast]}")
-echo "QEMU RSS at readiness (median): bare $rb MiB, run $rr MiB, run --fast $rf MiB; guest RAM $mem MiB"
-echo "per-pod-VM overhead: RSS minus guest RAM = $((rr - mem)) MiB (negative: the guest has not touched all its RAM); run vs bare QEMU: $((rr - rb)) MiB"
+echo "QEMU memory at readiness (medians, MiB; guest RAM $mem MiB; overhead = RSS outside the guest RAM mapping):"
+printf '  %-14s %6s %9s %s\n' "" "RSS" "overhead" "RSS minus guest RAM"
+for k in bare run bare_kernel fast; do
+  rss=$(median "${r[$k]}"); ovh=$(median "${o[$k]}")
+  printf '  %-14s %6s %9s %s\n' "$k" "$rss" "$ovh" "$((rss - mem))"
+done
+echo "per-pod-VM overhead of the runtime over bare QEMU: $(( $(median "${o[run]}") - $(median "${o[bare]}") )) MiB"
