@@ -63,7 +63,7 @@ func TestMigrateToKubeVirt(t *testing.T) {
 	e.plan = planLocal(t, e, "kv-sparse", "kv-stream")
 	noVerify := false
 	stages := &KubeVirtStages{
-		RuntimeStages: RuntimeStages{Locate: LocalFiles(dir), WorkDir: filepath.Join(dir, "tmp")},
+		RuntimeStages: RuntimeStages{Open: LocalFiles(dir), WorkDir: filepath.Join(dir, "tmp")},
 		Client:        client, Registry: reg.Addr + "/podvms", RegistryOpts: podvm.RegistryOptions{TLSVerify: &noVerify},
 	}
 	runDir := filepath.Join(dir, "run")

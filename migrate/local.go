@@ -9,40 +9,42 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 )
 
-// Locator turns a spec disk's source ("[ds1] vm/vm.vmdk" or a file path)
-// into a file convert can open, and a cleanup to call once it is converted
-// (nil when there is nothing to clean).
-type Locator func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, func(), error)
+// Opener opens a spec disk's source ("[ds1] vm/vm.vmdk" or a file path) for
+// reading, and returns what to call once the image is closed (nil when
+// there is nothing to do).
+type Opener func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (block.Image, func(), error)
 
-// LocalFiles locates disks that are files on this machine (offline VMX,
-// OVF or unpacked OVA sources), relative paths against baseDir.
-func LocalFiles(baseDir string) Locator {
-	return func(_ context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, func(), error) {
+// LocalFiles opens disks that are files on this machine (offline VMX, OVF
+// or unpacked OVA sources), relative paths against baseDir.
+func LocalFiles(baseDir string) Opener {
+	return func(_ context.Context, vm *podvm.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
 		p := d.Source
 		if p == "" {
-			return "", nil, fmt.Errorf("disk %s of %s has no source", d.Name, vm.Name)
+			return nil, nil, fmt.Errorf("disk %s of %s has no source", d.Name, vm.Name)
 		}
 		if strings.HasPrefix(p, "[") {
-			return "", nil, fmt.Errorf("disk %s of %s is on a vSphere datastore (%s): give the vSphere connection (--url or GOVC_URL)", d.Name, vm.Name, p)
+			return nil, nil, fmt.Errorf("disk %s of %s is on a vSphere datastore (%s): give the vSphere connection (--url or GOVC_URL)", d.Name, vm.Name, p)
 		}
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(baseDir, p)
 		}
-		if _, err := os.Stat(p); err != nil {
-			return "", nil, fmt.Errorf("disk %s of %s: %w", d.Name, vm.Name, err)
+		img, err := convert.Open(p, "")
+		if err != nil {
+			return nil, nil, fmt.Errorf("disk %s of %s: %w", d.Name, vm.Name, err)
 		}
-		return p, nil, nil
+		return img, nil, nil
 	}
 }
 
 // RuntimeStages are the production stages for the included runtime:
 // convert's streaming engine, pod VM images in OCI layouts, and libvirt.
 type RuntimeStages struct {
-	Locate  Locator
+	Open    Opener
 	Runtime *runtime.Runtime
 	Accel   string        // auto | kvm | tcg
 	Ready   time.Duration // readiness timeout; default 2 minutes
@@ -53,16 +55,19 @@ var _ Stages = (*RuntimeStages)(nil)
 
 // Transfer streams the source disk into a qcow2 file.
 func (s *RuntimeStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk, dst string, progress func(done, total int64)) (*TransferResult, error) {
-	src, cleanup, err := s.Locate(ctx, vm, d)
+	img, done, err := s.Open(ctx, vm, d)
 	if err != nil {
 		return nil, err
 	}
-	res, err := convert.Disk(ctx, src, dst, convert.DiskOptions{Format: convert.FormatQCOW2, Force: true, Sync: true, Progress: progress})
+	defer func() {
+		img.Close()
+		if done != nil {
+			done()
+		}
+	}()
+	res, err := convert.DiskFrom(ctx, img, d.Source, dst, convert.DiskOptions{Format: convert.FormatQCOW2, Force: true, Sync: true, Progress: progress})
 	if err != nil {
 		return nil, err
-	}
-	if cleanup != nil {
-		cleanup()
 	}
 	return &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256}, nil
 }

@@ -92,7 +92,7 @@ func newE2E(t *testing.T) *e2e {
 
 func (e *e2e) runner(t *testing.T, runDir string) *Runner {
 	t.Helper()
-	stages := &RuntimeStages{Locate: LocalFiles(e.dir), Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
+	stages := &RuntimeStages{Open: LocalFiles(e.dir), Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
 	r, err := NewRunner(e.plan, stages, Options{RunDir: runDir, Parallel: 2, Backoff: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

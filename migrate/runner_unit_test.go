@@ -28,7 +28,9 @@ type scriptedStages struct {
 	failPackage string
 }
 
-func (s *scriptedStages) ImageRef(runDir, name string) string { return "oci:" + filepath.Join(runDir, name) + ":x" }
+func (s *scriptedStages) ImageRef(runDir, name string) string {
+	return "oci:" + filepath.Join(runDir, name) + ":x"
+}
 
 func (s *scriptedStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk, dst string, _ func(int64, int64)) (*TransferResult, error) {
 	s.attempts.Add(1)
@@ -53,7 +55,9 @@ func (s *scriptedStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d po
 	return &TransferResult{ReadBytes: 1, VirtualBytes: 1, SHA256: "sum-" + vm.Spec.Name}, nil
 }
 
-func (s *scriptedStages) Checksum(context.Context, string) (string, error) { return "", fmt.Errorf("none") }
+func (s *scriptedStages) Checksum(context.Context, string) (string, error) {
+	return "", fmt.Errorf("none")
+}
 func (s *scriptedStages) Package(_ context.Context, vm *podvm.PlannedVM, _ []string, ref string) (*PackageResult, error) {
 	if vm.Spec.Name == s.failPackage {
 		return nil, fmt.Errorf("image layer: no space left on device")

@@ -75,7 +75,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	}
 	e.plan = plan
 	runDir := filepath.Join(e.dir, "run")
-	stages := &RuntimeStages{Locate: VSphereDatastore(conn, filepath.Join(runDir, "downloads"), LocalFiles(e.dir)), Runtime: e.rt,
+	stages := &RuntimeStages{Open: VSphereDatastore(conn, LocalFiles(e.dir)), Runtime: e.rt,
 		Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
 	r, err := NewRunner(plan, stages, Options{RunDir: runDir, Parallel: 2, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
 	if err != nil {
@@ -97,8 +97,8 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 			t.Errorf("%s: boot disk checksum %s, want the guest's %s", res.VM, got, want)
 		}
 	}
-	if left, _ := filepath.Glob(filepath.Join(runDir, "downloads", "*", "*")); len(left) != 0 {
-		t.Errorf("downloads left after conversion: %v", left)
+	if left, _ := filepath.Glob(filepath.Join(runDir, "*", "*.vmdk")); len(left) != 0 {
+		t.Errorf("local copies of source disks: %v", left)
 	}
 	// The sources were shut down before their disks were read.
 	for _, res := range results {
@@ -119,38 +119,4 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 		t.Errorf("%d quiesce events, want %d", quiesced, len(pick))
 	}
 	t.Logf("migrated %v from %s", pick, sim.URL)
-}
-
-func TestDatastoreDownloadResumes(t *testing.T) {
-	e := newE2E(t)
-	ctx := context.Background()
-	sim, _, conn := startVSphere(t, e, 1)
-	src := sim.VMs[0].Disks[0]
-	local, err := sim.LocalPath(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole, _ := os.ReadFile(local)
-	dir := t.TempDir()
-	ds, file, _ := splitDatastorePath(src)
-	part := filepath.Join(dir, ds, filepath.FromSlash(file)) + ".part"
-	os.MkdirAll(filepath.Dir(part), 0o755)
-	os.WriteFile(part, whole[:len(whole)/3], 0o644) // an earlier, dropped download
-
-	sim.ResetRequests()
-	got, cleanup, err := VSphereDatastore(conn, dir, nil)(ctx, &podvm.PlannedVM{Name: "x"}, podvm.Disk{Name: "disk0", Source: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(got)
-	if len(b) != len(whole) || string(b) != string(whole) {
-		t.Fatalf("resumed download differs: %d bytes, want %d", len(b), len(whole))
-	}
-	cleanup()
-	if _, err := os.Stat(got); !os.IsNotExist(err) {
-		t.Errorf("cleanup left %s", got)
-	}
-	if _, _, err := VSphereDatastore(conn, dir, nil)(ctx, &podvm.PlannedVM{Name: "x"}, podvm.Disk{Name: "disk0", Source: "[datastore1] nope/nope.vmdk"}); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("missing file: %v", err)
-	}
 }

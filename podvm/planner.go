@@ -165,7 +165,7 @@ func specFor(vm *discover.VM, o *Options, names map[string]int) Spec {
 	}
 	s := Spec{
 		Name: uniqueName(DNSName(vm.Name), names),
-		Source: SourceRef{VCenter: endpointHost(vm.Source.Endpoint), Moref: vm.Identity.MoRef, Host: vm.Identity.Host, InstanceUUID: vm.Identity.InstanceUUID,
+		Source: SourceRef{VCenter: endpointHost(vm.Source.Endpoint), Moref: vm.Identity.MoRef, Host: vm.Identity.Host, Datacenter: vm.Identity.Datacenter, InstanceUUID: vm.Identity.InstanceUUID,
 			BIOSUUID: vm.Identity.BIOSUUID, Name: vm.Name, File: vm.Source.Path},
 		Guest:       Guest{OSID: vm.Guest.GuestID, Family: gos.Family, FullName: vm.Guest.FullName, Hostname: vm.Guest.Hostname},
 		Firmware:    Firmware{Type: FirmwareBIOS},

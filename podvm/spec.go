@@ -56,6 +56,7 @@ type SourceRef struct {
 	VCenter      string `json:"vcenter,omitempty"`      // vCenter or ESXi host name; empty for files
 	Moref        string `json:"moref,omitempty"`        // e.g. vm-42
 	Host         string `json:"host,omitempty"`         // ESXi host the VM ran on, to bound the load on each host
+	Datacenter   string `json:"datacenter,omitempty"`   // its datacenter, to find its datastores
 	InstanceUUID string `json:"instanceUUID,omitempty"` // vSphere instance UUID
 	BIOSUUID     string `json:"biosUUID,omitempty"`     // SMBIOS UUID, kept so licences tied to it survive
 	Name         string `json:"name"`                   // the VM's name in vSphere

@@ -102,7 +102,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		return err
 	}
 	ctx := cmd.Context()
-	locate := migrate.LocalFiles(filepath.Dir(planFile))
+	open := migrate.LocalFiles(filepath.Dir(planFile))
 	var quiesce func(context.Context, *podvm.PlannedVM) (string, error)
 	if f.sourcePowerOff && g.vsphere.URL == "" {
 		return usageError{fmt.Errorf("--source-power-off needs the vSphere connection (--url or GOVC_URL)")}
@@ -113,12 +113,12 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 			return err
 		}
 		defer conn.Logout(context.WithoutCancel(ctx))
-		locate = migrate.VSphereDatastore(conn, filepath.Join(f.runDir, "downloads"), locate)
+		open = migrate.VSphereDatastore(conn, open)
 		if f.sourcePowerOff {
 			quiesce = migrate.PowerOffSource(conn, 2*time.Minute)
 		}
 	}
-	base := migrate.RuntimeStages{Locate: locate, Accel: f.accel, Ready: f.readyTimeout, WorkDir: filepath.Join(f.runDir, "tmp")}
+	base := migrate.RuntimeStages{Open: open, Accel: f.accel, Ready: f.readyTimeout, WorkDir: filepath.Join(f.runDir, "tmp")}
 	var stages migrate.Stages
 	if f.target == "kubevirt" {
 		client, err := kubevirt.NewClient(g.kubeconfig)
