@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/output"
+	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newDebianCommand) }
+
+func newDebianCommand(o *options) *cobra.Command {
+	var (
+		out, mirror string
+		diskMiB     int
+		rebuild     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "debian [--out DIR]",
+		Short: "Build the real Debian 12 test guest, installed as on VMware",
+		Long: `Build (once; it is cached by a hash of its recipe under --cache-dir) a Debian 12
+guest as a VMware install leaves it: debootstrap minbase, the cloud kernel,
+GRUB, systemd, open-vm-tools, an fstab by UUID and an initramfs with the
+pvscsi and vmxnet3 drivers but no virtio, on a 2 GiB partitioned disk whose
+VMX has a pvscsi controller and a vmxnet3 NIC. A systemd unit prints
+"PODVM-READY …" on ttyS0 after multi-user.target.
+
+Without guest conversion it cannot find its root disk under virtio; after
+'podvm-migrate convert disk --guest-conversion=always' it boots.
+
+Files (in the cache folder, or hard-linked into --out):
+  debian.vmdk   monolithicSparse VMDK
+  debian.vmx    VMX naming debian.vmdk
+
+Serve it from the vCenter simulator with
+  podvm-testenv vsphere --guest-vmdk "$(podvm-testenv debian -o json | jq -r .dir)/debian.vmdk"`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			g, err := testenv.BuildDebian(cmd.Context(), testenv.DebianOptions{
+				CacheDir: o.cacheDir, Mirror: mirror, DiskMiB: diskMiB, Rebuild: rebuild,
+				Log: func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "debian: "+f+"\n", a...) },
+			})
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				if err := linkDebian(g, out); err != nil {
+					return err
+				}
+				g.Dir = out
+			}
+			return output.Print(cmd.OutOrStdout(), orTable(o.format), debianTable{g})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "also place the files in this folder (hard links, else copies)")
+	f.StringVar(&mirror, "mirror", "", "Debian archive (default: the one apt on this host uses)")
+	f.IntVar(&diskMiB, "disk-size", 2048, "guest-visible disk size in MiB")
+	f.BoolVar(&rebuild, "rebuild", false, "build even when the cache holds this recipe")
+	return cmd
+}
+
+// linkDebian hard-links (else copies) the guest's files into dir.
+func linkDebian(g *testenv.DebianGuest, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("debian: %w", err)
+	}
+	for _, n := range []string{testenv.DebianVMDK, testenv.DebianVMX} {
+		dst := filepath.Join(dir, n)
+		os.Remove(dst)
+		if err := os.Link(g.Path(n), dst); err == nil {
+			continue
+		}
+		b, err := os.ReadFile(g.Path(n))
+		if err != nil {
+			return fmt.Errorf("debian: %w", err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return fmt.Errorf("debian: %w", err)
+		}
+	}
+	return nil
+}
+
+type debianTable struct{ *testenv.DebianGuest }
+
+func (g debianTable) Header() []string {
+	return []string{"file", "size", "kernel", "root uuid", "cached", "build time"}
+}
+func (g debianTable) Rows() [][]string {
+	var rows [][]string
+	for _, f := range []string{testenv.DebianVMDK, testenv.DebianVMX} {
+		size := "?"
+		if st, err := os.Stat(g.Path(f)); err == nil {
+			size = humanBytes(st.Size())
+		}
+		rows = append(rows, []string{g.Path(f), size, g.Kernel, g.RootUUID, fmt.Sprint(g.Cached), g.BuildTime.Round(1e9).String()})
+	}
+	return rows
+}
