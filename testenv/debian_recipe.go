@@ -103,14 +103,14 @@ WantedBy=multi-user.target
 // %[2]s in fstab is the root UUID.
 func debianFiles(rootUUID string) map[string]string {
 	return map[string]string{
-		"etc/hostname":                                  "debian-vm\n",
-		"etc/hosts":                                     "127.0.0.1\tlocalhost\n127.0.1.1\tdebian-vm\n",
-		"etc/fstab":                                     fmt.Sprintf("# <file system> <mount point> <type> <options> <dump> <pass>\nUUID=%s / ext4 errors=remount-ro 0 1\n", rootUUID),
-		"etc/initramfs-tools/modules":                   debianInitramfsModules,
+		"etc/hostname":                "debian-vm\n",
+		"etc/hosts":                   "127.0.0.1\tlocalhost\n127.0.1.1\tdebian-vm\n",
+		"etc/fstab":                   fmt.Sprintf("# <file system> <mount point> <type> <options> <dump> <pass>\nUUID=%s / ext4 errors=remount-ro 0 1\n", rootUUID),
+		"etc/initramfs-tools/modules": debianInitramfsModules,
 		"etc/initramfs-tools/conf.d/podvm-modules.conf": "MODULES=list\n",
-		"etc/default/grub":                              debianGrubDefaults,
-		"usr/local/sbin/podvm-ready":                    debianReadyScript,
-		"etc/systemd/system/podvm-ready.service":         debianReadyUnit,
+		"etc/default/grub":                       debianGrubDefaults,
+		"usr/local/sbin/podvm-ready":             debianReadyScript,
+		"etc/systemd/system/podvm-ready.service": debianReadyUnit,
 	}
 }
 
