@@ -1,8 +1,10 @@
 package kubevirt
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -17,7 +19,8 @@ type Manifest struct {
 
 // BuildAll makes the objects of every spec. A spec that cannot be mapped
 // (e.g. two NICs on the pod network) goes to Failed and the others are
-// still built; bad options or duplicate names fail the whole call.
+// still built; bad options, duplicate names or no mappable spec at all
+// fail the whole call (so a caller with one spec gets its error).
 func BuildAll(specs []podvm.Spec, o Options) (*Manifest, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -35,6 +38,13 @@ func BuildAll(specs []podvm.Spec, o Options) (*Manifest, error) {
 			continue
 		}
 		m.PodVMs = append(m.PodVMs, objs)
+	}
+	if len(m.PodVMs) == 0 && len(m.Failed) > 0 {
+		var reasons []string
+		for _, f := range m.Failed {
+			reasons = append(reasons, f.Reason)
+		}
+		return nil, errors.New(strings.Join(reasons, "; "))
 	}
 	return m, nil
 }

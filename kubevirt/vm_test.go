@@ -147,3 +147,15 @@ func TestWriteYAML(t *testing.T) {
 		t.Errorf("kinds %q, want %q", got, want)
 	}
 }
+
+func TestBuildAllKeepsGoingButNotSilently(t *testing.T) {
+	good, bad := testSpecs()[1], testSpecs()[0]
+	bad.NICs[1].Network = "pod"
+	m, err := BuildAll([]podvm.Spec{bad, good}, testOptions("default"))
+	if err != nil || len(m.PodVMs) != 1 || len(m.Failed) != 1 || m.Failed[0].Name != "web01" {
+		t.Fatalf("one good, one bad: %v, %+v", err, m)
+	}
+	if _, err := BuildAll([]podvm.Spec{bad}, testOptions("default")); err == nil || !strings.Contains(err.Error(), "only one NIC can use the pod network") {
+		t.Fatalf("only a bad spec: want its error, got %v", err)
+	}
+}
