@@ -102,6 +102,7 @@ func kvmOpenable() error {
 // before the probe timeout, a pause (KVM internal error) or an exit. The
 // probe domain never outlives the call.
 func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, string, error) {
+	r.reapProbes()
 	dir, err := os.MkdirTemp(r.cfg.StateDir, "accel-probe-")
 	if err != nil {
 		return false, "", err
@@ -116,7 +117,8 @@ func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, s
 	spec.MemoryMiB, spec.Disks, spec.NICs = 256, nil, nil
 	x, err := domainXMLFor(domainParams{Domain: name, Type: "kvm", Spec: &spec, Kernel: kernel, Initrd: initrd,
 		Cmdline: "console=ttyS0 panic=-1", Serial: serial,
-		Meta: podMeta{Name: "accel-probe", Accel: AccelKVM, Reason: "smoke boot", State: r.cfg.StateDir}})
+		Meta: podMeta{Name: "accel-probe", Accel: AccelKVM, Reason: "smoke boot", State: r.cfg.StateDir,
+			Started: time.Now().UTC().Format(time.RFC3339Nano)}})
 	if err != nil {
 		return false, "", err
 	}
@@ -162,6 +164,26 @@ func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, s
 		why += " (KVM internal error)"
 	}
 	return false, why, nil
+}
+
+// reapProbes destroys probe domains left by a probing process that died
+// (a hung KVM guest would otherwise run forever), with their folders.
+func (r *Runtime) reapProbes() {
+	live, err := r.liveDomains()
+	if err != nil {
+		return
+	}
+	for name, d := range live {
+		started, err := time.Parse(time.RFC3339Nano, d.meta.Started)
+		if d.meta.Name != "accel-probe" || err != nil || time.Since(started) < 2*r.cfg.ProbeTimeout+time.Minute {
+			continue
+		}
+		if dom, err := r.conn.LookupDomainByName(name); err == nil {
+			_ = dom.Destroy()
+			dom.Free()
+		}
+		os.RemoveAll(filepath.Join(d.meta.State, strings.TrimPrefix(name, DomainPrefix)))
+	}
 }
 
 // qemuLogHas looks for s in libvirt's QEMU log of a domain.
