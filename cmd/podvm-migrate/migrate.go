@@ -25,6 +25,7 @@ func init() { register(newMigrateCommand) }
 type migrateFlags struct {
 	target, runDir, accel, connect, stateDir string
 	registry, namespace, runStrategy         string
+	probeKernel, probeInitrd                 string
 	registryTLSVerify, sourcePowerOff        bool
 	vms                                      []string
 	parallel, perDatastore, perHost, retries int
@@ -69,6 +70,8 @@ HTML report is written to RUN_DIR/report.html already).`,
 	fl.StringVar(&f.accel, "accel", "auto", "accelerator for the runtime: auto, kvm or tcg")
 	fl.StringVar(&f.connect, "connect", runtime.DefaultURI, "libvirt URI of the runtime")
 	fl.StringVar(&f.stateDir, "state-dir", runtime.DefaultStateDir, "the runtime's image store and pod VM folders")
+	fl.StringVar(&f.probeKernel, "probe-kernel", "", "runtime: kernel for the KVM smoke boot (migrated disks carry none to try)")
+	fl.StringVar(&f.probeInitrd, "probe-initrd", "", "runtime: initramfs for the KVM smoke boot")
 	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
 	return cmd
@@ -133,7 +136,11 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 			RegistryOpts: podvm.RegistryOptions{TLSVerify: &verify},
 			Options:      kubevirt.Options{Namespace: f.namespace, RunStrategy: f.runStrategy}, ReadyTimeout: f.readyTimeout}
 	} else {
-		rt, err := runtime.New(ctx, runtime.WithURI(f.connect), runtime.WithStateDir(f.stateDir), runtime.WithLogger(g.log))
+		opts := []runtime.Option{runtime.WithURI(f.connect), runtime.WithStateDir(f.stateDir), runtime.WithLogger(g.log)}
+		if f.probeKernel != "" {
+			opts = append(opts, runtime.WithProbeGuest(f.probeKernel, f.probeInitrd))
+		}
+		rt, err := runtime.New(ctx, opts...)
 		if err != nil {
 			return err
 		}
