@@ -11,6 +11,9 @@ packages=(
   etcd-server skopeo umoci docker-registry     # Kubernetes API server, OCI images and registry
   iproute2 time                                 # network namespaces and GNU time (peak RSS) for benchmarks
   chromium                                      # renders the HTML report in tests
+  debootstrap e2fsprogs grub-pc-bin             # the Debian 12 test guest (podvm-testenv debian)
+  virt-v2v libguestfs-tools nbdkit              # guest conversion (virt-v2v-in-place) and inspection
+  linux-image-cloud-amd64                       # a kernel in /boot for libguestfs' appliance (supermin)
 )
 
 missing=()
@@ -36,6 +39,10 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# supermin copies the host's kernel modules under /lib/modules, which a
+# container without a kernel lacks.
+[[ -d /lib/modules ]] || mkdir -p /lib/modules 2>/dev/null || true
 
 # The test guest's kernel is fetched with apt-get download, which needs the
 # package lists even when nothing above was missing.

@@ -31,6 +31,7 @@ type convertDiskOptions struct {
 	workers      int
 	noProgress   bool
 	datacenter   string
+	guest        guestConversionFlags
 }
 
 func newConvertDiskCommand(g *globalOptions) *cobra.Command {
@@ -67,6 +68,9 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			if o.compress && o.format != convert.FormatQCOW2 {
 				return usageError{fmt.Errorf("--compress needs --format qcow2")}
 			}
+			if err := o.guest.validate(); err != nil {
+				return err
+			}
 			p := newDiskProgress(cmd.ErrOrStderr(), "converting "+args[0], o.noProgress)
 			r, err := convert.Disk(cmd.Context(), args[0], args[1], convert.DiskOptions{
 				SourceFormat: o.sourceFormat, Format: o.format, Force: o.force, Sync: o.sync, Compress: o.compress,
@@ -77,11 +81,15 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			if err != nil {
 				return err
 			}
+			gr, err := o.guest.convertGuest(cmd.Context(), args[1], o.format, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			f := g.format
 			if f == output.Auto {
 				f = output.Table
 			}
-			return output.Print(cmd.OutOrStdout(), f, r)
+			return output.Print(cmd.OutOrStdout(), f, convertDiskOutput{r, gr})
 		},
 	}
 	f := c.Flags()
@@ -95,5 +103,6 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 	f.IntVar(&o.workers, "workers", 0, "goroutines inflating and encoding (default: all cores)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "print no progress on stderr")
 	f.StringVar(&o.datacenter, "datacenter", "", "datacenter of a \"[datastore] path\" SRC (default: the only one)")
+	o.guest.add(f, true)
 	return c
 }

@@ -1,0 +1,193 @@
+package guest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// DefaultProgram is the converter: virt-v2v's in-place mode rewrites the
+// guest inside the disk the copy engine has just written, so the streaming
+// copy stays a single pass and no second copy of the disk is made.
+const DefaultProgram = "virt-v2v-in-place"
+
+// Options says how to run the conversion.
+type Options struct {
+	// Format of the disk: qcow2 (default) or raw.
+	Format string
+	// Accel is the runtime's accelerator verdict, kvm or tcg. Anything but
+	// kvm makes libguestfs' appliance run under TCG (force_tcg): on a host
+	// where KVM only looks usable the appliance would hang.
+	Accel string
+	// CacheDir keeps libguestfs' appliance (built by supermin on first
+	// use, about a minute) for later runs; empty: libguestfs' default.
+	CacheDir string
+	// LogFile receives virt-v2v's verbose log (-v -x); default DISK.v2v.log.
+	LogFile string
+	// Program is the converter; default virt-v2v-in-place.
+	Program string
+	// Progress, if set, gets virt-v2v's progress lines as they come.
+	Progress func(line string)
+}
+
+// Result is what one conversion did.
+type Result struct {
+	Disk       string        `json:"disk"`
+	Program    string        `json:"program"`
+	Accel      string        `json:"accel"` // kvm or tcg (the appliance's)
+	Duration   time.Duration `json:"durationNs"`
+	LogFile    string        `json:"logFile"`
+	Inspection Inspection    `json:"inspection"`
+	Steps      []string      `json:"steps"`               // virt-v2v's progress lines, e.g. "Converting Debian GNU/Linux 12 (bookworm) to run on KVM"
+	Removed    []string      `json:"removed,omitempty"`   // packages removed from the guest (VMware tools)
+	FirstBoot  []string      `json:"firstBoot,omitempty"` // what the guest does on its first boot, e.g. "install qemu-guest-agent"
+	Warnings   []string      `json:"warnings,omitempty"`  // virt-v2v's warnings
+	// InitramfsModules are the drivers added to the guest's initramfs list.
+	InitramfsModules []string `json:"initramfsModules,omitempty"`
+	// Commands are what virt-v2v ran inside the guest (package removal,
+	// initramfs and boot loader updates).
+	Commands []string `json:"commands,omitempty"`
+}
+
+// Convert runs virt-v2v-in-place on disk. It needs root (or a readable
+// kernel for supermin) and libguestfs' direct backend.
+func Convert(ctx context.Context, disk string, o Options) (*Result, error) {
+	if o.Format == "" {
+		o.Format = "qcow2"
+	}
+	if o.Program == "" {
+		o.Program = DefaultProgram
+	}
+	if o.LogFile == "" {
+		o.LogFile = disk + ".v2v.log"
+	}
+	accel := "tcg"
+	if o.Accel == "kvm" {
+		accel = "kvm"
+	}
+	if _, err := os.Stat(disk); err != nil {
+		return nil, fmt.Errorf("guest conversion: %w", err)
+	}
+	if _, err := exec.LookPath(o.Program); err != nil {
+		return nil, fmt.Errorf("guest conversion of %s: %w (install the virt-v2v package)", disk, err)
+	}
+	logf, err := os.Create(o.LogFile)
+	if err != nil {
+		return nil, fmt.Errorf("guest conversion of %s: log: %w", disk, err)
+	}
+	defer logf.Close()
+
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, o.Program, "-v", "-x", "-i", "disk", "-if", o.Format, disk)
+	cmd.Env = Environ(os.Environ(), accel, o.CacheDir)
+	var progress progressWriter
+	progress.fn = o.Progress
+	cmd.Stdout = io.MultiWriter(logf, &progress)
+	cmd.Stderr = logf
+	runErr := cmd.Run()
+	progress.flush()
+	res := &Result{Disk: disk, Program: o.Program, Accel: accel, Duration: time.Since(start), LogFile: o.LogFile}
+	if err := logf.Sync(); err != nil {
+		return nil, fmt.Errorf("guest conversion of %s: log: %w", disk, err)
+	}
+	log, err := os.ReadFile(o.LogFile)
+	if err != nil {
+		return nil, fmt.Errorf("guest conversion of %s: log: %w", disk, err)
+	}
+	parseLog(log, res)
+	if runErr != nil {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("guest conversion of %s: %w", disk, ctx.Err())
+		}
+		return res, fmt.Errorf("guest conversion of %s: %s: %w: %s (log: %s)", disk, o.Program, runErr, lastError(log), o.LogFile)
+	}
+	return res, nil
+}
+
+// Environ returns env with libguestfs set up as Convert runs it: the direct
+// backend, TCG unless accel is kvm, and the appliance cache in cacheDir.
+func Environ(env []string, accel, cacheDir string) []string {
+	out := make([]string, 0, len(env)+3)
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "LIBGUESTFS_BACKEND", "LIBGUESTFS_BACKEND_SETTINGS":
+			continue
+		case "LIBGUESTFS_CACHEDIR":
+			if cacheDir != "" {
+				continue
+			}
+		}
+		out = append(out, kv)
+	}
+	out = append(out, "LIBGUESTFS_BACKEND=direct")
+	if accel != "kvm" {
+		out = append(out, "LIBGUESTFS_BACKEND_SETTINGS=force_tcg")
+	}
+	if cacheDir != "" {
+		out = append(out, "LIBGUESTFS_CACHEDIR="+cacheDir)
+	}
+	return out
+}
+
+// PrepareCache creates the appliance cache folder.
+func PrepareCache(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Clean(dir), 0o755); err != nil {
+		return fmt.Errorf("guest conversion: appliance cache: %w", err)
+	}
+	return nil
+}
+
+// progressWriter passes virt-v2v's "[  12.3] Doing something" lines on.
+type progressWriter struct {
+	buf bytes.Buffer
+	fn  func(string)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.buf.Write(b)
+	for {
+		line, err := p.buf.ReadString('\n')
+		if errors.Is(err, io.EOF) {
+			p.buf.WriteString(line)
+			return len(b), nil
+		}
+		p.emit(line)
+	}
+}
+
+func (p *progressWriter) flush() {
+	if p.buf.Len() > 0 {
+		p.emit(p.buf.String())
+		p.buf.Reset()
+	}
+}
+
+func (p *progressWriter) emit(line string) {
+	if s, ok := progressStep(line); ok && p.fn != nil {
+		p.fn(s)
+	}
+}
+
+// DefaultCacheDir is where the appliance is kept unless told otherwise:
+// $PODVM_CACHE/libguestfs, else the user cache folder's
+// podvm-migrate/libguestfs (the same cache podvm-migrate uses elsewhere).
+func DefaultCacheDir() string {
+	if d := os.Getenv("PODVM_CACHE"); d != "" {
+		return filepath.Join(d, "libguestfs")
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "podvm-migrate", "libguestfs")
+	}
+	return ""
+}
