@@ -4,6 +4,9 @@ SHELL := /bin/bash
 GO    ?= go
 # containers/image needs these tags to build without gpgme, btrfs and devicemapper headers.
 TAGS  ?= containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper
+# convert inflates VMDK grains with libdeflate (about twice zlib's speed) when
+# it is installed (make deps installs libdeflate-dev), else in pure Go.
+TAGS  += $(shell pkg-config --exists libdeflate 2>/dev/null && echo libdeflate)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_TAGS := -tags '$(TAGS)'
 LDFLAGS := -X main.version=$(VERSION)

@@ -1,17 +1,12 @@
 package qcow2
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"sync"
-
-	"github.com/klauspost/compress/flate"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/convert/internal/inflate"
 )
 
 // extBackingFormat is the header extension naming the backing file's format.
@@ -31,7 +26,7 @@ type Image struct {
 	l2Index int64
 	l2      []uint64
 	l2Off   int64
-	zr      sync.Pool
+	inf     inflate.Inflater
 }
 
 var _ block.Image = (*Image)(nil)
@@ -244,16 +239,8 @@ func (img *Image) compressedRun(e uint64, where, within, n int64) (block.Run, er
 }
 
 func (img *Image) inflate(comp, out []byte, pos int64) error {
-	zr, _ := img.zr.Get().(io.ReadCloser)
-	if zr == nil {
-		zr = flate.NewReader(bytes.NewReader(comp))
-	} else if err := zr.(flate.Resetter).Reset(bytes.NewReader(comp), nil); err != nil {
-		return block.Wrap(img.f.Name, pos, err, "corrupt deflate stream")
+	if err := img.inf.Raw(out, comp); err != nil {
+		return block.Wrap(img.f.Name, pos, err, "compressed cluster")
 	}
-	n, err := io.ReadFull(zr, out)
-	if err != nil && !(errors.Is(err, io.ErrUnexpectedEOF) && n == len(out)) {
-		return block.Wrap(img.f.Name, pos, err, "corrupt deflate stream (%d of %d bytes inflated)", n, len(out))
-	}
-	img.zr.Put(zr)
 	return nil
 }

@@ -1,13 +1,8 @@
 package vmdk
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
-	"io"
-
-	"github.com/klauspost/compress/zlib"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 )
@@ -63,34 +58,11 @@ func (e *sparseExtent) inflateGrain(g, pos int64, dst []byte) error {
 		buf = more
 	}
 	data := buf[grainMarker : grainMarker+size]
-	var zr io.ReadCloser
-	if v := e.zr.Get(); v != nil {
-		zr = v.(io.ReadCloser)
-		if err := zr.(zlib.Resetter).Reset(bytes.NewReader(data), nil); err != nil {
-			return block.Wrap(e.f.Name, pos+grainMarker, err, "grain %d: corrupt deflate stream", g)
-		}
-	} else {
-		r, err := zlib.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return block.Wrap(e.f.Name, pos+grainMarker, err, "grain %d: corrupt deflate stream", g)
-		}
-		zr = r
-	}
 	// The last grain of a disk may hold less than a whole grain.
 	need := min(e.grain, int64(e.h.Capacity)*sector-g*e.grain)
-	n, err := io.ReadFull(zr, dst[:need])
-	if err != nil && !(errors.Is(err, io.ErrUnexpectedEOF) && int64(n) == need) {
-		return block.Wrap(e.f.Name, pos+grainMarker, err, "grain %d: corrupt deflate stream (%d of %d bytes inflated)", g, n, need)
+	if err := e.inf.Zlib(dst[:need], data); err != nil {
+		return block.Wrap(e.f.Name, pos+grainMarker, err, "grain %d", g)
 	}
 	clear(dst[need:])
-	e.zr.Put(zr)
 	return nil
-}
-
-// newZlib starts inflating a zlib stream held in data.
-func newZlib(data []byte) (io.ReadCloser, error) { return zlib.NewReader(bytes.NewReader(data)) }
-
-// resetZlib reuses an inflater for data.
-func resetZlib(zr io.ReadCloser, data []byte) error {
-	return zr.(zlib.Resetter).Reset(bytes.NewReader(data), nil)
 }

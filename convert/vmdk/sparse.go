@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/convert/internal/inflate"
 )
 
 // sparseExtent is a hosted sparse extent (KDMV): a grain directory of grain
@@ -29,7 +30,7 @@ type sparseExtent struct {
 
 	bufs  sync.Pool // *[]byte of one inflated grain
 	cbufs sync.Pool // *[]byte of one compressed grain and its marker
-	zr    sync.Pool // inflaters
+	inf   inflate.Inflater
 }
 
 // openSparse reads the header (or the footer of a streamOptimized file) and

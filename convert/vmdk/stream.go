@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/convert/internal/inflate"
 )
 
 // Stream reads a streamOptimized VMDK front to back without seeking, the
@@ -26,7 +27,7 @@ type Stream struct {
 	eof   bool
 	next  *pendingGrain
 	last  int64 // guest offset of the last grain seen, for the order check
-	zr    sync.Pool
+	inf   inflate.Inflater
 }
 
 // pendingGrain is a compressed grain read from the stream, not yet mapped.
@@ -201,22 +202,10 @@ func (s *Stream) Map(_ context.Context, off, max int64) (block.Run, error) {
 
 func (s *Stream) inflate(g *pendingGrain, dst []byte) error {
 	need := min(s.grain, s.size-g.off)
-	zr, _ := s.zr.Get().(io.ReadCloser)
-	var err error
-	if zr == nil {
-		zr, err = newZlib(g.payload)
-	} else {
-		err = resetZlib(zr, g.payload)
-	}
-	if err != nil {
-		return block.Wrap(s.name, g.at+grainMarker, err, "grain at LBA %d: corrupt deflate stream", g.off/sector)
-	}
-	n, err := io.ReadFull(zr, dst[:need])
-	if err != nil && !(errors.Is(err, io.ErrUnexpectedEOF) && int64(n) == need) {
-		return block.Wrap(s.name, g.at+grainMarker, err, "grain at LBA %d: corrupt deflate stream (%d of %d bytes inflated)", g.off/sector, n, need)
+	if err := s.inf.Zlib(dst[:need], g.payload); err != nil {
+		return block.Wrap(s.name, g.at+grainMarker, err, "grain at LBA %d", g.off/sector)
 	}
 	clear(dst[need:])
-	s.zr.Put(zr)
 	return nil
 }
 
