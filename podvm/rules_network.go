@@ -36,6 +36,23 @@ func networkRules() []Rule {
 			},
 		},
 		{
+			ID: "pod-network-nics", Severity: SeverityWarning, Category: "network",
+			Checks:      "more than one NIC maps to the pod network",
+			Remediation: "KubeVirt gives a VM one pod-network interface: map the other networks to Multus networks (NAMESPACE/NAME). The included runtime runs it as planned.",
+			check: func(c *checkContext) []hit {
+				n := 0
+				for _, nic := range c.spec.NICs {
+					if nic.Network == PodNetwork {
+						n++
+					}
+				}
+				if n > 1 {
+					return fired("%d NICs map to the pod network; on KubeVirt only one can", n)
+				}
+				return nil
+			},
+		},
+		{
 			ID: "nic-disconnected", Severity: SeverityInfo, Category: "network",
 			Checks:      "a NIC is not connected at power on",
 			Remediation: "The pod VM's NIC is connected; disconnect it in the guest if it must stay off.",

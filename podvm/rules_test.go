@@ -80,6 +80,9 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 
 		"network-unmapped": func(vm *discover.VM, o *Options) { o.Mappings.Network = []Mapping{{Source: "DMZ", Target: "pod"}} },
 		"mac-duplicate":    func(vm *discover.VM, _ *Options) { vm.Hardware.NICs[0].MAC = macFor("other") },
+		"pod-network-nics": func(vm *discover.VM, _ *Options) {
+			vm.Hardware.NICs = append(vm.Hardware.NICs, discover.NIC{Model: "e1000", MAC: "00:50:56:3f:ff:01", Network: "Backup"})
+		},
 		"nic-disconnected": func(vm *discover.VM, _ *Options) {
 			vm.Hardware.NICs[0].Connected, vm.Hardware.NICs[0].StartConnected = false, false
 		},
