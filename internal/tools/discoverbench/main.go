@@ -149,6 +149,8 @@ func run(ctx context.Context, o options) error {
 			r.setting, r.name = st.name, c.name
 			if r.err != nil {
 				logf("  %v", r.err)
+			} else {
+				logf("  %s, %d round trips, peak RSS %d MiB, %d VMs", r.wall.Round(10*time.Millisecond), r.roundTrips, r.rssKiB>>10, r.vms)
 			}
 			results = append(results, r)
 		}
@@ -233,6 +235,10 @@ func measure(ctx context.Context, timeout time.Duration, sim *testenv.VSphere, e
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &errb
+	// On timeout kill the whole group (time and the client), not just time.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	sim.ResetRequests()
 	start := time.Now()
 	err = cmd.Run()
