@@ -49,6 +49,12 @@ type RuntimeStages struct {
 	Accel   string        // auto | kvm | tcg
 	Ready   time.Duration // readiness timeout; default 2 minutes
 	WorkDir string        // scratch for image builds
+	// GuestConversion is auto, always or never (see convert/guest): whether
+	// Transfer runs virt-v2v-in-place on the copied disk. Empty is never.
+	GuestConversion string
+	// GuestCacheDir keeps libguestfs' appliance between runs; empty:
+	// guest.DefaultCacheDir().
+	GuestCacheDir string
 }
 
 var _ Stages = (*RuntimeStages)(nil)
@@ -69,7 +75,11 @@ func (s *RuntimeStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d pod
 	if err != nil {
 		return nil, err
 	}
-	return &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256}, nil
+	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256}
+	if err := s.convertGuest(ctx, vm, dst, tr); err != nil {
+		return nil, err
+	}
+	return tr, nil
 }
 
 // Checksum reads a finished qcow2 disk's guest-visible SHA-256.

@@ -286,8 +286,11 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 	if err != nil {
 		return "", "", err
 	}
-	r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start),
-		Attrs: map[string]string{"sha256": tr.SHA256, "virtualBytes": fmt.Sprint(tr.VirtualBytes), "writtenBytes": fmt.Sprint(tr.WrittenBytes), "target": dst}})
+	attrs := map[string]string{"sha256": tr.SHA256, "virtualBytes": fmt.Sprint(tr.VirtualBytes), "writtenBytes": fmt.Sprint(tr.WrittenBytes), "target": dst}
+	for k, v := range tr.Attrs {
+		attrs[k] = v
+	}
+	r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start), Attrs: attrs})
 	return dst, tr.SHA256, nil
 }
 

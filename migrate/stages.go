@@ -36,6 +36,8 @@ type TransferResult struct {
 	VirtualBytes int64  // guest-visible size
 	WrittenBytes int64  // bytes written to the target
 	SHA256       string // of the guest-visible bytes
+	// Attrs are more facts for the run record, e.g. what guest conversion did.
+	Attrs map[string]string
 }
 
 // PackageResult is the image that was built.

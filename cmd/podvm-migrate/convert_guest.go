@@ -33,6 +33,15 @@ func (o *guestConversionFlags) add(f *pflag.FlagSet, withFamily bool) {
 	f.StringVar(&o.cacheDir, "guest-cache-dir", guest.DefaultCacheDir(), "where libguestfs' appliance is kept between runs")
 }
 
+// addMigrate adds the flags migrate takes: the appliance's accelerator is
+// the runtime's own verdict there.
+func (o *guestConversionFlags) addMigrate(f *pflag.FlagSet) {
+	o.accel = "auto"
+	f.StringVar(&o.mode, "guest-conversion", guest.ModeAuto,
+		"run virt-v2v-in-place on each copied disk (virtio into the initramfs, VMware tools out, fstab and boot loader fixed): auto (Linux guests the plan gives virtio, when the disk can hold an installed OS), always (any guest but Windows) or never")
+	f.StringVar(&o.cacheDir, "guest-cache-dir", guest.DefaultCacheDir(), "where libguestfs' appliance is kept between runs")
+}
+
 func (o *guestConversionFlags) validate() error {
 	m, err := guest.ParseMode(o.mode)
 	if err != nil {
@@ -68,34 +77,22 @@ func (o *guestConversionFlags) resolveAccel(ctx context.Context) string {
 	return v.Accel
 }
 
-// guestConversionResult is what convert disk prints about the guest.
-type guestConversionResult struct {
-	guest.Decision
-	*guest.Result `json:",omitempty"`
-}
-
 // convertGuest runs the conversion on dst when the mode says so.
-func (o *guestConversionFlags) convertGuest(ctx context.Context, dst, format string, stderr io.Writer) (*guestConversionResult, error) {
+func (o *guestConversionFlags) convertGuest(ctx context.Context, dst, format string, stderr io.Writer) (*guest.Outcome, error) {
 	spec := &podvm.Spec{Mode: podvm.ModeVirtio, Guest: podvm.Guest{Family: o.family}}
-	d := guest.Decide(o.mode, spec)
-	out := &guestConversionResult{Decision: d}
-	if !d.Convert {
-		if o.mode == guest.ModeAlways || o.family != "" {
-			fmt.Fprintf(stderr, "guest conversion skipped: %s\n", d.Reason)
-		}
-		return out, nil
+	accel := runtime.AccelTCG
+	if d := guest.Decide(o.mode, spec); d.Convert {
+		accel = o.resolveAccel(ctx)
+		fmt.Fprintf(stderr, "guest conversion: virt-v2v-in-place on %s (appliance on %s)\n", dst, accel)
 	}
-	if err := guest.PrepareCache(o.cacheDir); err != nil {
-		return nil, err
-	}
-	accel := o.resolveAccel(ctx)
-	fmt.Fprintf(stderr, "guest conversion: virt-v2v-in-place on %s (appliance on %s)\n", dst, accel)
-	r, err := guest.Convert(ctx, dst, guest.Options{Format: format, Accel: accel, CacheDir: o.cacheDir,
+	out, err := guest.Run(ctx, dst, spec, o.mode, guest.Options{Format: format, Accel: accel, CacheDir: o.cacheDir,
 		Progress: func(s string) { fmt.Fprintf(stderr, "guest conversion: %s\n", s) }})
 	if err != nil {
 		return nil, err
 	}
-	out.Result = r
+	if !out.Convert && (o.mode == guest.ModeAlways || o.family != "") {
+		fmt.Fprintf(stderr, "guest conversion skipped: %s\n", out.Reason)
+	}
 	return out, nil
 }
 
@@ -103,5 +100,5 @@ func (o *guestConversionFlags) convertGuest(ctx context.Context, dst, format str
 // guest conversion when one was considered.
 type convertDiskOutput struct {
 	*convert.Result
-	GuestConversion *guestConversionResult `json:"guestConversion,omitempty"`
+	GuestConversion *guest.Outcome `json:"guestConversion,omitempty"`
 }

@@ -30,6 +30,7 @@ type migrateFlags struct {
 	vms                                      []string
 	parallel, perDatastore, perHost, retries int
 	readyTimeout                             time.Duration
+	guest                                    guestConversionFlags
 }
 
 func newMigrateCommand(g *globalOptions) *cobra.Command {
@@ -74,6 +75,7 @@ HTML report is written to RUN_DIR/report.html already).`,
 	fl.StringVar(&f.probeInitrd, "probe-initrd", "", "runtime: initramfs for the KVM smoke boot")
 	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
+	f.guest.addMigrate(fl)
 	return cmd
 }
 
@@ -86,6 +88,9 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		}
 	default:
 		return usageError{fmt.Errorf("--target %q: want runtime or kubevirt", f.target)}
+	}
+	if err := f.guest.validate(); err != nil {
+		return err
 	}
 	data, err := os.ReadFile(planFile)
 	if err != nil {
@@ -121,7 +126,8 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 			quiesce = migrate.PowerOffSource(conn, 2*time.Minute)
 		}
 	}
-	base := migrate.RuntimeStages{Open: open, Accel: f.accel, Ready: f.readyTimeout, WorkDir: filepath.Join(f.runDir, "tmp")}
+	base := migrate.RuntimeStages{Open: open, Accel: f.accel, Ready: f.readyTimeout, WorkDir: filepath.Join(f.runDir, "tmp"),
+		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir}
 	var stages migrate.Stages
 	if f.target == "kubevirt" {
 		client, err := kubevirt.NewClient(g.kubeconfig)

@@ -1,0 +1,51 @@
+package migrate
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
+
+// TestConvertGuestDecisions checks what reaches the run record when guest
+// conversion is skipped; none of these cases starts libguestfs.
+func TestConvertGuestDecisions(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "fat.raw")
+	mbr := make([]byte, 1<<20)
+	mbr[446+4], mbr[446+8+1], mbr[446+12+1] = 0x0c, 0x08, 0x08 // one FAT32 LBA partition
+	mbr[510], mbr[511] = 0x55, 0xaa
+	if err := os.WriteFile(raw, mbr, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	disk := filepath.Join(dir, "fat.qcow2")
+	if out, err := exec.Command("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v: %s", err, out)
+	}
+	for _, tc := range []struct {
+		name, mode, family, specMode string
+		want, reason                 string
+	}{
+		{"off by default", "", "linux", podvm.ModeVirtio, "", ""},
+		{"never", "never", "linux", podvm.ModeVirtio, "", ""},
+		{"auto, boot-only disk", "auto", "linux", podvm.ModeVirtio, "skipped", "FAT"},
+		{"auto, compat linux", "auto", "linux", podvm.ModeCompat, "skipped", "compatibility mode"},
+		{"always, windows", "always", "windows", podvm.ModeCompat, "skipped", "virtio-win"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &RuntimeStages{GuestConversion: tc.mode, GuestCacheDir: t.TempDir()}
+			vm := &podvm.PlannedVM{Spec: podvm.Spec{Mode: tc.specMode, Guest: podvm.Guest{Family: tc.family}}}
+			tr := &TransferResult{SHA256: "before"}
+			if err := s.convertGuest(context.Background(), vm, disk, tr); err != nil {
+				t.Fatal(err)
+			}
+			if tr.Attrs["guestConversion"] != tc.want || !strings.Contains(tr.Attrs["guestConversionReason"], tc.reason) || tr.SHA256 != "before" {
+				t.Errorf("attrs %v, sha %s; want guestConversion=%q with a reason mentioning %q", tr.Attrs, tr.SHA256, tc.want, tc.reason)
+			}
+		})
+	}
+}
