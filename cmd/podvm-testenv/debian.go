@@ -101,3 +101,24 @@ func (g debianTable) Rows() [][]string {
 	}
 	return rows
 }
+
+// debianGuestVMDK points vo.GuestVMDK at the Debian guest for --distro debian.
+func debianGuestVMDK(cmd *cobra.Command, o *options, distro string, vo *testenv.VSphereOptions) error {
+	switch distro {
+	case "":
+		return nil
+	case "debian":
+	default:
+		return usageError{fmt.Errorf("--distro %q: want debian (or none for the small test guest)", distro)}
+	}
+	if vo.GuestVMDK != "" {
+		return usageError{fmt.Errorf("--distro and --guest-vmdk both name the first disk: give one")}
+	}
+	g, err := testenv.BuildDebian(cmd.Context(), testenv.DebianOptions{CacheDir: o.cacheDir,
+		Log: func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "debian: "+f+"\n", a...) }})
+	if err != nil {
+		return err
+	}
+	vo.GuestVMDK = g.Path(testenv.DebianVMDK)
+	return nil
+}

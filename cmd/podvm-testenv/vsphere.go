@@ -20,6 +20,7 @@ func newVSphereCommand(o *options) *cobra.Command {
 		vo       testenv.VSphereOptions
 		envFile  string
 		duration time.Duration
+		distro   string
 	)
 	cmd := &cobra.Command{
 		Use:   "vsphere [--vms N] [--listen ADDR]",
@@ -40,6 +41,9 @@ certificate (valid for 127.0.0.1), then serves until interrupted.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log.SetOutput(io.Discard) // the simulator logs every expected fault
 			vo.Log = func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "vsphere: "+f+"\n", a...) }
+			if err := debianGuestVMDK(cmd, o, distro, &vo); err != nil {
+				return err
+			}
 			v, err := testenv.StartVSphere(cmd.Context(), vo)
 			if err != nil {
 				return err
@@ -79,6 +83,7 @@ certificate (valid for 127.0.0.1), then serves until interrupted.`,
 	f.IntVar(&vo.Parallel, "parallel", 8, "VMs created at once")
 	f.StringVar(&envFile, "env-file", "", "also write the export lines to this file (mode 0600)")
 	f.DurationVar(&duration, "for", 0, "stop after this long (default: until interrupted)")
+	f.StringVar(&distro, "distro", "", "debian: serve the real Debian 12 guest of 'podvm-testenv debian' (built once, cached) as every VM's first disk")
 	_ = o
 	return cmd
 }
