@@ -28,6 +28,9 @@ var (
 	traceRE = regexp.MustCompile(`^libguestfs: trace: v2v: inspect_(os|get_[a-z_]+) = (.+)$`)
 	// removeRE matches the package removal virt-v2v runs in the guest.
 	removeRE = regexp.MustCompile(`^libguestfs: trace: v2v: command "(?:dpkg --purge|rpm -e|apt-get -y remove|yum -y remove|dnf -y remove|zypper -n rm) ([^"]+)"`)
+	// logPrefixRE matches a line of another writer (libguestfs:, guestfsd:,
+	// commandrvf:, …), which ends a wrapped warning.
+	logPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+: `)
 	// commandRE matches a command virt-v2v runs inside the guest.
 	commandRE = regexp.MustCompile(`^libguestfs: trace: v2v: command "([^"]+)"$`)
 	// moduleRE matches a module virt-v2v adds to the initramfs list.
@@ -72,7 +75,7 @@ func parseLog(log []byte, res *Result) {
 			continue
 		}
 		if warn != nil {
-			if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "libguestfs:") || strings.HasPrefix(line, "commandrvf:") {
+			if strings.TrimSpace(line) == "" || logPrefixRE.MatchString(line) {
 				endWarn()
 			} else {
 				warn.WriteString(" " + line)

@@ -28,7 +28,9 @@ libguestfs: trace: v2v: aug_clear "/files/etc/initramfs-tools/modules/virtio_blk
 libguestfs: trace: v2v: command "/usr/sbin/update-initramfs -v -c -k 6.1.0-50-cloud-amd64"
 virt-v2v-in-place: warning: The QEMU Guest Agent will be installed for this
 guest at first boot.
-
+virt-v2v-in-place: warning: could not determine a way to update the
+configuration of Grub2
+guestfsd: => command (0x32) took 1.42 secs
 [ 190.7] Finishing off
 `
 
@@ -40,7 +42,7 @@ func TestParseLog(t *testing.T) {
 		Steps:            []string{"Setting up the source: -i disk /tmp/d.qcow2", "Inspecting the source", "Converting 12.15 to run on KVM", "Finishing off"},
 		Removed:          []string{"open-vm-tools"},
 		FirstBoot:        []string{"install qemu-guest-agent"},
-		Warnings:         []string{"The QEMU Guest Agent will be installed for this guest at first boot."},
+		Warnings:         []string{"The QEMU Guest Agent will be installed for this guest at first boot.", "could not determine a way to update the configuration of Grub2"},
 		InitramfsModules: []string{"virtio", "virtio_blk"},
 		Commands:         []string{"dpkg --purge open-vm-tools", "/usr/sbin/update-initramfs -v -c -k 6.1.0-50-cloud-amd64"},
 	}
