@@ -102,6 +102,11 @@ svg text{font:12px system-ui,sans-serif;fill:#334155}.empty{color:var(--muted)}
 {{else}}<tr><td colspan="10" class="empty">No migration has run yet.</td></tr>{{end}}
 </tbody></table></section>
 
+{{with .GuestConversions}}<section><h2>Guest conversion</h2>
+<table><thead><tr><th>VM</th><th>Disk</th><th>Result</th><th>Seconds</th><th>Inspected</th><th>Removed</th><th>Initramfs modules</th><th>First boot</th><th>Warnings / reason</th></tr></thead><tbody>
+{{range .}}<tr><td>{{.VM}}</td><td>{{.Disk}}</td><td>{{.Result}}</td><td class="num">{{.Seconds}}</td><td>{{.Inspected}}</td><td>{{.Removed}}</td><td>{{.InitramfsModules}}</td><td>{{.FirstBoot}}</td><td><small>{{.Warnings}}{{.Reason}}</small></td></tr>{{end}}
+</tbody></table></section>{{end}}
+
 <section><h2>Transfer throughput over time</h2>{{.ThroughputChart}}</section>
 
 {{if .PhaseRows}}<section><h2>Phase durations over VMs</h2>

@@ -68,6 +68,7 @@ type VMPerf struct {
 	Accel       string                   `json:"accel,omitempty"`
 	Total       time.Duration            `json:"totalNs"`
 	Retries     int                      `json:"retries,omitempty"`
+	Guest       []GuestConversion        `json:"guestConversion,omitempty"` // per disk, when considered
 }
 
 // Summary is a distribution of one phase's durations over VMs.
@@ -159,6 +160,9 @@ func performance(events []migrate.Event) Performance {
 				transfers = append(transfers, span{e.Time.Add(-e.Duration), e.Time, e.Bytes})
 				if raw := attrInt(e.Attrs, "virtualBytes"); raw > 0 {
 					v.RawBytes += raw
+				}
+				if g, ok := guestConversion(e); ok {
+					v.Guest = append(v.Guest, g)
 				}
 			case migrate.PhasePackage:
 				v.ImageBytes += e.Bytes

@@ -70,6 +70,13 @@ func renderMarkdown(w io.Writer, r *Report) error {
 			round(v.Phases[migrate.PhaseTransfer]), round(v.Phases[migrate.PhaseConvert]), round(v.Phases[migrate.PhasePackage]),
 			round(v.BootToReady), round(v.Total), v.MBps, ratio(v.Ratio))
 	}
+	if gs := r.GuestConversions(); len(gs) > 0 {
+		b.WriteString("\n### Guest conversion\n\n| VM | Disk | Result | Seconds | Inspected | Removed | Initramfs modules | First boot | Warnings / reason |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, g := range gs {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", md(g.VM), md(g.Disk), g.Result, g.Seconds, md(g.Inspected),
+				md(g.Removed), md(g.InitramfsModules), md(g.FirstBoot), md(g.Warnings+g.Reason))
+		}
+	}
 	if len(p.Phases) > 0 {
 		b.WriteString("\n### Phase durations over VMs\n\n| Phase | VMs | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
 		for _, ph := range migrate.Phases() {
