@@ -62,7 +62,7 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	if o.Window <= 0 {
 		o.Window = DefaultWindow
 	}
-	inFlight := min(2*o.Workers+2, maxInFlight)
+	inFlight := min(4*o.Workers+4, maxInFlight)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
