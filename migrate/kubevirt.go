@@ -26,7 +26,7 @@ type KubeVirtStages struct {
 
 var _ Stages = (*KubeVirtStages)(nil)
 
-// ImageRef is docker://REGISTRY/NAME:latest.
+// ImageRef is docker://REGISTRY/NAME:latest, where the image is pushed.
 func (s *KubeVirtStages) ImageRef(_, name string) string {
 	return "docker://" + strings.TrimSuffix(s.Registry, "/") + "/" + name + ":latest"
 }
@@ -41,7 +41,10 @@ func (s *KubeVirtStages) Package(ctx context.Context, vm *podvm.PlannedVM, disks
 	if err != nil {
 		return nil, err
 	}
-	return &PackageResult{Ref: info.Ref, Digest: info.ManifestDigest, Bytes: info.LayerSize}, nil
+	// The VM pulls the image by digest, so a rebuilt image is never
+	// mistaken for the one a running VM already has.
+	byDigest := strings.TrimSuffix(ref, ":latest") + "@" + info.ManifestDigest
+	return &PackageResult{Ref: byDigest, Digest: info.ManifestDigest, Bytes: info.LayerSize}, nil
 }
 
 // ImageOK checks the registry still holds the image that was pushed.

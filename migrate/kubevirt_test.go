@@ -71,8 +71,8 @@ func TestMigrateToKubeVirt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
 	results, err := r.Run(ctx)
+	r.Close()
 	if err != nil {
 		t.Fatalf("%v: %+v", err, results)
 	}
@@ -81,7 +81,11 @@ func TestMigrateToKubeVirt(t *testing.T) {
 		if err != nil || !kubevirt.IsReady(vm) || res.Accel != "kubevirt" {
 			t.Fatalf("%s: %+v %v", res.VM, res, err)
 		}
-		want := reg.Addr + "/podvms/" + res.VM + ":latest"
+		info, err := podvm.InspectImage(ctx, "docker://"+reg.Addr+"/podvms/"+res.VM+":latest", podvm.RegistryOptions{TLSVerify: &noVerify})
+		if err != nil || info.Spec.Name != res.VM {
+			t.Fatalf("pushed image: %+v %v", info, err)
+		}
+		want := reg.Addr + "/podvms/" + res.VM + "@" + info.ManifestDigest
 		var image string
 		for _, v := range vm.Spec.Template.Spec.Volumes {
 			if v.ContainerDisk != nil {
@@ -89,11 +93,7 @@ func TestMigrateToKubeVirt(t *testing.T) {
 			}
 		}
 		if image != want {
-			t.Errorf("%s runs containerDisk %q, want the pushed %q", res.VM, image, want)
-		}
-		info, err := podvm.InspectImage(ctx, "docker://"+want, podvm.RegistryOptions{TLSVerify: &noVerify})
-		if err != nil || info.Spec.Name != res.VM {
-			t.Errorf("pushed image %s: %+v %v", want, info, err)
+			t.Errorf("%s runs containerDisk %q, want the pushed image by digest %q", res.VM, image, want)
 		}
 	}
 	// A rerun finds everything done: image digests match, VMs are ready.

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/convert/remote"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -23,7 +24,7 @@ type Options struct {
 	PerDatastore int           // disk transfers at once from one datastore; default 2
 	PerHost      int           // disk transfers at once from one ESXi host; default 2
 	VMs          []string      // only these VMs (pod VM or source names); default every ready VM
-	Retries      int           // extra attempts after a transient fault; default 3
+	Retries      int           // extra attempts after a transient fault (0: none)
 	Backoff      time.Duration // first retry delay, doubled each time; default 1s
 	Progress     Progress      // may be nil
 	// Quiesce, when set, readies each source VM before its disks are read
@@ -55,6 +56,8 @@ type Runner struct {
 	done    map[string]Event         // last successful event per vm/disk/phase, from earlier runs
 	sems    map[string]chan struct{} // "ds:NAME" and "host:NAME" -> slots
 	mu      sync.Mutex
+	lock    *os.File // flock on the run directory
+	jerr    error    // the first failed journal write
 }
 
 // NewRunner prepares a run in o.RunDir, reading what earlier runs there
@@ -72,8 +75,8 @@ func NewRunner(plan *podvm.Plan, stages Stages, o Options) (*Runner, error) {
 	if o.PerHost < 1 {
 		o.PerHost = 2
 	}
-	if o.Retries == 0 {
-		o.Retries = 3
+	if o.Retries < 0 {
+		return nil, fmt.Errorf("migrate: retries %d: want 0 or more", o.Retries)
 	}
 	if o.Backoff == 0 {
 		o.Backoff = time.Second
@@ -83,20 +86,35 @@ func NewRunner(plan *podvm.Plan, stages Stages, o Options) (*Runner, error) {
 			return nil, fmt.Errorf("run directory: %w", err)
 		}
 	}
-	r := &Runner{plan: plan, stages: stages, o: o, done: map[string]Event{}, sems: map[string]chan struct{}{}}
+	lock, err := lockRunDir(o.RunDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := removeLeftovers(o.RunDir); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	r := &Runner{plan: plan, stages: stages, o: o, done: map[string]Event{}, sems: map[string]chan struct{}{}, lock: lock}
 	if _, err := os.Stat(filepath.Join(o.RunDir, JournalFile)); err == nil {
 		events, err := ReadJournal(o.RunDir)
 		if err != nil {
+			lock.Close()
 			return nil, err
 		}
+		// Replay in order: a step counts as done only if nothing started or
+		// failed after its last success.
 		for _, e := range events {
-			if e.Result == ResultDone || e.Result == ResultSkipped {
+			switch e.Result {
+			case ResultDone, ResultSkipped:
 				r.done[key(e.VM, e.Disk, e.Phase)] = e
+			case ResultStarted, ResultFailed:
+				delete(r.done, key(e.VM, e.Disk, e.Phase))
 			}
 		}
 	}
 	j, err := OpenJournal(o.RunDir)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	r.journal = j
@@ -105,8 +123,12 @@ func NewRunner(plan *podvm.Plan, stages Stages, o Options) (*Runner, error) {
 
 func key(vm, disk, phase string) string { return vm + "\x00" + disk + "\x00" + phase }
 
-// Close closes the journal.
-func (r *Runner) Close() error { return r.journal.Close() }
+// Close closes the journal and releases the run directory.
+func (r *Runner) Close() error {
+	err := r.journal.Close()
+	r.lock.Close()
+	return err
+}
 
 // Run migrates every selected, unblocked VM with bounded concurrency. A
 // VM's failure does not stop the others; the error lists the failed VMs.
@@ -146,6 +168,9 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 		result = ResultFailed
 	}
 	r.emit(Event{Phase: "run", Result: result, Duration: time.Since(start)})
+	if jerr := r.journalErr(); jerr != nil {
+		return results, fmt.Errorf("the run record is incomplete, so a rerun cannot trust it: %w", jerr)
+	}
 	if ctx.Err() != nil {
 		return results, fmt.Errorf("migration interrupted: %w (rerun the same command to resume)", ctx.Err())
 	}
@@ -160,6 +185,7 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 func (r *Runner) selected() ([]*podvm.PlannedVM, error) {
 	var out []*podvm.PlannedVM
 	if len(r.o.VMs) > 0 {
+		seen := map[*podvm.PlannedVM]bool{}
 		for _, name := range r.o.VMs {
 			vm, ok := r.plan.VM(name)
 			if !ok {
@@ -168,7 +194,10 @@ func (r *Runner) selected() ([]*podvm.PlannedVM, error) {
 			if vm.Status == podvm.StatusBlocked {
 				return nil, fmt.Errorf("--vm %s: blocked in the plan (see its findings, or re-plan with --allow)", name)
 			}
-			out = append(out, vm)
+			if !seen[vm] {
+				seen[vm] = true
+				out = append(out, vm)
+			}
 		}
 		return out, nil
 	}
@@ -208,11 +237,19 @@ func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
 		}
 		disks, sums = append(disks, path), append(sums, sum)
 	}
-	// Package the image.
+	// Package the image: skipped only when the same disks and the same spec
+	// made the image that is still there.
 	ref := r.stages.ImageRef(r.o.RunDir, name)
-	if prev, ok := r.done[key(name, "", PhasePackage)]; ok && prev.Attrs["sha256"] == strings.Join(sums, ",") && r.stages.ImageOK(ctx, ref, prev.Attrs["digest"]) {
+	specSum := specHash(&vm.Spec)
+	packaged := false
+	if prev, ok := r.done[key(name, "", PhasePackage)]; ok && prev.Attrs["sha256"] == strings.Join(sums, ",") &&
+		prev.Attrs["spec"] == specSum && r.stages.ImageOK(ctx, ref, prev.Attrs["digest"]) {
 		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultSkipped, Bytes: prev.Bytes, Attrs: prev.Attrs})
+		if prev.Attrs["ref"] != "" {
+			ref = prev.Attrs["ref"]
+		}
 	} else {
+		packaged = true
 		start := time.Now()
 		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultStarted})
 		var pr *PackageResult
@@ -225,11 +262,13 @@ func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
 			return fail(PhasePackage, err)
 		}
 		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultDone, Bytes: pr.Bytes, Duration: time.Since(start),
-			Attrs: map[string]string{"ref": pr.Ref, "digest": pr.Digest, "sha256": strings.Join(sums, ",")}})
+			Attrs: map[string]string{"ref": pr.Ref, "digest": pr.Digest, "sha256": strings.Join(sums, ","), "spec": specSum}})
+		ref = pr.Ref
 	}
 	res.Image = ref
-	// Boot and wait for readiness.
-	if _, ok := r.done[key(name, "", PhaseReady)]; ok && r.stages.Running(ctx, vm) {
+	// Boot and wait for readiness: a pod VM that was ready from this very
+	// image, and still runs, is left alone; a new image boots anew.
+	if _, ok := r.done[key(name, "", PhaseReady)]; ok && !packaged && r.stages.Running(ctx, vm) {
 		r.emit(Event{VM: name, Phase: PhaseReady, Result: ResultSkipped})
 		res.Status = "ready"
 		return res
@@ -257,7 +296,7 @@ func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
 func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, string, error) {
 	name := vm.Spec.Name
 	dst := filepath.Join(r.o.RunDir, "disks", name, d.Name+".qcow2")
-	if prev, ok := r.done[key(name, d.Name, PhaseTransfer)]; ok {
+	if prev, ok := r.done[key(name, d.Name, PhaseTransfer)]; ok && prev.Attrs["source"] == d.Source {
 		if sum, err := r.stages.Checksum(ctx, dst); err == nil && sum == prev.Attrs["sha256"] {
 			r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultSkipped, Bytes: prev.Bytes, Attrs: prev.Attrs})
 			return dst, sum, nil
@@ -270,7 +309,9 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 	if h := vm.Spec.Source.Host; h != "" {
 		defer r.acquire(ctx, "host:"+h, r.o.PerHost)()
 	}
-	defer r.acquire(ctx, "ds:"+datastoreOf(d.Source), r.o.PerDatastore)()
+	if ds, _, err := remote.ParseDatastorePath(d.Source); err == nil {
+		defer r.acquire(ctx, "ds:"+vm.Spec.Source.Datacenter+"/"+ds, r.o.PerDatastore)()
+	}
 	start := time.Now()
 	r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultStarted, Attrs: map[string]string{"source": d.Source}})
 	var tr *TransferResult
@@ -284,9 +325,11 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 		return err
 	})
 	if err != nil {
+		r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultFailed, Error: err.Error()})
 		return "", "", err
 	}
-	attrs := map[string]string{"sha256": tr.SHA256, "virtualBytes": fmt.Sprint(tr.VirtualBytes), "writtenBytes": fmt.Sprint(tr.WrittenBytes), "target": dst}
+	attrs := map[string]string{"sha256": tr.SHA256, "virtualBytes": fmt.Sprint(tr.VirtualBytes), "writtenBytes": fmt.Sprint(tr.WrittenBytes),
+		"target": dst, "source": d.Source}
 	for k, v := range tr.Attrs {
 		attrs[k] = v
 	}
@@ -312,16 +355,6 @@ func (r *Runner) acquire(ctx context.Context, name string, n int) func() {
 	}
 }
 
-// datastoreOf names the datastore of "[ds1] vm/disk.vmdk", or "local".
-func datastoreOf(source string) string {
-	if strings.HasPrefix(source, "[") {
-		if i := strings.Index(source, "]"); i > 0 {
-			return source[1:i]
-		}
-	}
-	return "local"
-}
-
 // retry runs f, again after a transient fault, with exponential backoff.
 func (r *Runner) retry(ctx context.Context, vm, disk, phase string, f func() error) error {
 	delay := r.o.Backoff
@@ -340,16 +373,22 @@ func (r *Runner) retry(ctx context.Context, vm, disk, phase string, f func() err
 	}
 }
 
+func (r *Runner) journalErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.jerr
+}
+
 // Transient reports whether err is worth retrying: a dropped or refused
 // connection, a timeout, a short read.
 func Transient(err error) bool {
 	var ne net.Error
 	switch {
-	case errors.Is(err, context.Canceled):
-		return false
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false // a step's own wait ran out, or the run was stopped
 	case errors.As(err, &ne) && ne.Timeout(),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, io.ErrUnexpectedEOF):
 		return true
 	}
 	var te interface{ Temporary() bool }
@@ -361,8 +400,15 @@ func (r *Runner) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	if err := r.journal.Append(e); err != nil && r.o.Progress != nil {
-		r.o.Progress.Event(Event{Phase: "run", Result: ResultFailed, Error: err.Error()})
+	if err := r.journal.Append(e); err != nil {
+		r.mu.Lock()
+		if r.jerr == nil {
+			r.jerr = err
+		}
+		r.mu.Unlock()
+		if r.o.Progress != nil {
+			r.o.Progress.Event(Event{Phase: "run", Result: ResultFailed, Error: err.Error()})
+		}
 	}
 	if r.o.Progress != nil {
 		r.o.Progress.Event(e)

@@ -90,22 +90,24 @@ func newE2E(t *testing.T) *e2e {
 	return e
 }
 
-func (e *e2e) runner(t *testing.T, runDir string) *Runner {
+// run migrates e.plan in runDir with the real runtime stages, and releases
+// the run directory when done.
+func (e *e2e) run(ctx context.Context, t *testing.T, runDir string) ([]VMResult, error) {
 	t.Helper()
 	stages := &RuntimeStages{Open: LocalFiles(e.dir), Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
-	r, err := NewRunner(e.plan, stages, Options{RunDir: runDir, Parallel: 2, Backoff: 10 * time.Millisecond})
+	r, err := NewRunner(e.plan, stages, Options{RunDir: runDir, Parallel: 2, Retries: 3, Backoff: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	defer r.Close()
+	return r.Run(ctx)
 }
 
 func TestMigrateToRunningPodVMs(t *testing.T) {
 	e := newE2E(t)
 	ctx := context.Background()
 	runDir := filepath.Join(e.dir, "run")
-	results, err := e.runner(t, runDir).Run(ctx)
+	results, err := e.run(ctx, t, runDir)
 	if err == nil || !strings.Contains(err.Error(), "1 of 4 VMs failed: mig-broken") {
 		t.Fatalf("run error %v; want only mig-broken to fail: %+v", err, results)
 	}
@@ -152,7 +154,7 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 
 	// A rerun verifies and skips everything that is done, and retries only
 	// the broken VM, which fails again the same way.
-	results, err = e.runner(t, runDir).Run(ctx)
+	results, err = e.run(ctx, t, runDir)
 	if err == nil || len(results) != 4 {
 		t.Fatalf("rerun: %v", err)
 	}
@@ -176,7 +178,7 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 	// interruption lands while work is under way.
 	for _, after := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 2 * time.Second} {
 		ctx, cancel := context.WithTimeout(context.Background(), after)
-		_, err := e.runner(t, runDir).Run(ctx)
+		_, err := e.run(ctx, t, runDir)
 		cancel()
 		if err == nil {
 			break
@@ -193,9 +195,35 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 			t.Errorf("after interruption %s: %s, %v", d, got, err)
 		}
 	}
-	results, err := e.runner(t, runDir).Run(context.Background())
+	// The interruption landed while work was under way, and some steps were done.
+	before, _ := ReadJournal(runDir)
+	open, done := map[string]bool{}, map[string]bool{}
+	for _, ev := range before {
+		k := key(ev.VM, ev.Disk, ev.Phase)
+		switch ev.Result {
+		case ResultStarted:
+			open[k] = true
+		case ResultDone:
+			delete(open, k)
+			done[k] = true
+		}
+	}
+	if len(open) == 0 {
+		t.Fatalf("no interruption landed while a step was under way")
+	}
+	results, err := e.run(context.Background(), t, runDir)
 	if err != nil {
 		t.Fatalf("resumed run: %v", err)
+	}
+	after, _ := ReadJournal(runDir)
+	skipped := 0
+	for _, ev := range after[len(before):] {
+		if ev.Result == ResultSkipped && done[key(ev.VM, ev.Disk, ev.Phase)] {
+			skipped++
+		}
+	}
+	if doneSteps := countPhases(done, PhaseTransfer, PhasePackage); skipped < doneSteps {
+		t.Errorf("the resumed run skipped %d of the %d transfers and packages done before", skipped, doneSteps)
 	}
 	for _, r := range results {
 		if r.Status != "ready" {
@@ -206,4 +234,17 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 			t.Errorf("%s after resume: checksum %s, %v; want %s", r.VM, got, err, want)
 		}
 	}
+}
+
+// countPhases counts the keys of the given phases.
+func countPhases(keys map[string]bool, phases ...string) int {
+	n := 0
+	for k := range keys {
+		for _, p := range phases {
+			if strings.HasSuffix(k, "\x00"+p) {
+				n++
+			}
+		}
+	}
+	return n
 }

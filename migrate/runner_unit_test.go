@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/convert/remote"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -26,6 +28,17 @@ type scriptedStages struct {
 	attempts    atomic.Int64
 	hold        time.Duration
 	failPackage string
+	sums        map[string]string // disk path -> checksum of what Transfer "wrote"
+	images      map[string]string // ref -> digest
+	running     map[string]bool
+	boots       map[string]int
+	failBoot    map[string]bool
+	transfers   map[string]int
+}
+
+func newScripted() *scriptedStages {
+	return &scriptedStages{active: map[string]int{}, peak: map[string]int{}, transient: map[string]int{}, sums: map[string]string{},
+		images: map[string]string{}, running: map[string]bool{}, boots: map[string]int{}, failBoot: map[string]bool{}, transfers: map[string]int{}}
 }
 
 func (s *scriptedStages) ImageRef(runDir, name string) string {
@@ -34,7 +47,8 @@ func (s *scriptedStages) ImageRef(runDir, name string) string {
 
 func (s *scriptedStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk, dst string, _ func(int64, int64)) (*TransferResult, error) {
 	s.attempts.Add(1)
-	keys := []string{"host:" + vm.Spec.Source.Host, "ds:" + datastoreOf(d.Source)}
+	ds, _, _ := remote.ParseDatastorePath(d.Source)
+	keys := []string{"host:" + vm.Spec.Source.Host, "ds:" + ds}
 	s.mu.Lock()
 	if s.transient[vm.Spec.Name] > 0 {
 		s.transient[vm.Spec.Name]--
@@ -51,24 +65,54 @@ func (s *scriptedStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d po
 	for _, k := range keys {
 		s.active[k]--
 	}
+	s.sums[dst] = "sum-" + d.Source
+	s.transfers[vm.Spec.Name]++
 	s.mu.Unlock()
-	return &TransferResult{ReadBytes: 1, VirtualBytes: 1, SHA256: "sum-" + vm.Spec.Name}, nil
+	return &TransferResult{ReadBytes: 1, VirtualBytes: 1, SHA256: "sum-" + d.Source}, nil
 }
 
-func (s *scriptedStages) Checksum(context.Context, string) (string, error) {
-	return "", fmt.Errorf("none")
+func (s *scriptedStages) Checksum(_ context.Context, path string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sum, ok := s.sums[path]; ok {
+		return sum, nil
+	}
+	return "", fmt.Errorf("%s: no such file", path)
 }
+
 func (s *scriptedStages) Package(_ context.Context, vm *podvm.PlannedVM, _ []string, ref string) (*PackageResult, error) {
 	if vm.Spec.Name == s.failPackage {
 		return nil, fmt.Errorf("image layer: no space left on device")
 	}
-	return &PackageResult{Ref: ref, Digest: "sha256:x"}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	digest := "sha256:" + specHash(&vm.Spec)
+	s.images[ref] = digest
+	return &PackageResult{Ref: ref, Digest: digest}, nil
 }
-func (s *scriptedStages) ImageOK(context.Context, string, string) bool { return false }
-func (s *scriptedStages) Boot(context.Context, *podvm.PlannedVM, string) (*BootResult, error) {
+
+func (s *scriptedStages) ImageOK(_ context.Context, ref, digest string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.images[ref] == digest
+}
+
+func (s *scriptedStages) Boot(_ context.Context, vm *podvm.PlannedVM, _ string) (*BootResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.boots[vm.Spec.Name]++
+	s.running[vm.Spec.Name] = true // a pod VM that is not ready keeps running, as the runtime's do
+	if s.failBoot[vm.Spec.Name] {
+		return nil, fmt.Errorf("pod VM %s: not ready within 2m0s", vm.Spec.Name)
+	}
 	return &BootResult{Accel: "tcg"}, nil
 }
-func (s *scriptedStages) Running(context.Context, *podvm.PlannedVM) bool { return false }
+
+func (s *scriptedStages) Running(_ context.Context, vm *podvm.PlannedVM) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running[vm.Spec.Name]
+}
 
 func scriptedPlan(n int) *podvm.Plan {
 	p := &podvm.Plan{}
@@ -82,7 +126,8 @@ func scriptedPlan(n int) *podvm.Plan {
 }
 
 func TestRunnerBoundsLoadPerHostAndDatastore(t *testing.T) {
-	s := &scriptedStages{active: map[string]int{}, peak: map[string]int{}, transient: map[string]int{}, hold: 30 * time.Millisecond}
+	s := newScripted()
+	s.hold = 30 * time.Millisecond
 	r, err := NewRunner(scriptedPlan(24), s, Options{RunDir: t.TempDir(), Parallel: 12, PerHost: 3, PerDatastore: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +151,8 @@ func TestRunnerBoundsLoadPerHostAndDatastore(t *testing.T) {
 }
 
 func TestRunnerRetriesTransientFaultsAndIsolatesFailures(t *testing.T) {
-	s := &scriptedStages{active: map[string]int{}, peak: map[string]int{}, transient: map[string]int{"vm00": 2, "vm01": 9}, failPackage: "vm02"}
+	s := newScripted()
+	s.transient["vm00"], s.transient["vm01"], s.failPackage = 2, 9, "vm02"
 	dir := t.TempDir()
 	r, err := NewRunner(scriptedPlan(4), s, Options{RunDir: dir, Retries: 3, Backoff: time.Millisecond})
 	if err != nil {
@@ -134,5 +180,94 @@ func TestRunnerRetriesTransientFaultsAndIsolatesFailures(t *testing.T) {
 	}
 	if retries["vm00"] != 2 || retries["vm01"] != 3 || retries["vm02"] != 0 {
 		t.Errorf("retries %v; want 2 for vm00 (then it worked), 3 for vm01 (gave up), none for a non-transient fault", retries)
+	}
+}
+
+func TestRerunRedoesExactlyWhatChangedOrFailed(t *testing.T) {
+	s := newScripted()
+	dir := t.TempDir()
+	plan := scriptedPlan(3)
+	run := func() {
+		t.Helper()
+		r, err := NewRunner(plan, s, Options{RunDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if res, err := r.Run(context.Background()); err != nil {
+			t.Logf("run: %v %+v", err, res)
+		}
+	}
+	s.failBoot["vm01"] = true
+	run()
+	if s.boots["vm00"] != 1 || s.boots["vm01"] != 1 {
+		t.Fatalf("first run boots %v", s.boots)
+	}
+
+	// vm00: its plan changes (more memory); vm01: its boot failed but its
+	// pod VM still runs; vm02: nothing changed.
+	plan.VMs[0].Spec.MemoryMiB = 4096
+	s.failBoot["vm01"] = false
+	run()
+	want := map[string]int{"vm00": 2, "vm01": 2, "vm02": 1}
+	for vm, n := range want {
+		if s.boots[vm] != n {
+			t.Errorf("%s booted %d times, want %d (boots %v)", vm, s.boots[vm], n, s.boots)
+		}
+		if s.transfers[vm] != 1 {
+			t.Errorf("%s disk copied %d times; its source did not change", vm, s.transfers[vm])
+		}
+	}
+
+	// A disk whose source changed is copied again.
+	plan.VMs[2].Spec.Disks[0].Source = "[ds9] vm02/moved.vmdk"
+	run()
+	if s.transfers["vm02"] != 2 || s.boots["vm02"] != 2 {
+		t.Errorf("moved disk: %d copies, %d boots; want 2 and 2", s.transfers["vm02"], s.boots["vm02"])
+	}
+	// Nothing changed: everything is skipped.
+	before := s.boots["vm00"] + s.boots["vm01"] + s.boots["vm02"]
+	run()
+	if after := s.boots["vm00"] + s.boots["vm01"] + s.boots["vm02"]; after != before {
+		t.Errorf("an unchanged rerun booted %d pod VMs", after-before)
+	}
+}
+
+func TestRunDirectoryIsLockedAndCleaned(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "disks", "vm00"), 0o755)
+	partial := filepath.Join(dir, "disks", "vm00", ".disk0.qcow2.partial-123")
+	os.WriteFile(partial, []byte("half"), 0o644)
+	r, err := NewRunner(scriptedPlan(1), newScripted(), Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(partial); !os.IsNotExist(err) {
+		t.Errorf("a half-written disk of an interrupted run is still there: %v", err)
+	}
+	if _, err := NewRunner(scriptedPlan(1), newScripted(), Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("in use by pid %d", os.Getpid())) {
+		t.Errorf("second runner on the same directory: %v", err)
+	}
+	r.Close()
+	r2, err := NewRunner(scriptedPlan(1), newScripted(), Options{RunDir: dir})
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	r2.Close()
+	if _, err := NewRunner(scriptedPlan(1), newScripted(), Options{RunDir: dir, Retries: -1}); err == nil {
+		t.Error("negative retries accepted")
+	}
+}
+
+func TestSameVMNamedTwiceRunsOnce(t *testing.T) {
+	s := newScripted()
+	r, err := NewRunner(scriptedPlan(2), s, Options{RunDir: t.TempDir(), VMs: []string{"vm00", "vm00"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res, err := r.Run(context.Background())
+	if err != nil || len(res) != 1 || s.transfers["vm00"] != 1 {
+		t.Errorf("results %+v, %v, transfers %v", res, err, s.transfers)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -80,6 +81,17 @@ HTML report is written to RUN_DIR/report.html already).`,
 }
 
 func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile string) error {
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"--parallel", f.parallel}, {"--per-datastore", f.perDatastore}, {"--per-host", f.perHost}} {
+		if n.v < 1 {
+			return usageError{fmt.Errorf("%s %d: want 1 or more", n.flag, n.v)}
+		}
+	}
+	if f.retries < 0 {
+		return usageError{fmt.Errorf("--retries %d: want 0 or more", f.retries)}
+	}
 	switch f.target {
 	case "runtime":
 	case "kubevirt":
@@ -106,15 +118,23 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	if err := os.MkdirAll(f.runDir, 0o755); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(f.runDir, reports.PlanFile), data, 0o644); err != nil {
+	if f.sourcePowerOff && g.vsphere.URL == "" {
+		return usageError{fmt.Errorf("--source-power-off needs the vSphere connection (--url or GOVC_URL)")}
+	}
+	if planNeedsVSphere(plan) && g.vsphere.URL == "" {
+		return usageError{fmt.Errorf("%s has disks on vSphere datastores: give the vSphere connection (--url or GOVC_URL)", planFile)}
+	}
+	// A run directory belongs to one plan: its journal and report pair with it.
+	runPlan := filepath.Join(f.runDir, reports.PlanFile)
+	if old, err := os.ReadFile(runPlan); err == nil && !bytes.Equal(old, data) {
+		return usageError{fmt.Errorf("run directory %s was made from another plan: use a new --run-dir (or remove the old one)", f.runDir)}
+	}
+	if err := atomicfile.WriteFile(runPlan, data, 0o644); err != nil {
 		return err
 	}
 	ctx := cmd.Context()
 	open := migrate.LocalFiles(filepath.Dir(planFile))
 	var quiesce func(context.Context, *podvm.PlannedVM) (string, error)
-	if f.sourcePowerOff && g.vsphere.URL == "" {
-		return usageError{fmt.Errorf("--source-power-off needs the vSphere connection (--url or GOVC_URL)")}
-	}
 	if (planNeedsVSphere(plan) || f.sourcePowerOff) && g.vsphere.URL != "" {
 		conn, err := vsphere.Connect(ctx, g.vsphere)
 		if err != nil {
@@ -163,11 +183,8 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	defer r.Close()
 	results, runErr := r.Run(ctx)
 	prog.finish()
-	if rep, err := reports.Load(f.runDir, time.Now()); err == nil {
-		var b strings.Builder
-		if reports.Render(&b, rep, reports.FormatHTML) == nil {
-			_ = atomicfile.WriteFile(filepath.Join(f.runDir, "report.html"), []byte(b.String()), 0o644)
-		}
+	if err := writeRunReport(f.runDir); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: no report.html: %v\n", err)
 	}
 	if g.format != output.JSON {
 		format := g.format
@@ -180,6 +197,19 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (report: %s)\n", f.runDir, filepath.Join(f.runDir, "report.html"))
 	}
 	return runErr
+}
+
+// writeRunReport renders RUN_DIR/report.html.
+func writeRunReport(runDir string) error {
+	rep, err := reports.Load(runDir, time.Now())
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := reports.Render(&b, rep, reports.FormatHTML); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(runDir, "report.html"), b.Bytes(), 0o644)
 }
 
 // planNeedsVSphere reports whether a disk of the plan lives on a datastore.
