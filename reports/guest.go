@@ -39,3 +39,11 @@ func (r *Report) GuestConversions() []GuestConversion {
 	}
 	return out
 }
+
+// Note is the reason a disk was skipped, or the warnings of a conversion.
+func (g GuestConversion) Note() string {
+	if g.Result == "skipped" {
+		return g.Reason
+	}
+	return g.Warnings
+}

@@ -104,7 +104,7 @@ svg text{font:12px system-ui,sans-serif;fill:#334155}.empty{color:var(--muted)}
 
 {{with .GuestConversions}}<section><h2>Guest conversion</h2>
 <table><thead><tr><th>VM</th><th>Disk</th><th>Result</th><th>Seconds</th><th>Inspected</th><th>Removed</th><th>Initramfs modules</th><th>First boot</th><th>Warnings / reason</th></tr></thead><tbody>
-{{range .}}<tr><td>{{.VM}}</td><td>{{.Disk}}</td><td>{{.Result}}</td><td class="num">{{.Seconds}}</td><td>{{.Inspected}}</td><td>{{.Removed}}</td><td>{{.InitramfsModules}}</td><td>{{.FirstBoot}}</td><td><small>{{.Warnings}}{{.Reason}}</small></td></tr>{{end}}
+{{range .}}<tr><td>{{.VM}}</td><td>{{.Disk}}</td><td>{{.Result}}</td><td class="num">{{.Seconds}}</td><td>{{.Inspected}}</td><td>{{.Removed}}</td><td>{{.InitramfsModules}}</td><td>{{.FirstBoot}}</td><td><small>{{.Note}}</small></td></tr>{{end}}
 </tbody></table></section>{{end}}
 
 <section><h2>Transfer throughput over time</h2>{{.ThroughputChart}}</section>

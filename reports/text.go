@@ -74,7 +74,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("\n### Guest conversion\n\n| VM | Disk | Result | Seconds | Inspected | Removed | Initramfs modules | First boot | Warnings / reason |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range gs {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", md(g.VM), md(g.Disk), g.Result, g.Seconds, md(g.Inspected),
-				md(g.Removed), md(g.InitramfsModules), md(g.FirstBoot), md(g.Warnings+g.Reason))
+				md(g.Removed), md(g.InitramfsModules), md(g.FirstBoot), md(g.Note()))
 		}
 	}
 	if len(p.Phases) > 0 {
