@@ -3,7 +3,7 @@ package podvm
 import (
 	"fmt"
 	"os"
-	"path"
+	"regexp"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -36,8 +36,8 @@ func ParseMapping(s string) (Mapping, error) {
 		return Mapping{}, fmt.Errorf("mapping %q: want SOURCE=TARGET, e.g. \"VM Network=pod\"", s)
 	}
 	m := Mapping{Source: strings.TrimSpace(s[:i]), Target: strings.TrimSpace(s[i+1:])}
-	if _, err := path.Match(m.Source, ""); err != nil {
-		return Mapping{}, fmt.Errorf("mapping %q: bad pattern: %w", s, err)
+	if _, err := Glob(m.Source); err != nil {
+		return Mapping{}, fmt.Errorf("mapping %q: %w", s, err)
 	}
 	return m, nil
 }
@@ -114,9 +114,44 @@ func lookup(ms []Mapping, name string) (string, bool) {
 		}
 	}
 	for _, m := range ms {
-		if ok, _ := path.Match(m.Source, name); isGlob(m.Source) && ok {
+		if g, err := Glob(m.Source); err == nil && isGlob(m.Source) && g.MatchString(name) {
 			return m.Target, true
 		}
 	}
 	return "", false
+}
+
+// Glob compiles a shell pattern for names: '*' matches any run of
+// characters and '?' any one, '/' included (network, folder and VM names
+// often contain it), and [...] a class. The whole name must match.
+func Glob(pattern string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		case '[':
+			j := strings.IndexByte(pattern[i+1:], ']')
+			if j < 0 {
+				return nil, fmt.Errorf("pattern %q: '[' without ']'", pattern)
+			}
+			class := pattern[i+1 : i+1+j]
+			if strings.HasPrefix(class, "!") {
+				class = "^" + class[1:]
+			}
+			b.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
+			i += j + 1
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	return re, nil
 }

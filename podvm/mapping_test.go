@@ -20,7 +20,7 @@ func TestParseMapping(t *testing.T) {
 		{"pod", Mapping{}, "SOURCE=TARGET"},
 		{"=pod", Mapping{}, "SOURCE=TARGET"},
 		{"x=", Mapping{}, "SOURCE=TARGET"},
-		{"[x=pod", Mapping{}, "bad pattern"},
+		{"[x=pod", Mapping{}, "without ']'"},
 	}
 	for _, c := range cases {
 		got, err := ParseMapping(c.in)

@@ -148,16 +148,19 @@ func UnmarshalPlan(data []byte) (*Plan, error) {
 	if p.APIVersion != PlanAPIVersion || p.Kind != KindPlan {
 		return nil, fmt.Errorf("plan: apiVersion %q kind %q: want %s %s", p.APIVersion, p.Kind, PlanAPIVersion, KindPlan)
 	}
+	names := map[string]int{}
 	for i := range p.VMs {
 		if err := p.VMs[i].Spec.Validate(); err != nil {
 			return nil, fmt.Errorf("plan: vms[%d]: %w", i, err)
 		}
+		n := p.VMs[i].Spec.Name
+		if j, dup := names[n]; dup {
+			return nil, fmt.Errorf("plan: vms[%d].spec.name %q: also vms[%d]'s; pod VM names must be unique", i, n, j)
+		}
+		names[n] = i
 	}
 	return &p, nil
 }
-
-// marshalYAML renders a plan document.
-func marshalYAML(p *Plan) ([]byte, error) { return yaml.Marshal(p) }
 
 // secureBootFirmware lists where distributions install OVMF built with
 // secure boot and SMM.

@@ -2,7 +2,6 @@ package podvm
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -36,6 +35,11 @@ func NewPlan(inv *discover.Inventory, o Options) (*Plan, error) {
 		o.Now = time.Now
 	}
 	for vm, ids := range o.Allow {
+		if g, err := Glob(vm); err != nil {
+			return nil, fmt.Errorf("--allow %s: %w", vm, err)
+		} else if !anyMatch(inv.VMs, vm, g) {
+			return nil, fmt.Errorf("--allow %s:…: no VM of that name in the inventory", vm)
+		}
 		for _, id := range ids {
 			r, ok := LookupRule(id)
 			if !ok {
@@ -115,7 +119,7 @@ func statusOf(fs []Finding) Status {
 func allowedFor(allow map[string][]string, vm string) map[string]bool {
 	out := map[string]bool{}
 	for pattern, ids := range allow {
-		if ok, _ := path.Match(pattern, vm); ok || pattern == vm {
+		if g, err := Glob(pattern); pattern == vm || err == nil && g.MatchString(vm) {
 			for _, id := range ids {
 				out[id] = true
 			}
@@ -137,9 +141,9 @@ func selectVMs(vms []discover.VM, want []string) ([]*discover.VM, error) {
 	used := make([]bool, len(want))
 	for i := range vms {
 		for j, w := range want {
-			if ok, err := path.Match(w, vms[i].Name); err != nil {
+			if g, err := Glob(w); err != nil {
 				return nil, fmt.Errorf("--vm %q: %w", w, err)
-			} else if ok {
+			} else if w == vms[i].Name || g.MatchString(vms[i].Name) {
 				out = append(out, &vms[i])
 				used[j] = true
 				break
@@ -232,4 +236,13 @@ func endpointHost(endpoint string) string {
 		s = s[:i]
 	}
 	return s
+}
+
+func anyMatch(vms []discover.VM, name string, g *regexp.Regexp) bool {
+	for _, vm := range vms {
+		if vm.Name == name || g.MatchString(vm.Name) {
+			return true
+		}
+	}
+	return false
 }

@@ -55,11 +55,18 @@ func guestRules() []Rule {
 				if c.vm.State.Power != discover.PoweredOn && c.vm.Guest.Hostname == "" {
 					return nil // tools report nothing for a VM that is off
 				}
-				switch h := strings.ToLower(c.vm.Guest.Hostname); h {
+				h := strings.ToLower(c.vm.Guest.Hostname)
+				switch h {
 				case "":
 					return fired("the guest reports no host name")
-				case "localhost", "localhost.localdomain", "ubuntu", "debian", "centos", "fedora", "rhel", "windows", "win-server", "minint":
+				case "localhost", "localhost.localdomain", "ubuntu", "debian", "centos", "fedora", "rhel", "rocky", "almalinux", "photon":
 					return fired("host name %q is a default", c.vm.Guest.Hostname)
+				}
+				// Windows names itself WIN-XXXXXXX, DESKTOP-XXXXXXX or MININT-XXXXXXX.
+				for _, p := range []string{"win-", "desktop-", "minint-"} {
+					if strings.HasPrefix(h, p) {
+						return fired("host name %q is one Windows generated", c.vm.Guest.Hostname)
+					}
 				}
 				return nil
 			},

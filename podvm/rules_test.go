@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )
 
@@ -260,7 +262,7 @@ func TestPlanDocumentRoundTripAndSummary(t *testing.T) {
 	if s.VMs != 3 || s.Ready != 1 || s.Warning != 1 || s.Blocked != 1 || s.Rules[0].Rule != "fault-tolerance" {
 		t.Errorf("summary %+v", s)
 	}
-	b, err := marshalYAML(p)
+	b, err := yaml.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +300,66 @@ func TestDNSName(t *testing.T) {
 	for in, want := range cases {
 		if got := DNSName(in); got != want || !IsDNS1123Label(got) {
 			t.Errorf("DNSName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNamesWithSlashesMatchGlobs(t *testing.T) {
+	vm := cleanVM("app/01")
+	vm.Hardware.NICs[0].Network = "DC1/VLAN 10"
+	vm.Hardware.Disks[0].RDM = &discover.RDM{Compatibility: "virtualMode"}
+	inv := discover.NewInventory()
+	inv.VMs = []discover.VM{vm}
+	p, err := NewPlan(inv, Options{VMs: []string{"app*"}, Allow: map[string][]string{"*": {"rdm"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := findings(p, "app/01", "network-unmapped"); len(got) != 0 {
+		t.Errorf("'*=pod' did not map %q: %+v", vm.Hardware.NICs[0].Network, got)
+	}
+	if pv, _ := p.VM("app/01"); pv.Status == StatusBlocked || pv.Spec.NICs[0].Network != PodNetwork {
+		t.Errorf("--allow '*:rdm' did not reach app/01: %s %+v", pv.Status, pv.Spec.NICs)
+	}
+	if _, err := NewPlan(inv, Options{Allow: map[string][]string{"db01": {"rdm"}}}); err == nil || !strings.Contains(err.Error(), "no VM of that name") {
+		t.Errorf("--allow for an unknown VM: %v", err)
+	}
+	for pattern, name := range map[string]string{"web-0?": "web-01", "[wd]b*": "db/x", "x[!a]z": "xbz", "a.b": "a.b"} {
+		g, err := Glob(pattern)
+		if err != nil || !g.MatchString(name) {
+			t.Errorf("Glob(%q) does not match %q: %v", pattern, name, err)
+		}
+	}
+	if g, _ := Glob("a.b"); g.MatchString("axb") {
+		t.Error("'.' in a pattern matched any character")
+	}
+	if _, err := Glob("[x"); err == nil {
+		t.Error("unterminated class accepted")
+	}
+}
+
+func TestPlanRejectsDuplicatePodVMNames(t *testing.T) {
+	inv := discover.NewInventory()
+	inv.VMs = []discover.VM{cleanVM("web01"), cleanVM("db01")}
+	p, err := NewPlan(inv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.VMs[1].Spec.Name = "web01"
+	b, _ := yaml.Marshal(p)
+	if _, err := UnmarshalPlan(b); err == nil || !strings.Contains(err.Error(), `vms[1].spec.name "web01": also vms[0]'s`) {
+		t.Errorf("duplicate pod VM names: %v", err)
+	}
+}
+
+func TestWindowsGeneratedHostnames(t *testing.T) {
+	for _, h := range []string{"WIN-8F3K2L1QZ0A", "DESKTOP-4J2KL9", "MININT-AB12CD"} {
+		vm := cleanVM("w")
+		vm.Guest.Hostname = h
+		inv := discover.NewInventory()
+		inv.VMs = []discover.VM{vm}
+		p, _ := NewPlan(inv, Options{})
+		if len(findings(p, "w", "hostname-default")) != 1 {
+			t.Errorf("%s not reported as a default host name", h)
 		}
 	}
 }
