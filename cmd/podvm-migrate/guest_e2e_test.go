@@ -77,6 +77,8 @@ func TestDebianGuestConversion(t *testing.T) {
 	}
 	t.Logf("accelerator %s (%s)", verdict.Accel, verdict.Reason)
 	vmdk := g.Path(testenv.DebianVMDK)
+	// Domain names are global to libvirt: unique ones survive a crashed run.
+	suffix := fmt.Sprintf("-%d", time.Now().UnixNano()%1e6)
 
 	// As it is: copied, not converted.
 	plain := filepath.Join(dir, "plain.qcow2")
@@ -91,7 +93,7 @@ func TestDebianGuestConversion(t *testing.T) {
 	}
 	plainBoot := make(chan bootOutcome, 1)
 	go func() {
-		line, log, after, err := bootDebian(ctx, rt, "podvm-test-debian-plain", plain, verdict.Accel, g.CapacityBytes)
+		line, log, after, err := bootDebian(ctx, rt, "podvm-test-debian-plain"+suffix, plain, verdict.Accel, g.CapacityBytes)
 		plainBoot <- bootOutcome{line, log, after, err}
 	}()
 
@@ -133,7 +135,7 @@ func TestDebianGuestConversion(t *testing.T) {
 
 	inspectConverted(ctx, t, converted, g.Kernel, verdict.Accel)
 
-	line, log, after, err := bootDebian(ctx, rt, "podvm-test-debian-converted", converted, verdict.Accel, g.CapacityBytes)
+	line, log, after, err := bootDebian(ctx, rt, "podvm-test-debian-converted"+suffix, converted, verdict.Accel, g.CapacityBytes)
 	if err != nil {
 		t.Fatalf("the converted guest did not boot: %v\n%s", err, tail(log, 3000))
 	}
