@@ -15,7 +15,7 @@ import (
 
 // phaseColors gives every phase the same color in every chart.
 var phaseColors = map[string]string{
-	migrate.PhaseDiscover: "#94a3b8", migrate.PhasePlan: "#a78bfa", migrate.PhaseTransfer: "#3b82f6",
+	migrate.PhaseDiscover: "#94a3b8", migrate.PhasePlan: "#a78bfa", migrate.PhaseQuiesce: "#64748b", migrate.PhaseTransfer: "#3b82f6",
 	migrate.PhaseConvert: "#06b6d4", migrate.PhasePackage: "#f59e0b", migrate.PhaseBoot: "#f97316", migrate.PhaseReady: "#22c55e",
 }
 
@@ -80,7 +80,7 @@ svg text{font:12px system-ui,sans-serif;fill:#334155}.empty{color:var(--muted)}
 <div class="card"><b>{{.Performance.Migrated}}</b><span>migrated and ready</span></div>
 <div class="card"><b>{{.Performance.Failed}}</b><span>failed</span></div>
 <div class="card"><b>{{round .Performance.Wall}}</b><span>wall time</span></div>
-<div class="card"><b>{{mbps .Performance.MBps}} MB/s</b><span>{{human .Performance.Bytes}} transferred</span></div>
+<div class="card"><b>{{mbps .Performance.MBps}} MB/s</b><span>{{human .Performance.Bytes}} transferred (all transfers together)</span></div>
 </div>
 
 <section><h2>Compatibility</h2>{{.StatusBar}}
@@ -178,6 +178,9 @@ func phaseChart(p Performance) template.HTML {
 	y := float64(len(p.VMs))*rowH + 20
 	x := labelW
 	for _, ph := range migrate.Phases() {
+		if _, ok := p.Phases[ph]; !ok {
+			continue // only the phases this run has
+		}
 		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`, x, y, phaseColors[ph], x+14, y+10, ph)
 		x += 95
 	}

@@ -41,16 +41,19 @@ type VMCompat struct {
 
 // Performance is what the run measured.
 type Performance struct {
-	Started    time.Time          `json:"started,omitempty"`
-	Finished   time.Time          `json:"finished,omitempty"`
-	Wall       time.Duration      `json:"wallNs"`
-	VMs        []VMPerf           `json:"vms"`
-	Migrated   int                `json:"migrated"` // reached ready
-	Failed     int                `json:"failed"`
-	Bytes      int64              `json:"bytes"` // transferred
-	MBps       float64            `json:"mbps"`  // Bytes over the summed transfer time, MB/s
-	Phases     map[string]Summary `json:"phases"`
-	Throughput []Point            `json:"throughput,omitempty"` // transfer MB/s over time
+	Started  time.Time     `json:"started,omitempty"`
+	Finished time.Time     `json:"finished,omitempty"`
+	Wall     time.Duration `json:"wallNs"`
+	VMs      []VMPerf      `json:"vms"`
+	Migrated int           `json:"migrated"` // reached ready
+	Failed   int           `json:"failed"`
+	Bytes    int64         `json:"bytes"` // transferred
+	MBps     float64       `json:"mbps"`  // aggregate: Bytes over the time any transfer ran, MB/s
+	// MBpsPerTransfer is the average rate of one transfer: Bytes over the
+	// summed transfer times.
+	MBpsPerTransfer float64            `json:"mbpsPerTransfer"`
+	Phases          map[string]Summary `json:"phases"`
+	Throughput      []Point            `json:"throughput,omitempty"` // transfer MB/s over time
 }
 
 // VMPerf is one VM's timings.
@@ -111,11 +114,20 @@ func compatibility(p *podvm.Plan) Compatibility {
 	return c
 }
 
+// performance measures a run directory's events. A run directory may hold
+// several runs (a migration resumed after a crash): each step counts once,
+// with its last successful measurement; wall time is the sum of the runs'
+// own spans, without the gaps between them; a VM's status and error are
+// those of its last outcome.
 func performance(events []migrate.Event) Performance {
 	p := Performance{Phases: map[string]Summary{}}
+	if len(events) == 0 {
+		return p
+	}
+	clock := newRunClock(events)
+	p.Started, p.Finished = events[0].Time, events[0].Time
 	byVM := map[string]*VMPerf{}
 	var order []string
-	var transferTime time.Duration
 	get := func(name string) *VMPerf {
 		if v, ok := byVM[name]; ok {
 			return v
@@ -125,13 +137,10 @@ func performance(events []migrate.Event) Performance {
 		order = append(order, name)
 		return v
 	}
-	type span struct {
-		start, end time.Time
-		bytes      int64
-	}
-	var transfers []span
+	last := map[string]migrate.Event{} // vm/disk/phase -> last done
+	var keys []string
 	for _, e := range events {
-		if p.Started.IsZero() || e.Time.Before(p.Started) {
+		if e.Time.Before(p.Started) {
 			p.Started = e.Time
 		}
 		if e.Time.After(p.Finished) {
@@ -143,42 +152,57 @@ func performance(events []migrate.Event) Performance {
 		v := get(e.VM)
 		switch e.Result {
 		case migrate.ResultStarted:
-			if v.Status == "pending" {
-				v.Status = "running"
+			if v.Status != "ready" {
+				v.Status, v.Error = "running", ""
 			}
 		case migrate.ResultRetry:
 			v.Retries++
 		case migrate.ResultFailed:
 			v.Status, v.Error = "failed", e.Error
-		case migrate.ResultDone:
-			v.Phases[e.Phase] += e.Duration
-			v.Total += e.Duration
-			switch e.Phase {
-			case migrate.PhaseTransfer:
-				v.Bytes += e.Bytes
-				transferTime += e.Duration
-				transfers = append(transfers, span{e.Time.Add(-e.Duration), e.Time, e.Bytes})
-				if raw := attrInt(e.Attrs, "virtualBytes"); raw > 0 {
-					v.RawBytes += raw
-				}
-				if g, ok := guestConversion(e); ok {
-					v.Guest = append(v.Guest, g)
-				}
-			case migrate.PhasePackage:
-				v.ImageBytes += e.Bytes
-			case migrate.PhaseReady:
-				v.Status = "ready"
-				v.BootToReady = e.Duration
+		case migrate.ResultSkipped:
+			if e.Phase == migrate.PhaseReady {
+				v.Status, v.Error = "ready", ""
 			}
-			if a := e.Attrs["accel"]; a != "" {
-				v.Accel = a
+		case migrate.ResultDone:
+			k := e.VM + "\x00" + e.Disk + "\x00" + e.Phase
+			if _, seen := last[k]; !seen {
+				keys = append(keys, k)
+			}
+			last[k] = e
+			if e.Phase == migrate.PhaseReady {
+				v.Status, v.Error = "ready", ""
 			}
 		}
 	}
+	var transfers []span
+	for _, k := range keys {
+		e := last[k]
+		v := byVM[e.VM]
+		v.Phases[e.Phase] += e.Duration
+		v.Total += e.Duration
+		switch e.Phase {
+		case migrate.PhaseTransfer:
+			v.Bytes += e.Bytes
+			transfers = append(transfers, span{clock.at(e.Time.Add(-e.Duration)), clock.at(e.Time), e.Bytes})
+			v.RawBytes += attrInt(e.Attrs, "virtualBytes")
+			if g, ok := guestConversion(e); ok {
+				v.Guest = append(v.Guest, g)
+			}
+		case migrate.PhasePackage:
+			v.ImageBytes += e.Bytes
+		case migrate.PhaseReady:
+			v.BootToReady = e.Duration
+		}
+		if a := e.Attrs["accel"]; a != "" {
+			v.Accel = a
+		}
+	}
+	var perTransfer time.Duration
 	for _, name := range order {
 		v := byVM[name]
 		if d := v.Phases[migrate.PhaseTransfer]; d > 0 {
 			v.MBps = float64(v.Bytes) / 1e6 / d.Seconds()
+			perTransfer += d
 		}
 		if v.RawBytes > 0 && v.ImageBytes > 0 {
 			v.Ratio = float64(v.ImageBytes) / float64(v.RawBytes)
@@ -192,11 +216,12 @@ func performance(events []migrate.Event) Performance {
 		p.Bytes += v.Bytes
 		p.VMs = append(p.VMs, *v)
 	}
-	if transferTime > 0 {
-		p.MBps = float64(p.Bytes) / 1e6 / transferTime.Seconds()
+	p.Wall = clock.total
+	if busy := unionLength(transfers); busy > 0 {
+		p.MBps = float64(p.Bytes) / 1e6 / busy
 	}
-	if !p.Started.IsZero() {
-		p.Wall = p.Finished.Sub(p.Started)
+	if perTransfer > 0 {
+		p.MBpsPerTransfer = float64(p.Bytes) / 1e6 / perTransfer.Seconds()
 	}
 	for _, ph := range migrate.Phases() {
 		var ds []time.Duration
@@ -209,36 +234,115 @@ func performance(events []migrate.Event) Performance {
 			p.Phases[ph] = summarize(ds)
 		}
 	}
-	// Throughput over time: spread each transfer's bytes evenly over its
-	// span and sample in up to 60 buckets.
-	if len(transfers) > 0 && p.Wall > 0 {
-		n := 60
-		bucket := p.Wall / time.Duration(n)
-		if bucket < 100*time.Millisecond {
-			bucket = 100 * time.Millisecond
-			n = int(p.Wall/bucket) + 1
+	p.Throughput = throughput(transfers, clock.total.Seconds())
+	return p
+}
+
+// span is a transfer on the run clock: seconds of run time.
+type span struct {
+	start, end float64
+	bytes      int64
+}
+
+// runClock maps wall-clock times onto run time: the runs of a run
+// directory laid end to end, without the gaps between them.
+type runClock struct {
+	runs  []runSpan
+	total time.Duration
+}
+
+type runSpan struct {
+	start, end time.Time
+	offset     time.Duration // run time at start
+}
+
+func newRunClock(events []migrate.Event) *runClock {
+	c := &runClock{}
+	var cur *runSpan
+	for _, e := range events {
+		if e.Phase == "run" && e.Result == migrate.ResultStarted || cur == nil {
+			c.runs = append(c.runs, runSpan{start: e.Time, end: e.Time})
+			cur = &c.runs[len(c.runs)-1]
 		}
-		vals := make([]float64, n)
-		for _, s := range transfers {
-			d := s.end.Sub(s.start)
-			if d <= 0 {
-				continue
-			}
-			rate := float64(s.bytes) / d.Seconds()
-			for i := range vals {
-				bs := p.Started.Add(time.Duration(i) * bucket)
-				be := bs.Add(bucket)
-				ov := minTime(be, s.end).Sub(maxTime(bs, s.start))
-				if ov > 0 {
-					vals[i] += rate * ov.Seconds() / bucket.Seconds()
-				}
-			}
+		if e.Time.After(cur.end) {
+			cur.end = e.Time
 		}
-		for i, v := range vals {
-			p.Throughput = append(p.Throughput, Point{T: (time.Duration(i) * bucket).Seconds(), V: v / 1e6})
+		if e.Time.Before(cur.start) {
+			cur.start = e.Time
 		}
 	}
-	return p
+	for i := range c.runs {
+		c.runs[i].offset = c.total
+		c.total += c.runs[i].end.Sub(c.runs[i].start)
+	}
+	return c
+}
+
+// at is the run time, in seconds, of wall-clock time t.
+func (c *runClock) at(t time.Time) float64 {
+	for i := len(c.runs) - 1; i >= 0; i-- {
+		r := c.runs[i]
+		if !t.Before(r.start) || i == 0 {
+			d := t.Sub(r.start)
+			if d < 0 {
+				d = 0
+			}
+			if max := r.end.Sub(r.start); d > max {
+				d = max
+			}
+			return (r.offset + d).Seconds()
+		}
+	}
+	return 0
+}
+
+// unionLength is how many seconds at least one transfer was running.
+func unionLength(spans []span) float64 {
+	s := append([]span(nil), spans...)
+	sort.Slice(s, func(i, j int) bool { return s[i].start < s[j].start })
+	total, end := 0.0, math.Inf(-1)
+	for _, x := range s {
+		if x.end <= end {
+			continue
+		}
+		total += x.end - math.Max(x.start, end)
+		end = x.end
+	}
+	return total
+}
+
+// throughput spreads each transfer's bytes evenly over its span and samples
+// the aggregate MB/s in up to 60 buckets of run time.
+func throughput(transfers []span, wall float64) []Point {
+	if len(transfers) == 0 || wall <= 0 {
+		return nil
+	}
+	n := 60
+	bucket := wall / float64(n)
+	if bucket < 0.1 {
+		bucket = 0.1
+		n = int(wall/bucket) + 1
+	}
+	vals := make([]float64, n)
+	for _, s := range transfers {
+		d := s.end - s.start
+		if d <= 0 {
+			continue
+		}
+		rate := float64(s.bytes) / d
+		for i := range vals {
+			bs := float64(i) * bucket
+			ov := math.Min(bs+bucket, s.end) - math.Max(bs, s.start)
+			if ov > 0 {
+				vals[i] += rate * ov / bucket
+			}
+		}
+	}
+	out := make([]Point, n)
+	for i, v := range vals {
+		out[i] = Point{T: float64(i) * bucket, V: v / 1e6}
+	}
+	return out
 }
 
 func summarize(ds []time.Duration) Summary {
@@ -269,18 +373,4 @@ func attrInt(attrs map[string]string, key string) int64 {
 		n = n*10 + int64(c-'0')
 	}
 	return n
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }

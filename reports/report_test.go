@@ -69,8 +69,11 @@ func TestBuildComputesPerformance(t *testing.T) {
 	if p.Migrated != 1 || p.Failed != 1 || p.Wall != 12500*time.Millisecond || p.Bytes != 600e6 {
 		t.Fatalf("performance %+v", p)
 	}
-	if want := 600.0 / 9; p.MBps < want-0.01 || p.MBps > want+0.01 {
-		t.Errorf("MB/s = %.2f, want %.2f (bytes over summed transfer time)", p.MBps, want)
+	if p.MBps < 119.99 || p.MBps > 120.01 {
+		t.Errorf("aggregate MB/s = %.2f, want 120 (600 MB while some transfer ran: 5 s)", p.MBps)
+	}
+	if want := 600.0 / 9; p.MBpsPerTransfer < want-0.01 || p.MBpsPerTransfer > want+0.01 {
+		t.Errorf("per-transfer MB/s = %.2f, want %.2f", p.MBpsPerTransfer, want)
 	}
 	web := p.VMs[0]
 	if web.Name != "web01" || web.Status != "ready" || web.Accel != "tcg" || web.BootToReady != 2500*time.Millisecond || web.MBps != 100 ||
@@ -132,5 +135,65 @@ func TestRenderFormats(t *testing.T) {
 	}
 	if err := Render(&bytes.Buffer{}, r, "pdf"); err == nil {
 		t.Error("pdf accepted")
+	}
+}
+
+func TestResumedRunCountsEachStepOnce(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	ev := func(at time.Duration, vm, disk, phase, result string, d time.Duration, bytes int64, errText string) migrate.Event {
+		return migrate.Event{Time: t0.Add(at), VM: vm, Disk: disk, Phase: phase, Result: result, Duration: d, Bytes: bytes, Error: errText,
+			Attrs: map[string]string{"virtualBytes": "1000000000"}}
+	}
+	events := []migrate.Event{
+		// Run 1: the transfer finishes, the boot fails, then the run dies.
+		ev(0, "", "", "run", migrate.ResultStarted, 0, 0, ""),
+		ev(10*time.Second, "web01", "disk0", migrate.PhaseTransfer, migrate.ResultDone, 10*time.Second, 100e6, ""),
+		ev(12*time.Second, "web01", "", migrate.PhasePackage, migrate.ResultDone, 2*time.Second, 10e6, ""),
+		ev(20*time.Second, "web01", "", migrate.PhaseBoot, migrate.ResultFailed, 0, 0, "not ready within 2m0s"),
+		// Run 2, a day later: transfer and package are skipped, the boot works.
+		ev(day, "", "", "run", migrate.ResultStarted, 0, 0, ""),
+		ev(day+time.Second, "web01", "disk0", migrate.PhaseTransfer, migrate.ResultSkipped, 0, 100e6, ""),
+		ev(day+2*time.Second, "web01", "", migrate.PhasePackage, migrate.ResultSkipped, 0, 10e6, ""),
+		ev(day+5*time.Second, "web01", "", migrate.PhaseBoot, migrate.ResultDone, time.Second, 0, ""),
+		ev(day+8*time.Second, "web01", "", migrate.PhaseReady, migrate.ResultDone, 3*time.Second, 0, ""),
+		ev(day+8*time.Second, "", "", "run", migrate.ResultDone, 8*time.Second, 0, ""),
+	}
+	p := Build("r", nil, events, time.Now()).Performance
+	if p.Wall != 28*time.Second {
+		t.Errorf("wall %s, want 28s: the two runs without the day between them", p.Wall)
+	}
+	v := p.VMs[0]
+	if v.Status != "ready" || v.Error != "" || v.Bytes != 100e6 || v.ImageBytes != 10e6 || v.RawBytes != 1e9 || v.Phases[migrate.PhaseTransfer] != 10*time.Second {
+		t.Errorf("web01 %+v: want ready, no error, each step counted once", v)
+	}
+	if p.MBps != 10 || len(p.Throughput) == 0 || p.Throughput[len(p.Throughput)-1].T > 28 {
+		t.Errorf("MB/s %.1f, throughput over %v", p.MBps, p.Throughput[len(p.Throughput)-1])
+	}
+}
+
+func TestHostileNamesAreEscapedEverywhere(t *testing.T) {
+	evil := `<img src=x onerror=alert(1)>`
+	plan, events := testRun(t)
+	for i := range events {
+		if events[i].VM == "db01" {
+			events[i].VM = evil
+			if events[i].Error != "" {
+				events[i].Error = evil + " failed"
+			}
+		}
+	}
+	r := Build("Migration report", plan, events, time.Now())
+	for _, f := range []string{FormatHTML, FormatMarkdown} {
+		var b bytes.Buffer
+		if err := Render(&b, r, f); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "<img") {
+			t.Errorf("%s report carries markup from a VM name or error", f)
+		}
+		if !strings.Contains(b.String(), "&lt;img") {
+			t.Errorf("%s report lost the name instead of escaping it", f)
+		}
 	}
 }

@@ -43,37 +43,38 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "## Summary\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| VMs planned | %d (%d ready, %d with warnings, %d blocked) |\n", len(c.VMs), c.Ready, c.Warning, c.Blocked)
 	fmt.Fprintf(&b, "| VMs migrated | %d of %d run (%d failed) |\n", p.Migrated, len(p.VMs), p.Failed)
-	fmt.Fprintf(&b, "| Wall time | %s |\n| Transferred | %s at %.1f MB/s |\n\n", round(p.Wall), human(p.Bytes), p.MBps)
+	fmt.Fprintf(&b, "| Wall time | %s |\n| Transferred | %s at %.1f MB/s (one transfer averaged %.1f MB/s) |\n\n", round(p.Wall), human(p.Bytes), p.MBps, p.MBpsPerTransfer)
 
 	b.WriteString("## Compatibility\n\n| VM | Pod VM | Status | Mode | Findings |\n|---|---|---|---|---|\n")
 	for _, vm := range c.VMs {
 		var fs []string
 		for _, f := range vm.Findings {
-			s := fmt.Sprintf("**%s** %s: %s", f.Severity, f.Rule, f.Message)
+			s := fmt.Sprintf("**%s** %s: %s", f.Severity, md(f.Rule), md(f.Message))
 			if f.Overridden {
 				s += " (allowed)"
 			}
 			fs = append(fs, s)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(vm.Name), vm.PodVM, vm.Status, vm.Mode, md(strings.Join(fs, "<br>")))
+		// Escaped first, so the only markup in the cell is the line breaks.
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(vm.Name), md(vm.PodVM), vm.Status, md(vm.Mode), strings.Join(fs, "<br>"))
 	}
 	if len(c.ByRule) > 0 {
 		b.WriteString("\n### Findings by rule\n\n| Rule | Severity | VMs | Remediation |\n|---|---|---|---|\n")
 		rem := remediations(r)
 		for _, rc := range c.ByRule {
-			fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", rc.Rule, rc.Severity, rc.VMs, md(rem[rc.Rule]))
+			fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", md(rc.Rule), rc.Severity, rc.VMs, md(rem[rc.Rule]))
 		}
 	}
 	b.WriteString("\n## Performance\n\n| VM | Status | Accel | Transfer | Convert | Package | Boot to ready | Total | MB/s | Image/raw |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, v := range p.VMs {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s |\n", md(v.Name), statusText(v), v.Accel,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s |\n", md(v.Name), md(statusText(v)), md(v.Accel),
 			round(v.Phases[migrate.PhaseTransfer]), round(v.Phases[migrate.PhaseConvert]), round(v.Phases[migrate.PhasePackage]),
 			round(v.BootToReady), round(v.Total), v.MBps, ratio(v.Ratio))
 	}
 	if gs := r.GuestConversions(); len(gs) > 0 {
 		b.WriteString("\n### Guest conversion\n\n| VM | Disk | Result | Seconds | Inspected | Removed | Initramfs modules | First boot | Warnings / reason |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range gs {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", md(g.VM), md(g.Disk), g.Result, g.Seconds, md(g.Inspected),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", md(g.VM), md(g.Disk), md(g.Result), md(g.Seconds), md(g.Inspected),
 				md(g.Removed), md(g.InitramfsModules), md(g.FirstBoot), md(g.Note()))
 		}
 	}
@@ -195,7 +196,9 @@ func human(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// md escapes the characters that would break a Markdown table cell.
+// md makes text safe in a Markdown table cell: no cell breaks, no line
+// breaks, and no HTML (renderers pass HTML through).
 func md(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+	return strings.NewReplacer("\\", "\\\\", "|", "\\|", "\r", " ", "\n", " ",
+		"&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
