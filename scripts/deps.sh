@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  gcc pkg-config git make                      # cgo build
+  gcc pkg-config git make libdeflate-dev       # cgo build (libdeflate: fast grain inflation)
   libvirt-dev libvirt-daemon-system libvirt-clients  # runtime over libvirt
   qemu-system-x86 qemu-utils ovmf              # QEMU, qemu-img, UEFI firmware
   syslinux syslinux-common syslinux-efi mtools dosfstools fdisk busybox-static cpio  # test guest

@@ -31,8 +31,12 @@ printed. --out - writes it to stdout.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format = strings.ToLower(format)
-			if format == "markdown" {
+			switch format {
+			case "markdown":
 				format = reports.FormatMarkdown
+			case reports.FormatHTML, reports.FormatMarkdown, reports.FormatJSON, reports.FormatCSV:
+			default:
+				return usageError{fmt.Errorf("--format %q: want html, md, json or csv", format)}
 			}
 			r, err := reports.Load(args[0], time.Now())
 			if err != nil {
@@ -40,7 +44,7 @@ printed. --out - writes it to stdout.`,
 			}
 			var buf bytes.Buffer
 			if err := reports.Render(&buf, r, format); err != nil {
-				return usageError{err}
+				return err
 			}
 			if out == "-" {
 				_, err := cmd.OutOrStdout().Write(buf.Bytes())

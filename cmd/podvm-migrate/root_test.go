@@ -11,25 +11,12 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 )
 
-// execute runs the root command in-process and returns stdout, stderr and the exit code.
+// execute runs the command line in-process, as main does, and returns
+// stdout, stderr and the exit code.
 func execute(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	root := newRootCommand()
 	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	code := exitOK
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		code = exitError
-		switch err.(type) {
-		case usageError:
-			code = exitUsage
-		case blockedError:
-			code = exitBlocked
-		}
-		errb.WriteString(err.Error())
-	}
+	code := run(context.Background(), args, &out, &errb)
 	return out.String(), errb.String(), code
 }
 
