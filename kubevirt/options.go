@@ -62,7 +62,8 @@ func (o Options) Validate() error {
 	return nil
 }
 
-func (o Options) namespace() string {
+// TargetNamespace is the namespace objects go to: Namespace, or "default".
+func (o Options) TargetNamespace() string {
 	if o.Namespace == "" {
 		return "default"
 	}

@@ -46,7 +46,7 @@ func Build(s *podvm.Spec, o Options) (*Objects, error) {
 	b.objs.VM = &kubevirtv1.VirtualMachine{
 		TypeMeta: metav1.TypeMeta{APIVersion: kubevirtv1.GroupVersion.String(), Kind: "VirtualMachine"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: s.Name, Namespace: o.namespace(), Labels: labels, Annotations: annotations,
+			Name: s.Name, Namespace: o.TargetNamespace(), Labels: labels, Annotations: annotations,
 		},
 		Spec: kubevirtv1.VirtualMachineSpec{
 			RunStrategy: &rs,
@@ -193,7 +193,7 @@ func (b *builder) dataVolume(sd podvm.Disk) *cdiv1.DataVolume {
 	return &cdiv1.DataVolume{
 		TypeMeta: metav1.TypeMeta{APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: DataVolumeName(s.Name, sd.Name), Namespace: b.opts.namespace(),
+			Name: DataVolumeName(s.Name, sd.Name), Namespace: b.opts.TargetNamespace(),
 			Labels: merge(sourceLabels(s), map[string]string{LabelDisk: sd.Name}), Annotations: annotations,
 		},
 		Spec: cdiv1.DataVolumeSpec{

@@ -74,20 +74,13 @@ func (s *KubeVirtStages) Boot(ctx context.Context, vm *podvm.PlannedVM, ref stri
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := s.Client.WaitReady(wctx, m, time.Second, nil); err != nil {
-		return nil, fmt.Errorf("VirtualMachine %s/%s: %w", namespace(o), vm.Spec.Name, err)
+		return nil, fmt.Errorf("VirtualMachine %s/%s: %w", o.TargetNamespace(), vm.Spec.Name, err)
 	}
 	return &BootResult{Accel: "kubevirt", Started: applied, ReadyAfter: time.Since(start) - applied}, nil
 }
 
 // Running reports whether the VirtualMachine exists and is ready.
 func (s *KubeVirtStages) Running(ctx context.Context, vm *podvm.PlannedVM) bool {
-	got, err := s.Client.KubeVirt.KubevirtV1().VirtualMachines(namespace(s.Options)).Get(ctx, vm.Spec.Name, metav1.GetOptions{})
+	got, err := s.Client.KubeVirt.KubevirtV1().VirtualMachines(s.Options.TargetNamespace()).Get(ctx, vm.Spec.Name, metav1.GetOptions{})
 	return err == nil && kubevirt.IsReady(got)
-}
-
-func namespace(o kubevirt.Options) string {
-	if o.Namespace == "" {
-		return "default"
-	}
-	return o.Namespace
 }

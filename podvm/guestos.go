@@ -1,6 +1,10 @@
 package podvm
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/discover"
+)
 
 // Support levels of a guest operating system on KVM.
 const (
@@ -91,12 +95,13 @@ func LookupGuestOS(guestID string) GuestOS {
 	return best
 }
 
+// familyGuess names the family of a guest id the table does not know, the
+// way discovery does.
 func familyGuess(guestID string) string {
-	id := strings.ToLower(guestID)
-	switch {
-	case strings.Contains(id, "linux"):
+	switch discover.GuestFamily(guestID) {
+	case "linuxGuest":
 		return "linux"
-	case strings.HasPrefix(id, "win"):
+	case "windowsGuest":
 		return "windows"
 	}
 	return "other"

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/migrate"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
@@ -47,7 +48,7 @@ func renderHTML(w io.Writer, r *Report) error {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"round": round, "human": human, "ratio": ratio,
+	"round": round, "human": output.Bytes, "ratio": ratio,
 	"color": func(s any) string { return statusColors[fmt.Sprint(s)] },
 	"phase": func(v VMPerf, ph string) string { return round(v.Phases[ph]) },
 	"mbps":  func(f float64) string { return fmt.Sprintf("%.1f", f) },

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/migrate"
 )
 
@@ -43,7 +44,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "## Summary\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| VMs planned | %d (%d ready, %d with warnings, %d blocked) |\n", len(c.VMs), c.Ready, c.Warning, c.Blocked)
 	fmt.Fprintf(&b, "| VMs migrated | %d of %d run (%d failed) |\n", p.Migrated, len(p.VMs), p.Failed)
-	fmt.Fprintf(&b, "| Wall time | %s |\n| Transferred | %s at %.1f MB/s (one transfer averaged %.1f MB/s) |\n\n", round(p.Wall), human(p.Bytes), p.MBps, p.MBpsPerTransfer)
+	fmt.Fprintf(&b, "| Wall time | %s |\n| Transferred | %s at %.1f MB/s (one transfer averaged %.1f MB/s) |\n\n", round(p.Wall), output.Bytes(p.Bytes), p.MBps, p.MBpsPerTransfer)
 
 	b.WriteString("## Compatibility\n\n| VM | Pod VM | Status | Mode | Findings |\n|---|---|---|---|---|\n")
 	for _, vm := range c.VMs {
@@ -181,19 +182,6 @@ func ratio(r float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.0f%%", r*100)
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // md makes text safe in a Markdown table cell: no cell breaks, no line

@@ -95,7 +95,7 @@ func (g debianTable) Rows() [][]string {
 	for _, f := range []string{testenv.DebianVMDK, testenv.DebianVMX} {
 		size := "?"
 		if st, err := os.Stat(g.Path(f)); err == nil {
-			size = humanBytes(st.Size())
+			size = output.Bytes(st.Size())
 		}
 		rows = append(rows, []string{g.Path(f), size, g.Kernel, g.RootUUID, fmt.Sprint(g.Cached), g.BuildTime.Round(1e9).String()})
 	}

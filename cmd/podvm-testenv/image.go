@@ -71,7 +71,7 @@ func (g guestTable) Rows() [][]string {
 	for _, f := range g.Files {
 		size := "?"
 		if st, err := os.Stat(g.Path(f)); err == nil {
-			size = humanBytes(st.Size())
+			size = output.Bytes(st.Size())
 		}
 		rows = append(rows, []string{g.Path(f), size, g.Kernel, g.Firmware})
 	}
