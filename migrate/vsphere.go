@@ -69,10 +69,14 @@ func PowerOffSource(conn *vsphere.Conn, grace time.Duration) func(ctx context.Co
 			}
 		}
 		task, err := vm.PowerOff(ctx)
-		if err != nil {
-			return "", fmt.Errorf("power off source VM %s: %w", pvm.Name, err)
+		if err == nil {
+			err = task.Wait(ctx)
 		}
-		if err := task.Wait(ctx); err != nil {
+		if err != nil {
+			// The guest may have finished shutting down meanwhile.
+			if st, serr := vm.PowerState(ctx); serr == nil && st == types.VirtualMachinePowerStatePoweredOff {
+				return "guest shut down", nil
+			}
 			return "", fmt.Errorf("power off source VM %s: %w", pvm.Name, err)
 		}
 		return did, nil

@@ -184,6 +184,11 @@ func TestHostileNamesAreEscapedEverywhere(t *testing.T) {
 		}
 	}
 	r := Build("Migration report", plan, events, time.Now())
+	r.Performance.VMs[0].Name = "=HYPERLINK(\"http://x\")"
+	var c bytes.Buffer
+	if err := Render(&c, r, FormatCSV); err != nil || strings.Contains(c.String(), "\n=HYPERLINK") || !strings.Contains(c.String(), "'=HYPERLINK") {
+		t.Errorf("a VM name reaches a spreadsheet as a formula: %v\n%s", err, c.String())
+	}
 	for _, f := range []string{FormatHTML, FormatMarkdown} {
 		var b bytes.Buffer
 		if err := Render(&b, r, f); err != nil {

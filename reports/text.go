@@ -125,7 +125,7 @@ func renderCSV(w io.Writer, r *Report) error {
 			rec = append(rec, seconds(v.Phases[ph]))
 		}
 		rec = append(rec, seconds(v.Total), fmt.Sprint(v.Bytes), fmt.Sprintf("%.2f", v.MBps), fmt.Sprint(v.ImageBytes), fmt.Sprint(v.RawBytes), v.Error)
-		return cw.Write(rec)
+		return cw.Write(csvSafe(rec))
 	}
 	for _, vc := range r.Compatibility.VMs {
 		if err := write(vc); err != nil {
@@ -189,4 +189,15 @@ func ratio(r float64) string {
 func md(s string) string {
 	return strings.NewReplacer("\\", "\\\\", "|", "\\|", "\r", " ", "\n", " ",
 		"&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// csvSafe keeps spreadsheets from running cells as formulas: a cell that
+// starts with = + - @ (a VM name, an error) gets a leading quote.
+func csvSafe(rec []string) []string {
+	for i, c := range rec {
+		if c != "" && strings.ContainsRune("=+-@", rune(c[0])) {
+			rec[i] = "'" + c
+		}
+	}
+	return rec
 }

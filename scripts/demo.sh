@@ -35,7 +35,8 @@ echo "vCenter at $GOVC_URL (certificate pinned via GOVC_TLS_CA_CERTS)"
 
 step "4. Discovering the VMs"
 $pm discover --out "$out/inventory.json" --progress never
-$pm discover -o table --progress never | head -n $((vms + 1))
+$pm discover -o table --progress never > "$out/inventory.txt"
+cat "$out/inventory.txt"
 
 step "5. Planning: compatibility rules and the pod VM spec of each VM"
 # The test guest's boot loader is unsigned, so secure-boot VMs are planned as

@@ -153,7 +153,7 @@ func (f *planFlags) options(invFile string) (podvm.Options, error) {
 		return o, usageError{fmt.Errorf("--secure-boot-firmware %q: want auto, yes or no", f.secureBoot)}
 	}
 	if t.MaxVCPUs < 1 || t.MaxMemoryMiB < 16 {
-		return o, usageError{fmt.Errorf("--max-vcpus and --max-memory must be positive")}
+		return o, usageError{fmt.Errorf("--max-vcpus %d --max-memory %d: want at least 1 vCPU and 16 MiB", t.MaxVCPUs, t.MaxMemoryMiB)}
 	}
 	o.Target = &t
 	if _, err := f.planFormatChecked(); err != nil {

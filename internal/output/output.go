@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"golang.org/x/term"
 	"sigs.k8s.io/yaml"
 )
 
@@ -91,11 +92,7 @@ func WriteTable(w io.Writer, header []string, rows [][]string) error {
 // IsTerminal reports whether w is a character device such as a terminal.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd())) // a terminal, not just any character device such as /dev/null
 }
 
 // Bytes renders a byte count in binary units, e.g. "64.0 MiB".
