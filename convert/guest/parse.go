@@ -23,7 +23,9 @@ type Inspection struct {
 }
 
 var (
-	stepRE = regexp.MustCompile(`^\[\s*[0-9]+\.[0-9]+\]\s+(.+?)\s*$`)
+	// stepRE matches virt-v2v's progress lines, "[  12.3] Doing something",
+	// and not the appliance kernel's "[    0.000000] ..." on the same pipe.
+	stepRE = regexp.MustCompile(`^\[\s*[0-9]+\.[0-9]\]\s+(.+?)\s*$`)
 	// traceRE matches libguestfs' trace of an inspection call's answer.
 	traceRE = regexp.MustCompile(`^libguestfs: trace: v2v: inspect_(os|get_[a-z_]+) = (.+)$`)
 	// removeRE matches the package removal virt-v2v runs in the guest.

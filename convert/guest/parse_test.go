@@ -10,6 +10,7 @@ import (
 // on stdout, libguestfs traces and warnings in between.
 const sampleLog = `[   0.0] Setting up the source: -i disk /tmp/d.qcow2
 libguestfs: trace: v2v: inspect_os
+[    0.000000] Linux version 6.1.0-56-cloud-amd64
 libguestfs: trace: v2v: inspect_os = ["/dev/sda1"]
 [  21.5] Inspecting the source
 libguestfs: trace: v2v: inspect_get_type = "linux"
@@ -54,7 +55,7 @@ func TestParseLog(t *testing.T) {
 func TestProgressWriter(t *testing.T) {
 	var got []string
 	p := progressWriter{fn: func(s string) { got = append(got, s) }}
-	for _, chunk := range []string{"[   0.0] Setting up", " the source\nlibguestfs: x\n[  1.5] Ins", "pecting\n[ 2.0] Finishing off"} {
+	for _, chunk := range []string{"[   0.0] Setting up", " the source\n[    0.123456] kernel\nlibguestfs: x\n[  1.5] Ins", "pecting\n[ 2.0] Finishing off"} {
 		p.Write([]byte(chunk))
 	}
 	p.flush()

@@ -87,11 +87,36 @@ func Convert(ctx context.Context, disk string, o Options) (*Result, error) {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, o.Program, "-v", "-x", "-i", "disk", "-if", o.Format, disk)
 	cmd.Env = Environ(os.Environ(), accel, o.CacheDir)
-	var progress progressWriter
-	progress.fn = o.Progress
-	cmd.Stdout = io.MultiWriter(logf, &progress)
-	cmd.Stderr = logf
-	runErr := cmd.Run()
+	// One pipe for stdout and stderr: the kernel keeps each write whole, so
+	// progress lines never split libguestfs' trace lines in the log.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("guest conversion of %s: %w", disk, err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	progress := progressWriter{fn: o.Progress}
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.MultiWriter(logf, &progress), pr)
+		pr.Close()
+		copied <- err
+	}()
+	runErr := cmd.Start()
+	pw.Close()
+	if runErr == nil {
+		runErr = cmd.Wait()
+	}
+	// A helper the converter left running may hold the pipe open: stop
+	// reading a few seconds after the converter itself has exited.
+	select {
+	case err := <-copied:
+		if err != nil && runErr == nil {
+			runErr = fmt.Errorf("log: %w", err)
+		}
+	case <-time.After(10 * time.Second):
+		pr.Close()
+		<-copied
+	}
 	progress.flush()
 	res := &Result{Disk: disk, Program: o.Program, Accel: accel, Duration: time.Since(start), LogFile: o.LogFile}
 	if err := logf.Sync(); err != nil {
