@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 )
 
 // AccelProbe is the outcome of a smoke boot that decides between KVM and TCG.
@@ -68,7 +70,7 @@ func ResolveAccel(ctx context.Context, want, cacheDir, kernel, initrd string) (*
 	}
 	if b, err := json.MarshalIndent(p, "", "  "); err == nil {
 		_ = os.MkdirAll(cacheDir, 0o755)
-		_ = writeFileAtomic(cache, b)
+		_ = atomicfile.WriteFile(cache, b, 0o644)
 	}
 	return p, nil
 }
@@ -86,22 +88,4 @@ func hostKernelRelease() string {
 		b.WriteByte(byte(c))
 	}
 	return b.String()
-}
-
-// writeFileAtomic writes data to a temporary name beside path and renames it.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover/ovf"
 	"github.com/podvm-migrate/podvm-migrate/discover/vmx"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 )
 
@@ -115,7 +115,7 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 		if err := output.Print(&buf, format, inv); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(f.out, buf.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(f.out, buf.Bytes(), 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "discover: %d VMs written to %s\n", len(inv.VMs), f.out)
@@ -125,34 +125,6 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 		return output.Print(cmd.OutOrStdout(), output.Table, inventoryTable{inv})
 	}
 	return output.Print(cmd.OutOrStdout(), format, inv)
-}
-
-// writeFileAtomic writes data to a temporary file next to path and
-// renames it into place, so readers never see a half-written inventory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // discoverProgress shows a progress bar on stderr once an inventory is
