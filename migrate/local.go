@@ -75,7 +75,8 @@ func (s *RuntimeStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d pod
 	if err != nil {
 		return nil, err
 	}
-	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256}
+	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256,
+		Attrs: map[string]string{"sourceFormat": res.SourceFormat}}
 	if err := s.convertGuest(ctx, vm, dst, tr); err != nil {
 		return nil, err
 	}

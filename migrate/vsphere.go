@@ -3,6 +3,8 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -80,5 +82,72 @@ func PowerOffSource(conn *vsphere.Conn, grace time.Duration) func(ctx context.Co
 			return "", fmt.Errorf("power off source VM %s: %w", pvm.Name, err)
 		}
 		return did, nil
+	}
+}
+
+// VSphereExport opens "[datastore] folder/disk.vmdk" sources the way
+// vSphere clients read a powered-off VM: an ExportVm NFC lease, whose URL
+// for the disk serves it as a streamOptimized VMDK front to back. The disk
+// streams into the converter; the lease is kept alive while it does and is
+// completed when the image is closed. Other sources go to next.
+func VSphereExport(conn *vsphere.Conn, next Opener) Opener {
+	ro := remote.Options{Client: remote.SessionClient(conn.Client)}
+	return func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
+		if !strings.HasPrefix(d.Source, "[") || vm.Spec.Source.Moref == "" {
+			return next(ctx, vm, d)
+		}
+		_, file, err := remote.ParseDatastorePath(d.Source)
+		if err != nil {
+			return nil, nil, err
+		}
+		src := object.NewVirtualMachine(conn.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.Spec.Source.Moref})
+		lease, err := src.Export(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("export %s (%s): %w (vSphere exports powered-off VMs: see --source-power-off)", vm.Name, vm.Spec.Source.Moref, err)
+		}
+		info, err := lease.Wait(ctx, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("export lease of %s: %w", vm.Name, err)
+		}
+		var u string
+		for _, item := range info.Items {
+			if item.Path == path.Base(file) || strings.HasSuffix(item.URL.Path, "/"+path.Base(file)) {
+				u = item.URL.String()
+			}
+		}
+		if u == "" {
+			_ = lease.Abort(ctx, nil)
+			return nil, nil, fmt.Errorf("export lease of %s has no URL for disk %s (%s)", vm.Name, d.Name, d.Source)
+		}
+		parsed, err := url.Parse(u)
+		if err != nil {
+			_ = lease.Abort(ctx, nil)
+			return nil, nil, err
+		}
+		img, err := convert.OpenURL(ctx, parsed, convert.FormatVMDK, ro)
+		if err != nil {
+			_ = lease.Abort(ctx, nil)
+			return nil, nil, fmt.Errorf("disk %s of %s over NFC: %w", d.Name, vm.Name, err)
+		}
+		// Keep the lease alive: vSphere drops a lease with no progress report
+		// for its timeout (300 s).
+		keep, stop := context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			t := time.NewTicker(30 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-keep.Done():
+					return
+				case <-t.C:
+					_ = lease.Progress(keep, 50)
+				}
+			}
+		}()
+		done := func() {
+			stop()
+			_ = lease.Complete(context.WithoutCancel(ctx))
+		}
+		return img, done, nil
 	}
 }

@@ -120,3 +120,82 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	}
 	t.Logf("migrated %v from %s", pick, sim.URL)
 }
+
+func TestMigrateThroughExportVmLeases(t *testing.T) {
+	e := newE2E(t)
+	ctx := context.Background()
+	_, cfg, conn := startVSphere(t, e, 8)
+	vms, err := vsphere.NewSource(cfg).Discover(ctx, discover.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := discover.NewInventory()
+	inv.VMs = vms
+	plan, err := podvm.NewPlan(inv, podvm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One powered-on and one powered-off VM, neither secure boot nor blocked.
+	var pick []string
+	var on *podvm.PlannedVM
+	for i := range plan.VMs {
+		vm := &plan.VMs[i]
+		vm.Spec.Name = "mig-x" + vm.Spec.Name
+		vm.Spec.MemoryMiB = 256
+		if vm.Status == podvm.StatusBlocked || vm.Spec.Firmware.SecureBoot || len(pick) == 2 {
+			continue
+		}
+		powered := inv.VMs[i].State.Power == discover.PoweredOn
+		if (on == nil && powered) || (len(pick) == 1 && on != nil && !powered) || (len(pick) == 0 && !powered && on == nil) {
+			pick = append(pick, vm.Spec.Name)
+			if powered {
+				on = vm
+			}
+		}
+	}
+	if len(pick) != 2 || on == nil {
+		t.Fatalf("no powered-on plus powered-off pair among the simulator VMs: %v", pick)
+	}
+
+	// ExportVm refuses a VM that runs, with a message that says what to do.
+	open := VSphereExport(conn, LocalFiles(e.dir))
+	if _, _, err := open(ctx, on, on.Spec.Disks[0]); err == nil || !strings.Contains(err.Error(), "--source-power-off") {
+		t.Fatalf("exporting a running VM: %v", err)
+	}
+
+	runDir := filepath.Join(e.dir, "run")
+	stages := &RuntimeStages{Open: open, Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
+	r, err := NewRunner(plan, stages, Options{RunDir: runDir, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := r.Run(ctx)
+	r.Close()
+	if err != nil {
+		t.Fatalf("%v: %+v", err, results)
+	}
+	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	for _, res := range results {
+		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		if got != want {
+			t.Errorf("%s: boot disk read through the export lease has checksum %s, want %s", res.VM, got, want)
+		}
+		if pod, err := e.rt.Get(ctx, res.VM); err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
+			t.Errorf("%s: %+v %v", res.VM, pod, err)
+		}
+	}
+	// The disks came as NFC serves them: streamOptimized, read front to back.
+	events, _ := ReadJournal(runDir)
+	streamed := 0
+	for _, ev := range events {
+		if ev.Phase == PhaseTransfer && ev.Result == ResultDone && ev.Disk == "disk0" {
+			if ev.Attrs["sourceFormat"] != "vmdk/streamOptimized" {
+				t.Errorf("%s disk0 was read as %q, not through the export lease", ev.VM, ev.Attrs["sourceFormat"])
+			}
+			streamed++
+		}
+	}
+	if streamed != 2 {
+		t.Errorf("%d boot disks transferred, want 2", streamed)
+	}
+}

@@ -175,8 +175,12 @@ func (v *VSphere) serve(o VSphereOptions) error {
 	v.server = m.Service.NewServer()
 	// Count every request: the server has not been handed a connection yet.
 	inner := v.server.Config.Handler
+	export := newExporter(v)
 	v.server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v.requests.Add(1)
+		if export.serve(w, r) { // ExportVm, which the simulator lacks
+			return
+		}
 		inner.ServeHTTP(w, r)
 	})
 	u := *v.server.URL

@@ -26,7 +26,7 @@ func init() { register(newMigrateCommand) }
 type migrateFlags struct {
 	target, runDir, accel, connect, stateDir string
 	registry, namespace, runStrategy         string
-	probeKernel, probeInitrd                 string
+	probeKernel, probeInitrd, transfer       string
 	registryTLSVerify, sourcePowerOff        bool
 	vms                                      []string
 	parallel, perDatastore, perHost, retries int
@@ -74,6 +74,7 @@ HTML report is written to RUN_DIR/report.html already).`,
 	fl.StringVar(&f.stateDir, "state-dir", runtime.DefaultStateDir, "the runtime's image store and pod VM folders")
 	fl.StringVar(&f.probeKernel, "probe-kernel", "", "runtime: kernel for the KVM smoke boot (migrated disks carry none to try)")
 	fl.StringVar(&f.probeInitrd, "probe-initrd", "", "runtime: initramfs for the KVM smoke boot")
+	fl.StringVar(&f.transfer, "transfer", "datastore", "how vSphere disks are read: datastore (HTTP range reads of the datastore files) or export (an ExportVm NFC lease, streamOptimized; the VM must be off: see --source-power-off)")
 	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
 	f.guest.addMigrate(fl)
@@ -88,6 +89,9 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		if n.v < 1 {
 			return usageError{fmt.Errorf("%s %d: want 1 or more", n.flag, n.v)}
 		}
+	}
+	if f.transfer != "datastore" && f.transfer != "export" {
+		return usageError{fmt.Errorf("--transfer %q: want datastore or export", f.transfer)}
 	}
 	if f.retries < 0 {
 		return usageError{fmt.Errorf("--retries %d: want 0 or more", f.retries)}
@@ -141,7 +145,11 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 			return err
 		}
 		defer conn.Logout(context.WithoutCancel(ctx))
-		open = migrate.VSphereDatastore(conn, open)
+		if f.transfer == "export" {
+			open = migrate.VSphereExport(conn, open)
+		} else {
+			open = migrate.VSphereDatastore(conn, open)
+		}
 		if f.sourcePowerOff {
 			quiesce = migrate.PowerOffSource(conn, 2*time.Minute)
 		}
