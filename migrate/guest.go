@@ -16,10 +16,16 @@ import (
 // becomes the converted disk's, so a rerun still recognises the finished
 // disk, and Attrs carry the decision and virt-v2v's changes into the run
 // record.
-func (s *RuntimeStages) convertGuest(ctx context.Context, vm *podvm.PlannedVM, dst string, tr *TransferResult) error {
+func (s *RuntimeStages) convertGuest(ctx context.Context, vm *podvm.PlannedVM, disk podvm.Disk, dst string, tr *TransferResult) error {
 	mode := s.GuestConversion
 	if mode == "" {
 		mode = guest.ModeNever
+	}
+	// The operating system lives on the boot disk (the spec's first); the
+	// others are data disks, where virt-v2v finds no guest to convert.
+	if mode != guest.ModeNever && len(vm.Spec.Disks) > 0 && disk.Name != vm.Spec.Disks[0].Name {
+		mergeAttrs(tr, map[string]string{"guestConversion": "skipped", "guestConversionReason": "a data disk: guest conversion runs on the boot disk " + vm.Spec.Disks[0].Name})
+		return nil
 	}
 	d := guest.Decide(mode, &vm.Spec)
 	if !d.Convert && mode == guest.ModeNever {
@@ -37,7 +43,7 @@ func (s *RuntimeStages) convertGuest(ctx context.Context, vm *podvm.PlannedVM, d
 	if err != nil {
 		return err
 	}
-	tr.Attrs = guestAttrs(out)
+	mergeAttrs(tr, guestAttrs(out))
 	if out.Result == nil {
 		return nil
 	}
@@ -47,6 +53,16 @@ func (s *RuntimeStages) convertGuest(ctx context.Context, vm *podvm.PlannedVM, d
 	}
 	tr.SHA256 = sum
 	return nil
+}
+
+// mergeAttrs adds attributes to the transfer's run-record attributes.
+func mergeAttrs(tr *TransferResult, a map[string]string) {
+	if tr.Attrs == nil {
+		tr.Attrs = map[string]string{}
+	}
+	for k, v := range a {
+		tr.Attrs[k] = v
+	}
 }
 
 // applianceAccel is the runtime's accelerator verdict for libguestfs'

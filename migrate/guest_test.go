@@ -35,15 +35,22 @@ func TestConvertGuestDecisions(t *testing.T) {
 		{"auto, boot-only disk", "auto", "linux", podvm.ModeVirtio, "skipped", "FAT"},
 		{"auto, compat linux", "auto", "linux", podvm.ModeCompat, "skipped", "compatibility mode"},
 		{"always, windows", "always", "windows", podvm.ModeCompat, "skipped", "virtio-win"},
+		{"auto, data disk", "auto", "linux", podvm.ModeVirtio, "skipped", "a data disk"},
+		{"always, data disk", "always", "linux", podvm.ModeVirtio, "skipped", "a data disk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &RuntimeStages{GuestConversion: tc.mode, GuestCacheDir: t.TempDir()}
-			vm := &podvm.PlannedVM{Spec: podvm.Spec{Mode: tc.specMode, Guest: podvm.Guest{Family: tc.family}}}
-			tr := &TransferResult{SHA256: "before"}
-			if err := s.convertGuest(context.Background(), vm, disk, tr); err != nil {
+			vm := &podvm.PlannedVM{Spec: podvm.Spec{Mode: tc.specMode, Guest: podvm.Guest{Family: tc.family},
+				Disks: []podvm.Disk{{Name: "disk0"}, {Name: "disk1"}}}}
+			this := vm.Spec.Disks[0]
+			if strings.Contains(tc.name, "data disk") {
+				this = vm.Spec.Disks[1]
+			}
+			tr := &TransferResult{SHA256: "before", Attrs: map[string]string{"sourceFormat": "raw"}}
+			if err := s.convertGuest(context.Background(), vm, this, disk, tr); err != nil {
 				t.Fatal(err)
 			}
-			if tr.Attrs["guestConversion"] != tc.want || !strings.Contains(tr.Attrs["guestConversionReason"], tc.reason) || tr.SHA256 != "before" {
+			if tr.Attrs["guestConversion"] != tc.want || !strings.Contains(tr.Attrs["guestConversionReason"], tc.reason) || tr.SHA256 != "before" || tr.Attrs["sourceFormat"] != "raw" {
 				t.Errorf("attrs %v, sha %s; want guestConversion=%q with a reason mentioning %q", tr.Attrs, tr.SHA256, tc.want, tc.reason)
 			}
 		})

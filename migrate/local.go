@@ -77,7 +77,7 @@ func (s *RuntimeStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d pod
 	}
 	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256,
 		Attrs: map[string]string{"sourceFormat": res.SourceFormat}}
-	if err := s.convertGuest(ctx, vm, dst, tr); err != nil {
+	if err := s.convertGuest(ctx, vm, d, dst, tr); err != nil {
 		return nil, err
 	}
 	return tr, nil
