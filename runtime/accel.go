@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"libvirt.org/go/libvirt"
 
+	"github.com/podvm-migrate/podvm-migrate/internal/host"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -58,17 +58,17 @@ func (r *Runtime) ResolveAccel(ctx context.Context, want, kernel, initrd string)
 	default:
 		return nil, fmt.Errorf("accelerator %q: want auto, kvm or tcg", want)
 	}
-	host, _ := os.Hostname()
-	hk := hostKernel()
+	hostname, _ := os.Hostname()
+	hk := host.KernelRelease()
 	cache := filepath.Join(r.cfg.StateDir, "accel-probe.json")
 	if b, err := os.ReadFile(cache); err == nil {
 		var v AccelVerdict
-		if json.Unmarshal(b, &v) == nil && v.Host == host && v.HostKernel == hk && v.Accel != "" {
+		if json.Unmarshal(b, &v) == nil && v.Host == hostname && v.HostKernel == hk && v.Accel != "" {
 			v.Cached = true
 			return &v, nil
 		}
 	}
-	v := &AccelVerdict{Host: host, HostKernel: hk, ProbedAt: time.Now().UTC()}
+	v := &AccelVerdict{Host: hostname, HostKernel: hk, ProbedAt: time.Now().UTC()}
 	if err := kvmOpenable(); err != nil {
 		v.Accel, v.Reason = AccelTCG, fmt.Sprintf("/dev/kvm unusable: %v", err)
 	} else if kernel == "" {
@@ -190,21 +190,6 @@ func (r *Runtime) reapProbes() {
 func qemuLogHas(domain, s string) bool {
 	b, err := os.ReadFile(filepath.Join("/var/log/libvirt/qemu", domain+".log"))
 	return err == nil && strings.Contains(string(b), s)
-}
-
-func hostKernel() string {
-	var u syscall.Utsname
-	if err := syscall.Uname(&u); err != nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, c := range u.Release {
-		if c == 0 {
-			break
-		}
-		b.WriteByte(byte(c))
-	}
-	return b.String()
 }
 
 // lastLine is the last non-empty line of s, without libvirt's wrapping.

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
+	"github.com/podvm-migrate/podvm-migrate/internal/host"
 )
 
 // AccelProbe is the outcome of a smoke boot that decides between KVM and TCG.
@@ -40,17 +39,17 @@ func ResolveAccel(ctx context.Context, want, cacheDir, kernel, initrd string) (*
 	default:
 		return nil, fmt.Errorf("accelerator %q: want auto, kvm or tcg", want)
 	}
-	host, _ := os.Hostname()
-	hostKernel := hostKernelRelease()
+	hostname, _ := os.Hostname()
+	hostKernel := host.KernelRelease()
 	cache := filepath.Join(cacheDir, "accel-probe.json")
 	if b, err := os.ReadFile(cache); err == nil {
 		var p AccelProbe
-		if json.Unmarshal(b, &p) == nil && p.Host == host && p.HostKernel == hostKernel && p.Accel != "" {
+		if json.Unmarshal(b, &p) == nil && p.Host == hostname && p.HostKernel == hostKernel && p.Accel != "" {
 			p.Cached = true
 			return &p, nil
 		}
 	}
-	p := &AccelProbe{Host: host, HostKernel: hostKernel, ProbedAt: time.Now().UTC()}
+	p := &AccelProbe{Host: hostname, HostKernel: hostKernel, ProbedAt: time.Now().UTC()}
 	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
 		p.Accel, p.Reason = AccelTCG, fmt.Sprintf("/dev/kvm unusable: %v", err)
 	} else {
@@ -73,19 +72,4 @@ func ResolveAccel(ctx context.Context, want, cacheDir, kernel, initrd string) (*
 		_ = atomicfile.WriteFile(cache, b, 0o644)
 	}
 	return p, nil
-}
-
-func hostKernelRelease() string {
-	var u syscall.Utsname
-	if err := syscall.Uname(&u); err != nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, c := range u.Release {
-		if c == 0 {
-			break
-		}
-		b.WriteByte(byte(c))
-	}
-	return b.String()
 }
