@@ -21,12 +21,13 @@ type SourceOptions struct {
 
 // IsRemote reports whether src names a disk on a server rather than a local file.
 func IsRemote(src string) bool {
-	return strings.HasPrefix(src, "[") || strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://")
+	return strings.HasPrefix(src, "[") || strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "vm:")
 }
 
 // OpenSource opens a disk image named by a local path, an http(s) URL (a
 // datastore's /folder/… URL, read in the vSphere session if one is
-// configured), or "[datastore] folder/disk.vmdk" on the configured vSphere.
+// configured), "[datastore] folder/disk.vmdk" on the configured vSphere, or
+// "vm:NAME/DISK": a disk of a powered-off VM read through an ExportVm lease.
 // The returned function ends the session; call it after closing the image.
 func OpenSource(ctx context.Context, src string, o SourceOptions) (block.Image, func(), error) {
 	if !IsRemote(src) {
@@ -44,6 +45,27 @@ func OpenSource(ctx context.Context, src string, o SourceOptions) (block.Image, 
 		conn = c
 		done = func() { c.Logout(context.WithoutCancel(ctx)) }
 		ro.Client = remote.SessionClient(c.Client)
+	}
+	if strings.HasPrefix(src, "vm:") {
+		if conn == nil {
+			return nil, nil, fmt.Errorf("%s: a VM source needs a vSphere connection: set --url or GOVC_URL", src)
+		}
+		name, disk, err := parseVMSource(src)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		ref, err := findVM(ctx, conn.Client, o.Datacenter, name)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		img, complete, err := OpenExport(ctx, conn.Client, ref, disk, ro)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		return img, func() { complete(); done() }, nil
 	}
 	var u *url.URL
 	var err error

@@ -3,7 +3,6 @@ package migrate
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -86,10 +85,10 @@ func PowerOffSource(conn *vsphere.Conn, grace time.Duration) func(ctx context.Co
 }
 
 // VSphereExport opens "[datastore] folder/disk.vmdk" sources the way
-// vSphere clients read a powered-off VM: an ExportVm NFC lease, whose URL
-// for the disk serves it as a streamOptimized VMDK front to back. The disk
-// streams into the converter; the lease is kept alive while it does and is
-// completed when the image is closed. Other sources go to next.
+// vSphere clients read a powered-off VM: through an ExportVm NFC lease
+// (convert.OpenExport), the disk picked by its file name, streamed into the
+// converter; the lease is completed when the image is closed. Other
+// sources go to next.
 func VSphereExport(conn *vsphere.Conn, next Opener) Opener {
 	ro := remote.Options{Client: remote.SessionClient(conn.Client)}
 	return func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
@@ -100,53 +99,10 @@ func VSphereExport(conn *vsphere.Conn, next Opener) Opener {
 		if err != nil {
 			return nil, nil, err
 		}
-		src := object.NewVirtualMachine(conn.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.Spec.Source.Moref})
-		lease, err := src.Export(ctx)
+		ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.Spec.Source.Moref}
+		img, done, err := convert.OpenExport(ctx, conn.Client, ref, convert.ExportedDisk(path.Base(file)), ro)
 		if err != nil {
-			return nil, nil, fmt.Errorf("export %s (%s): %w (vSphere exports powered-off VMs: see --source-power-off)", vm.Name, vm.Spec.Source.Moref, err)
-		}
-		info, err := lease.Wait(ctx, nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("export lease of %s: %w", vm.Name, err)
-		}
-		var u string
-		for _, item := range info.Items {
-			if item.Path == path.Base(file) || strings.HasSuffix(item.URL.Path, "/"+path.Base(file)) {
-				u = item.URL.String()
-			}
-		}
-		if u == "" {
-			_ = lease.Abort(ctx, nil)
-			return nil, nil, fmt.Errorf("export lease of %s has no URL for disk %s (%s)", vm.Name, d.Name, d.Source)
-		}
-		parsed, err := url.Parse(u)
-		if err != nil {
-			_ = lease.Abort(ctx, nil)
-			return nil, nil, err
-		}
-		img, err := convert.OpenURL(ctx, parsed, convert.FormatVMDK, ro)
-		if err != nil {
-			_ = lease.Abort(ctx, nil)
-			return nil, nil, fmt.Errorf("disk %s of %s over NFC: %w", d.Name, vm.Name, err)
-		}
-		// Keep the lease alive: vSphere drops a lease with no progress report
-		// for its timeout (300 s).
-		keep, stop := context.WithCancel(context.WithoutCancel(ctx))
-		go func() {
-			t := time.NewTicker(30 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-keep.Done():
-					return
-				case <-t.C:
-					_ = lease.Progress(keep, 50)
-				}
-			}
-		}()
-		done := func() {
-			stop()
-			_ = lease.Complete(context.WithoutCancel(ctx))
+			return nil, nil, fmt.Errorf("%s (%s): %w: see --source-power-off", vm.Name, d.Source, err)
 		}
 		return img, done, nil
 	}

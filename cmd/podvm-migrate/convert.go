@@ -40,13 +40,16 @@ func newConvertDiskCommand(g *globalOptions) *cobra.Command {
 		Use: "disk SRC DST",
 		Example: `  podvm-migrate convert disk vm/disk.vmdk disk.qcow2
   podvm-migrate convert disk --url https://vc/sdk --ca-cert ca.pem "[datastore1] web01/web01.vmdk" web01.qcow2
-  podvm-migrate convert disk "https://esx/folder/web01/web01.vmdk?dcPath=ha-datacenter&dsName=ds1" web01.raw --format raw`,
+  podvm-migrate convert disk "https://esx/folder/web01/web01.vmdk?dcPath=ha-datacenter&dsName=ds1" web01.raw --format raw
+  podvm-migrate convert disk vm:web01/disk0 web01.qcow2   # through an ExportVm lease; web01 must be off`,
 		Short: "Convert one disk image (VMDK of any subformat, qcow2 or raw) to qcow2 or raw",
 		Long: `Convert one disk image to qcow2 or raw without temporary copies.
 
 SRC is a local file, an http(s) URL read with range requests (a datastore's
 /folder/ URL is read in the vSphere session of --url/GOVC_URL), or
-"[datastore] folder/disk.vmdk" on that vSphere. It is a VMDK (monolithicSparse, streamOptimized, monolithicFlat,
+"[datastore] folder/disk.vmdk" on that vSphere, or "vm:NAME/DISK": a disk of
+a powered-off VM read through an ExportVm NFC lease (DISK a device key such as
+2000, the disk's file name, or disk0, disk1, …). It is a VMDK (monolithicSparse, streamOptimized, monolithicFlat,
 twoGbMaxExtentSparse/Flat, vmfs, multi-extent, snapshot deltas read through to
 their base), a qcow2 (with its backing chain) or a raw image. Unallocated and
 zero blocks are never read or written; grains are inflated on all cores.
