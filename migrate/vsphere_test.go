@@ -40,11 +40,9 @@ func startVSphere(t *testing.T, e *e2e, vms int) (*testenv.VSphere, vsphere.Conf
 	return sim, cfg, conn
 }
 
-func TestMigrateSimulatorVMs(t *testing.T) {
-	e := newE2E(t)
-	ctx := context.Background()
-	sim, cfg, conn := startVSphere(t, e, 8)
-
+// planSimulator discovers the simulator's VMs and plans them with defaults.
+func planSimulator(ctx context.Context, t *testing.T, cfg vsphere.Config) (*discover.Inventory, *podvm.Plan) {
+	t.Helper()
 	vms, err := vsphere.NewSource(cfg).Discover(ctx, discover.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +53,15 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return inv, plan
+}
+
+func TestMigrateSimulatorVMs(t *testing.T) {
+	e := newE2E(t)
+	ctx := context.Background()
+	sim, cfg, conn := startVSphere(t, e, 8)
+
+	_, plan := planSimulator(ctx, t, cfg)
 	// Migrate three VMs that are not blocked. Not secure-boot ones: the test
 	// guest's boot loader is unsigned, so OVMF rightly refuses it there.
 	var pick []string
@@ -125,16 +132,7 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	e := newE2E(t)
 	ctx := context.Background()
 	_, cfg, conn := startVSphere(t, e, 8)
-	vms, err := vsphere.NewSource(cfg).Discover(ctx, discover.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv := discover.NewInventory()
-	inv.VMs = vms
-	plan, err := podvm.NewPlan(inv, podvm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv, plan := planSimulator(ctx, t, cfg)
 	// One powered-on and one powered-off VM, neither secure boot nor blocked.
 	var pick []string
 	var on *podvm.PlannedVM

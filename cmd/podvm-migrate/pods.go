@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/spf13/cobra"
 )
 
@@ -71,18 +72,9 @@ func newStopCommand(g *globalOptions) *cobra.Command {
 		Short: "Stop pod VMs (ACPI shutdown, then power off after --time)",
 		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := rf.open(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer rt.Close()
-			for _, name := range args {
-				if err := rt.Stop(cmd.Context(), name, grace); err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), name)
-			}
-			return nil
+			return eachPod(cmd, g, &rf, args, func(rt *runtime.Runtime, name string) error {
+				return rt.Stop(cmd.Context(), name, grace)
+			})
 		},
 	}
 	cmd.Flags().DurationVarP(&grace, "time", "t", 10*time.Second, "how long the guest may take to shut down before it is powered off (0: at once)")
@@ -100,21 +92,29 @@ func newRmCommand(g *globalOptions) *cobra.Command {
 		Short: "Remove stopped pod VMs: their overlays, logs and domains (never the image)",
 		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := rf.open(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer rt.Close()
-			for _, name := range args {
-				if err := rt.Remove(cmd.Context(), name, force); err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), name)
-			}
-			return nil
+			return eachPod(cmd, g, &rf, args, func(rt *runtime.Runtime, name string) error {
+				return rt.Remove(cmd.Context(), name, force)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "power off a running pod VM first")
 	rf.register(cmd.Flags())
 	return cmd
+}
+
+// eachPod opens the runtime and applies do to each named pod VM in turn,
+// printing each name once done and stopping at the first error.
+func eachPod(cmd *cobra.Command, g *globalOptions, rf *runtimeFlags, names []string, do func(*runtime.Runtime, string) error) error {
+	rt, err := rf.open(cmd, g)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	for _, name := range names {
+		if err := do(rt, name); err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), name)
+	}
+	return nil
 }
