@@ -22,8 +22,8 @@ type DiskOptions struct {
 	Sync         bool   // fsync the target before renaming it into place
 	Compress     bool   // qcow2 target: deflate clusters
 	Workers      int    // default: all cores
-	Verify       bool   // re-read the finished target and check its SHA-256
-	NoChecksum   bool   // skip the SHA-256 of the source (and so Verify)
+	Verify       bool   // re-read the finished target and check its checksum
+	Checksum     string // SumTree (default), SumSHA256 or SumNone (no Verify then)
 	Progress     func(done, total int64)
 	// VSphere and Datacenter reach sources on vSphere: "[datastore] path"
 	// or a datastore's https://…/folder/… URL (see OpenSource).
@@ -41,8 +41,8 @@ type Result struct {
 	AllocatedBytes int64   `json:"allocatedBytes"`
 	ReadBytes      int64   `json:"readBytes"`
 	WrittenBytes   int64   `json:"writtenBytes"`
-	SourceSHA256   string  `json:"sourceSHA256,omitempty"`
-	TargetSHA256   string  `json:"targetSHA256,omitempty"`
+	SourceChecksum string  `json:"sourceChecksum,omitempty"` // "algorithm:hex" of the guest bytes read
+	TargetChecksum string  `json:"targetChecksum,omitempty"` // of the target read back (Verify)
 	Verified       bool    `json:"verified"`
 	Seconds        float64 `json:"seconds"`
 	MBPerSecond    float64 `json:"mbPerSecond"` // virtual MB (10^6 bytes) per second
@@ -50,14 +50,14 @@ type Result struct {
 
 // Header is the table header of a Result.
 func (r *Result) Header() []string {
-	return []string{"source", "target", "format", "virtual", "allocated", "read", "written", "seconds", "MB/s", "sha256"}
+	return []string{"source", "target", "format", "virtual", "allocated", "read", "written", "seconds", "MB/s", "checksum"}
 }
 
 // Rows is the table row of a Result.
 func (r *Result) Rows() [][]string {
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	return [][]string{{r.Source, r.Target, r.SourceFormat + "->" + r.TargetFormat, i(r.VirtualBytes), i(r.AllocatedBytes),
-		i(r.ReadBytes), i(r.WrittenBytes), fmt.Sprintf("%.2f", r.Seconds), fmt.Sprintf("%.1f", r.MBPerSecond), r.SourceSHA256}}
+		i(r.ReadBytes), i(r.WrittenBytes), fmt.Sprintf("%.2f", r.Seconds), fmt.Sprintf("%.1f", r.MBPerSecond), r.SourceChecksum}}
 }
 
 // Disk converts the disk image src (a local path, a URL or a datastore
@@ -87,6 +87,9 @@ func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptio
 	if o.Format != FormatQCOW2 && o.Format != FormatRaw {
 		return nil, fmt.Errorf("target format %q: want raw or qcow2", o.Format)
 	}
+	if o.Checksum == SumNone && o.Verify {
+		return nil, fmt.Errorf("verify needs a checksum, not %q", SumNone)
+	}
 	var err error
 	var w block.Writer
 	to := block.TargetOptions{Overwrite: o.Force, Sync: o.Sync}
@@ -99,10 +102,7 @@ func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptio
 	if err != nil {
 		return nil, err
 	}
-	if o.NoChecksum && o.Verify {
-		return nil, fmt.Errorf("verify needs the checksum")
-	}
-	st, err := Copy(ctx, img, w, CopyOptions{Workers: o.Workers, Progress: o.Progress, NoChecksum: o.NoChecksum})
+	st, err := Copy(ctx, img, w, CopyOptions{Workers: o.Workers, Progress: o.Progress, Checksum: o.Checksum})
 	if err == nil {
 		err = w.Commit(ctx)
 	}
@@ -112,16 +112,16 @@ func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptio
 	}
 	r := &Result{Source: src, Target: dst, SourceFormat: img.Format(), TargetFormat: o.Format,
 		VirtualBytes: st.VirtualBytes, AllocatedBytes: st.AllocatedBytes, ReadBytes: st.ReadBytes,
-		WrittenBytes: w.Written(), SourceSHA256: st.SHA256}
+		WrittenBytes: w.Written(), SourceChecksum: st.Checksum}
 	if o.Verify {
-		sum, err := Checksum(ctx, dst, o.Format, o.Workers)
+		sum, err := Checksum(ctx, dst, o.Format, ChecksumAlgorithm(st.Checksum), o.Workers)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
-		if sum != st.SHA256 {
-			return nil, fmt.Errorf("verify: %s: SHA-256 %s differs from the source's %s", dst, sum, st.SHA256)
+		if sum != st.Checksum {
+			return nil, fmt.Errorf("verify: %s: checksum %s differs from the source's %s", dst, sum, st.Checksum)
 		}
-		r.TargetSHA256, r.Verified = sum, true
+		r.TargetChecksum, r.Verified = sum, true
 	}
 	r.Seconds = time.Since(start).Seconds()
 	if r.Seconds > 0 {
@@ -129,26 +129,6 @@ func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptio
 	}
 	return r, nil
 }
-
-// Checksum returns the SHA-256 of the guest-visible bytes of a disk image.
-func Checksum(ctx context.Context, path, format string, workers int) (string, error) {
-	img, err := Open(path, format)
-	if err != nil {
-		return "", err
-	}
-	defer img.Close()
-	st, err := Copy(ctx, img, discard{}, CopyOptions{Workers: workers})
-	return st.SHA256, err
-}
-
-// discard is a Writer that stores nothing, for checksums.
-type discard struct{}
-
-func (discard) Encode(*block.Window) error                 { return nil }
-func (discard) Write(context.Context, *block.Window) error { return nil }
-func (discard) Written() int64                             { return 0 }
-func (discard) Commit(context.Context) error               { return nil }
-func (discard) Abort() error                               { return nil }
 
 func same(a, b string) bool {
 	sa, err1 := os.Stat(a)

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"runtime"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
 )
 
 // DefaultWindow is the engine's unit of work: a 1 MiB aligned piece of the disk.
@@ -22,26 +24,33 @@ type CopyOptions struct {
 	Workers  int                     // goroutines reading, inflating and encoding; default: all cores
 	Window   int64                   // bytes per unit of work; default DefaultWindow
 	Progress func(done, total int64) // called from one goroutine after each window
-	// NoChecksum skips the SHA-256, which runs on one core at about
-	// 1.7 GB/s of guest bytes, holes included.
-	NoChecksum bool
+	// Checksum is the digest of the guest-visible bytes: SumTree (default),
+	// SumSHA256 or SumNone. See Checksum.
+	Checksum string
 }
 
 // CopyStats is what Copy did.
 type CopyStats struct {
 	VirtualBytes   int64  `json:"virtualBytes"`
-	AllocatedBytes int64  `json:"allocatedBytes"`   // guest bytes the source stores
-	ReadBytes      int64  `json:"readBytes"`        // bytes read from the source's files
-	WrittenBytes   int64  `json:"writtenBytes"`     // bytes written to the target, metadata included
-	SHA256         string `json:"sha256,omitempty"` // of the guest-visible bytes
+	AllocatedBytes int64  `json:"allocatedBytes"`     // guest bytes the source stores
+	ReadBytes      int64  `json:"readBytes"`          // bytes read from the source's files
+	WrittenBytes   int64  `json:"writtenBytes"`       // bytes written to the target, metadata included
+	Checksum       string `json:"checksum,omitempty"` // of the guest-visible bytes, "algorithm:hex"
 }
 
 // job is one window on its way through the workers to the writer.
 type job struct {
-	win  block.Window
-	runs []placed
-	buf  []byte
-	done chan error
+	win    block.Window
+	runs   []placed
+	buf    []byte
+	leaves []leaf // tree hash leaves of win.Data, hashed by the worker
+	done   chan error
+}
+
+// leaf is one tree hash leaf of a window.
+type leaf struct {
+	sum  treehash.Sum
+	zero bool // all zeros: the tree adds it without hashing
 }
 
 // placed is a data run at an offset inside a window.
@@ -62,6 +71,18 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	if o.Window <= 0 {
 		o.Window = DefaultWindow
 	}
+	if o.Checksum == "" {
+		o.Checksum = SumTree
+	}
+	switch o.Checksum {
+	case SumTree:
+		if o.Window%treehash.LeafSize != 0 {
+			return CopyStats{}, fmt.Errorf("window %d: the tree hash needs a multiple of %d", o.Window, treehash.LeafSize)
+		}
+	case SumSHA256, SumNone:
+	default:
+		return CopyStats{}, fmt.Errorf("checksum %q: want %s, %s or %s", o.Checksum, SumTree, SumSHA256, SumNone)
+	}
 	inFlight := min(4*o.Workers+4, maxInFlight)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -80,7 +101,7 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	for range o.Workers {
 		go func() {
 			for j := range work {
-				j.done <- fill(ctx, dst, j)
+				j.done <- fill(ctx, dst, j, o.Checksum == SumTree)
 			}
 		}()
 	}
@@ -88,13 +109,11 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	// The writer stores windows in order and passes them on to the hasher,
 	// so hashing one window overlaps writing the next.
 	hashq := make(chan *job, inFlight)
-	sum := make(chan string, 1)
+	sum := make(chan digest, 1)
 	go func() {
-		h := sha256.New()
+		s := newSummer(o.Checksum)
 		for j := range hashq {
-			if !o.NoChecksum {
-				h.Write(j.win.Data)
-			}
+			s.add(j)
 			if j.buf != nil {
 				bufs <- j.buf
 			}
@@ -102,11 +121,7 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 				o.Progress(j.win.Offset+int64(len(j.win.Data)), size)
 			}
 		}
-		if o.NoChecksum {
-			sum <- ""
-			return
-		}
-		sum <- hex.EncodeToString(h.Sum(nil))
+		sum <- s.sum()
 	}()
 	var err error
 	for j := range order {
@@ -122,16 +137,19 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 		hashq <- j
 	}
 	close(hashq)
-	digest := <-sum
+	d := <-sum
 	if err == nil {
 		err = ctx.Err()
+	}
+	if err == nil {
+		err = d.err
 	}
 	if err != nil {
 		return st, err
 	}
 	st.AllocatedBytes, st.ReadBytes = mapped.AllocatedBytes, mapped.ReadBytes
 	st.WrittenBytes = dst.Written()
-	st.SHA256 = digest
+	st.Checksum = d.value
 	return st, nil
 }
 
@@ -201,8 +219,9 @@ func mapWindow(ctx context.Context, src block.Image, off, n int64, j *job, st *C
 	return nil
 }
 
-// fill reads a window's runs, zeroes the rest, and encodes it.
-func fill(ctx context.Context, dst block.Writer, j *job) error {
+// fill reads a window's runs, zeroes the rest, hashes its tree leaves (when
+// tree is set) and encodes it.
+func fill(ctx context.Context, dst block.Writer, j *job, tree bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -217,5 +236,66 @@ func fill(ctx context.Context, dst block.Writer, j *job) error {
 		at = end
 	}
 	clear(d[at:])
+	if tree {
+		j.leaves = j.leaves[:0]
+		for off := 0; off < len(d); off += treehash.LeafSize {
+			b := d[off:min(off+treehash.LeafSize, len(d))]
+			if block.IsZero(b) {
+				j.leaves = append(j.leaves, leaf{zero: true})
+			} else {
+				j.leaves = append(j.leaves, leaf{sum: treehash.Leaf(b)})
+			}
+		}
+	}
 	return dst.Encode(&j.win)
+}
+
+// summer folds the windows, in order, into the digest of the guest bytes.
+type summer struct {
+	algorithm string
+	flat      hash.Hash
+	tree      treehash.Tree
+}
+
+type digest struct {
+	value string // "algorithm:hex", or "" for SumNone
+	err   error
+}
+
+func newSummer(algorithm string) *summer {
+	s := &summer{algorithm: algorithm}
+	if algorithm == SumSHA256 {
+		s.flat = sha256.New()
+	}
+	return s
+}
+
+func (s *summer) add(j *job) {
+	switch {
+	case s.algorithm == SumSHA256:
+		s.flat.Write(j.win.Data)
+	case s.algorithm != SumTree:
+	case j.win.Empty:
+		s.tree.AddZeros(int64(len(j.win.Data)))
+	default:
+		for i, l := range j.leaves {
+			n := min(treehash.LeafSize, len(j.win.Data)-i*treehash.LeafSize)
+			if l.zero {
+				s.tree.AddZeros(int64(n))
+			} else {
+				s.tree.Add(l.sum, n)
+			}
+		}
+	}
+}
+
+func (s *summer) sum() digest {
+	switch s.algorithm {
+	case SumSHA256:
+		return digest{value: SumSHA256 + ":" + hex.EncodeToString(s.flat.Sum(nil))}
+	case SumTree:
+		h, err := s.tree.Hex()
+		return digest{value: SumTree + ":" + h, err: err}
+	}
+	return digest{}
 }

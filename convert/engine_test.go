@@ -1,16 +1,19 @@
 package convert
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
 )
 
 // TestHolesAreNeitherReadNorWritten converts a 64 GiB disk that holds one
 // grain: only that grain is read, only it (and qcow2 metadata) is written,
-// and the heap stays small.
+// the heap stays small, and the tree hash covers the holes without hashing them.
 func TestHolesAreNeitherReadNorWritten(t *testing.T) {
 	requireTools(t, "qemu-img", "qemu-io")
 	dir := t.TempDir()
@@ -21,7 +24,7 @@ func TestHolesAreNeitherReadNorWritten(t *testing.T) {
 		dst := filepath.Join(dir, "out."+format)
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		r, err := Disk(context.Background(), src, dst, DiskOptions{Format: format, NoChecksum: true})
+		r, err := Disk(context.Background(), src, dst, DiskOptions{Format: format})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,6 +32,15 @@ func TestHolesAreNeitherReadNorWritten(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		if r.AllocatedBytes != 64<<10 || r.ReadBytes != 64<<10 {
 			t.Errorf("%s: allocated %d, read %d bytes, want one 64 KiB grain", format, r.AllocatedBytes, r.ReadBytes)
+		}
+		var want treehash.Tree
+		want.AddZeros(40 << 30)
+		leaf := make([]byte, treehash.LeafSize)
+		copy(leaf, bytes.Repeat([]byte{0x5a}, 64<<10))
+		want.Add(treehash.Leaf(leaf), len(leaf))
+		want.AddZeros(24<<30 - treehash.LeafSize)
+		if h, _ := want.Hex(); r.SourceChecksum != SumTree+":"+h {
+			t.Errorf("%s: checksum %s, want %s:%s", format, r.SourceChecksum, SumTree, h)
 		}
 		if r.WrittenBytes > 1<<20 {
 			t.Errorf("%s: wrote %d bytes for one grain", format, r.WrittenBytes)

@@ -17,7 +17,7 @@ func TestRealGuest(t *testing.T) {
 		t.Skip("builds the test guest")
 	}
 	g := testGuest(t)
-	want := sha256File(t, g.Path(testenv.GuestRaw))
+	want := sumsOf(t, g.Path(testenv.GuestRaw))
 	for _, name := range []string{testenv.GuestVMDK, testenv.GuestStream, testenv.GuestRaw, testenv.GuestOVA} {
 		t.Run(name, func(t *testing.T) {
 			ref := g.Path(name)

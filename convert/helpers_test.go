@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
 )
 
 // requireTools fails the test when a host tool is missing: `make deps` installs them.
@@ -74,14 +76,28 @@ func writeTestRaw(t testing.TB, path string) {
 	}
 }
 
-func sha256File(t testing.TB, path string) string {
+// sums are the digests of a raw file's bytes, "algorithm:hex".
+type sums struct{ tree, flat string }
+
+// sumsOf hashes a raw file plainly: the tree leaf by leaf, zeros included,
+// and the flat SHA-256 of it all, as sha256sum does.
+func sumsOf(t testing.TB, path string) sums {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+	var tr treehash.Tree
+	for off := 0; off < len(b); off += treehash.LeafSize {
+		leaf := b[off:min(off+treehash.LeafSize, len(b))]
+		tr.Add(treehash.Leaf(leaf), len(leaf))
+	}
+	tree, err := tr.Hex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := sha256.Sum256(b)
+	return sums{tree: SumTree + ":" + tree, flat: SumSHA256 + ":" + hex.EncodeToString(flat[:])}
 }
 
 // qemuCompare checks with qemu-img that two images hold the same guest bytes.
@@ -95,41 +111,47 @@ func qemuCompare(t testing.TB, a, b string) {
 
 // convertAndCheck converts src to every target and checks each with
 // qemu-img (compare, and check for qcow2) and against the raw image's SHA-256.
-func convertAndCheck(t *testing.T, src, wantSHA string) {
+func convertAndCheck(t *testing.T, src string, want sums) {
 	t.Helper()
-	convertAndCompare(t, src, src, wantSHA)
+	convertAndCompare(t, src, src, want)
 }
 
 // convertAndCompare is convertAndCheck comparing targets to ref, for sources
 // qemu-img cannot open.
-func convertAndCompare(t *testing.T, src, ref, wantSHA string) {
+func convertAndCompare(t *testing.T, src, ref string, want sums) {
 	t.Helper()
 	dir := t.TempDir()
 	cases := []struct {
 		name     string
 		format   string
 		compress bool
+		checksum string
 	}{
-		{"raw", FormatRaw, false},
-		{"qcow2", FormatQCOW2, false},
-		{"qcow2-compressed", FormatQCOW2, true},
+		{"raw", FormatRaw, false, ""},
+		{"qcow2", FormatQCOW2, false, ""},
+		{"qcow2-compressed", FormatQCOW2, true, ""},
+		{"qcow2-flat-sha256", FormatQCOW2, false, SumSHA256},
 	}
 	for _, c := range cases {
 		dst := filepath.Join(dir, c.name)
-		r, err := Disk(context.Background(), src, dst, DiskOptions{Format: c.format, Compress: c.compress, Verify: true, Workers: 2})
+		r, err := Disk(context.Background(), src, dst, DiskOptions{Format: c.format, Compress: c.compress, Verify: true, Workers: 2, Checksum: c.checksum})
 		if err != nil {
 			t.Fatalf("%s -> %s: %v", filepath.Base(src), c.name, err)
 		}
 		qemuCompare(t, ref, dst)
-		if r.SourceSHA256 != wantSHA || r.TargetSHA256 != wantSHA {
-			t.Errorf("%s -> %s: sha256 source %s target %s, want %s", filepath.Base(src), c.name, r.SourceSHA256, r.TargetSHA256, wantSHA)
+		wantSum := want.tree
+		if c.checksum == SumSHA256 {
+			wantSum = want.flat
+		}
+		if r.SourceChecksum != wantSum || r.TargetChecksum != wantSum {
+			t.Errorf("%s -> %s: checksum source %s target %s, want %s", filepath.Base(src), c.name, r.SourceChecksum, r.TargetChecksum, wantSum)
 		}
 		if c.format == FormatQCOW2 {
 			run(t, "qemu-img", "check", dst)
 		}
 		if c.format == FormatRaw {
-			if got := sha256File(t, dst); got != wantSHA {
-				t.Errorf("%s -> raw: file sha256 %s, want %s", filepath.Base(src), got, wantSHA)
+			if got := sumsOf(t, dst); got != want {
+				t.Errorf("%s -> raw: file digests %v, want %v", filepath.Base(src), got, want)
 			}
 		}
 	}

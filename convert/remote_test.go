@@ -54,7 +54,7 @@ func TestRemoteSourcesResumeOverTLS(t *testing.T) {
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
-	want := sha256File(t, rawPath)
+	want := sumsOf(t, rawPath)
 	for _, sub := range []string{"streamOptimized", "monolithicSparse", "twoGbMaxExtentFlat"} {
 		run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sub, rawPath, filepath.Join(dir, sub+".vmdk"))
 	}
@@ -77,8 +77,8 @@ func TestRemoteSourcesResumeOverTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.SourceSHA256 != want {
-				t.Errorf("sha256 %s, want %s", r.SourceSHA256, want)
+			if r.SourceChecksum != want.tree {
+				t.Errorf("checksum %s, want %s", r.SourceChecksum, want.tree)
 			}
 			qemuCompare(t, rawPath, dst)
 		})

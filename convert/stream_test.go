@@ -22,7 +22,7 @@ func TestStreamOptimizedAsAStream(t *testing.T) {
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
-	want := sha256File(t, rawPath)
+	want := sumsOf(t, rawPath)
 	src := filepath.Join(dir, "stream.vmdk")
 	run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", rawPath, src)
 	ctx := context.Background()
@@ -44,8 +44,8 @@ func TestStreamOptimizedAsAStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.SourceSHA256 != want {
-			t.Errorf("sha256 %s, want %s", r.SourceSHA256, want)
+		if r.SourceChecksum != want.tree {
+			t.Errorf("checksum %s, want %s", r.SourceChecksum, want.tree)
 		}
 		qemuCompare(t, rawPath, dst)
 	})

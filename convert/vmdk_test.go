@@ -13,7 +13,7 @@ func TestVMDKSubformatsRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
-	want := sha256File(t, rawPath)
+	want := sumsOf(t, rawPath)
 	for _, sub := range []string{"monolithicSparse", "streamOptimized", "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat"} {
 		t.Run(sub, func(t *testing.T) {
 			src := filepath.Join(dir, sub+".vmdk")
@@ -30,7 +30,7 @@ func TestVMFSAndMultiExtentDescriptors(t *testing.T) {
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
-	want := sha256File(t, rawPath)
+	want := sumsOf(t, rawPath)
 	sectors := int64(testDiskSize / 512)
 	data, err := os.ReadFile(rawPath)
 	if err != nil {
@@ -106,7 +106,7 @@ func TestSnapshotChains(t *testing.T) {
 	// The guest view of the chain, as qemu-img sees it.
 	flat := filepath.Join(dir, "chain.raw")
 	run(t, "qemu-img", "convert", "-O", "raw", snap2, flat)
-	convertAndCheck(t, snap2, sha256File(t, flat))
+	convertAndCheck(t, snap2, sumsOf(t, flat))
 }
 
 func TestQCOW2Sources(t *testing.T) {
@@ -121,13 +121,13 @@ func TestQCOW2Sources(t *testing.T) {
 	run(t, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", rawPath, comp)
 	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "comp.qcow2", "-F", "qcow2", over)
 	run(t, "qemu-io", "-c", "write -P 0xcd 2M 64k", "-c", "write -z 20M 1M", over)
-	want := sha256File(t, rawPath)
+	want := sumsOf(t, rawPath)
 	for _, src := range []string{plain, comp, rawPath} {
 		t.Run(filepath.Base(src), func(t *testing.T) { convertAndCheck(t, src, want) })
 	}
 	t.Run("backing chain", func(t *testing.T) {
 		flat := filepath.Join(dir, "over.raw")
 		run(t, "qemu-img", "convert", "-O", "raw", over, flat)
-		convertAndCheck(t, over, sha256File(t, flat))
+		convertAndCheck(t, over, sumsOf(t, flat))
 	})
 }

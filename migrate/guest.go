@@ -51,7 +51,7 @@ func (s *RuntimeStages) convertGuest(ctx context.Context, vm *podvm.PlannedVM, d
 	if err != nil {
 		return fmt.Errorf("guest conversion of %s: checksum: %w", dst, err)
 	}
-	tr.SHA256 = sum
+	tr.Checksum = sum
 	return nil
 }
 

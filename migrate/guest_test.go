@@ -46,12 +46,12 @@ func TestConvertGuestDecisions(t *testing.T) {
 			if strings.Contains(tc.name, "data disk") {
 				this = vm.Spec.Disks[1]
 			}
-			tr := &TransferResult{SHA256: "before", Attrs: map[string]string{"sourceFormat": "raw"}}
+			tr := &TransferResult{Checksum: "before", Attrs: map[string]string{"sourceFormat": "raw"}}
 			if err := s.convertGuest(context.Background(), vm, this, disk, tr); err != nil {
 				t.Fatal(err)
 			}
-			if tr.Attrs["guestConversion"] != tc.want || !strings.Contains(tr.Attrs["guestConversionReason"], tc.reason) || tr.SHA256 != "before" || tr.Attrs["sourceFormat"] != "raw" {
-				t.Errorf("attrs %v, sha %s; want guestConversion=%q with a reason mentioning %q", tr.Attrs, tr.SHA256, tc.want, tc.reason)
+			if tr.Attrs["guestConversion"] != tc.want || !strings.Contains(tr.Attrs["guestConversionReason"], tc.reason) || tr.Checksum != "before" || tr.Attrs["sourceFormat"] != "raw" {
+				t.Errorf("attrs %v, sha %s; want guestConversion=%q with a reason mentioning %q", tr.Attrs, tr.Checksum, tc.want, tc.reason)
 			}
 		})
 	}

@@ -53,7 +53,7 @@ type Event struct {
 	Bytes    int64             `json:"bytes,omitempty"` // bytes moved in this phase (guest-visible for transfer/convert)
 	Duration time.Duration     `json:"durationNs,omitempty"`
 	Error    string            `json:"error,omitempty"`
-	Attrs    map[string]string `json:"attrs,omitempty"` // e.g. accel, sha256, format, target
+	Attrs    map[string]string `json:"attrs,omitempty"` // e.g. accel, checksum, format, target
 }
 
 // JournalFile is the journal's name inside a run directory.

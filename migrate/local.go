@@ -75,7 +75,7 @@ func (s *RuntimeStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d pod
 	if err != nil {
 		return nil, err
 	}
-	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, SHA256: res.SourceSHA256,
+	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, Checksum: res.SourceChecksum,
 		Attrs: map[string]string{"sourceFormat": res.SourceFormat}}
 	if err := s.convertGuest(ctx, vm, d, dst, tr); err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ func (s *RuntimeStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d pod
 
 // Checksum reads a finished qcow2 disk's guest-visible SHA-256.
 func (s *RuntimeStages) Checksum(ctx context.Context, path string) (string, error) {
-	return convert.Checksum(ctx, path, convert.FormatQCOW2, 0)
+	return convert.Checksum(ctx, path, convert.FormatQCOW2, "", 0)
 }
 
 // ImageRef is an OCI layout in the run directory.

@@ -242,7 +242,7 @@ func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
 	ref := r.stages.ImageRef(r.o.RunDir, name)
 	specSum := specHash(&vm.Spec)
 	packaged := false
-	if prev, ok := r.done[key(name, "", PhasePackage)]; ok && prev.Attrs["sha256"] == strings.Join(sums, ",") &&
+	if prev, ok := r.done[key(name, "", PhasePackage)]; ok && prev.Attrs["checksums"] == strings.Join(sums, ",") &&
 		prev.Attrs["spec"] == specSum && r.stages.ImageOK(ctx, ref, prev.Attrs["digest"]) {
 		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultSkipped, Bytes: prev.Bytes, Attrs: prev.Attrs})
 		if prev.Attrs["ref"] != "" {
@@ -262,7 +262,7 @@ func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
 			return fail(PhasePackage, err)
 		}
 		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultDone, Bytes: pr.Bytes, Duration: time.Since(start),
-			Attrs: map[string]string{"ref": pr.Ref, "digest": pr.Digest, "sha256": strings.Join(sums, ","), "spec": specSum}})
+			Attrs: map[string]string{"ref": pr.Ref, "digest": pr.Digest, "checksums": strings.Join(sums, ","), "spec": specSum}})
 		ref = pr.Ref
 	}
 	res.Image = ref
@@ -297,7 +297,7 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 	name := vm.Spec.Name
 	dst := filepath.Join(r.o.RunDir, "disks", name, d.Name+".qcow2")
 	if prev, ok := r.done[key(name, d.Name, PhaseTransfer)]; ok && prev.Attrs["source"] == d.Source {
-		if sum, err := r.stages.Checksum(ctx, dst); err == nil && sum == prev.Attrs["sha256"] {
+		if sum, err := r.stages.Checksum(ctx, dst); err == nil && sum == prev.Attrs["checksum"] {
 			r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultSkipped, Bytes: prev.Bytes, Attrs: prev.Attrs})
 			return dst, sum, nil
 		}
@@ -328,13 +328,13 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 		r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultFailed, Error: err.Error()})
 		return "", "", err
 	}
-	attrs := map[string]string{"sha256": tr.SHA256, "virtualBytes": fmt.Sprint(tr.VirtualBytes), "writtenBytes": fmt.Sprint(tr.WrittenBytes),
+	attrs := map[string]string{"checksum": tr.Checksum, "virtualBytes": fmt.Sprint(tr.VirtualBytes), "writtenBytes": fmt.Sprint(tr.WrittenBytes),
 		"target": dst, "source": d.Source}
 	for k, v := range tr.Attrs {
 		attrs[k] = v
 	}
 	r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start), Attrs: attrs})
-	return dst, tr.SHA256, nil
+	return dst, tr.Checksum, nil
 }
 
 // acquire takes one of n slots of a named resource (a datastore, a host)

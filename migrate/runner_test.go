@@ -128,12 +128,12 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 		}
 	}
 	// The converted disks hold exactly the guest-visible bytes of the sources.
-	want, err := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	want, err := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, vm := range []string{"mig-sparse", "mig-stream", "mig-raw"} {
-		got, err := convert.Checksum(ctx, filepath.Join(runDir, "disks", vm, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		got, err := convert.Checksum(ctx, filepath.Join(runDir, "disks", vm, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 		if err != nil || got != want {
 			t.Errorf("%s disk checksum %s, %v; want %s", vm, got, err, want)
 		}
@@ -188,10 +188,10 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 		}
 	}
 	// No half-written file under a final name: every disk present verifies.
-	want, _ := convert.Checksum(context.Background(), filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	want, _ := convert.Checksum(context.Background(), filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
 	disks, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", "*"))
 	for _, d := range disks {
-		if got, err := convert.Checksum(context.Background(), d, convert.FormatQCOW2, 0); err != nil || got != want {
+		if got, err := convert.Checksum(context.Background(), d, convert.FormatQCOW2, "", 0); err != nil || got != want {
 			t.Errorf("after interruption %s: %s, %v", d, got, err)
 		}
 	}
@@ -229,7 +229,7 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 		if r.Status != "ready" {
 			t.Errorf("%+v", r)
 		}
-		got, err := convert.Checksum(context.Background(), filepath.Join(runDir, "disks", r.VM, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		got, err := convert.Checksum(context.Background(), filepath.Join(runDir, "disks", r.VM, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 		if err != nil || got != want {
 			t.Errorf("%s after resume: checksum %s, %v; want %s", r.VM, got, err, want)
 		}

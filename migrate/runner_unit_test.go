@@ -68,7 +68,7 @@ func (s *scriptedStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d po
 	s.sums[dst] = "sum-" + d.Source
 	s.transfers[vm.Spec.Name]++
 	s.mu.Unlock()
-	return &TransferResult{ReadBytes: 1, VirtualBytes: 1, SHA256: "sum-" + d.Source}, nil
+	return &TransferResult{ReadBytes: 1, VirtualBytes: 1, Checksum: "sum-" + d.Source}, nil
 }
 
 func (s *scriptedStages) Checksum(_ context.Context, path string) (string, error) {

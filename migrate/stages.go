@@ -35,7 +35,7 @@ type TransferResult struct {
 	ReadBytes    int64  // bytes read from the source (allocated data only)
 	VirtualBytes int64  // guest-visible size
 	WrittenBytes int64  // bytes written to the target
-	SHA256       string // of the guest-visible bytes
+	Checksum     string // of the guest-visible bytes, "algorithm:hex" (convert.SumTree)
 	// Attrs are more facts for the run record, e.g. what guest conversion did.
 	Attrs map[string]string
 }

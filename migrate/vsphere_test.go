@@ -93,13 +93,13 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %+v", err, results)
 	}
-	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
 	for _, res := range results {
 		pod, err := e.rt.Get(ctx, res.VM)
 		if err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
 			t.Errorf("%s: %+v %v", res.VM, pod, err)
 		}
-		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 		if got != want {
 			t.Errorf("%s: boot disk checksum %s, want the guest's %s", res.VM, got, want)
 		}
@@ -172,9 +172,9 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %+v", err, results)
 	}
-	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
 	for _, res := range results {
-		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 		if got != want {
 			t.Errorf("%s: boot disk read through the export lease has checksum %s, want %s", res.VM, got, want)
 		}

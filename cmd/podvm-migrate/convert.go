@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,8 +18,19 @@ func newConvertCommand(g *globalOptions) *cobra.Command {
 		Use:   "convert",
 		Short: "Convert VM disks to qcow2 or raw",
 	}
-	c.AddCommand(newConvertDiskCommand(g))
+	c.AddCommand(newConvertDiskCommand(g), newConvertChecksumCommand(g))
 	return c
+}
+
+const checksumFlagHelp = `digest of the guest-visible bytes: sha256-tree (SHA-256 tree hash of 1 MiB
+leaves, hashed on every core, holes free), sha256 (plain SHA-256 as
+sha256sum prints for a raw copy; one core) or none`
+
+func checkChecksumFlag(v string) error {
+	if !slices.Contains(convert.ChecksumAlgorithms, v) {
+		return usageError{fmt.Errorf("--checksum %q: want %s", v, strings.Join(convert.ChecksumAlgorithms, ", "))}
+	}
+	return nil
 }
 
 type convertDiskOptions struct {
@@ -27,7 +40,7 @@ type convertDiskOptions struct {
 	sync         bool
 	compress     bool
 	verify       bool
-	checksum     bool
+	checksum     string
 	workers      int
 	noProgress   bool
 	datacenter   string
@@ -65,8 +78,11 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			default:
 				return usageError{fmt.Errorf("--source-format %q: want vmdk, qcow2, raw or ova", o.sourceFormat)}
 			}
-			if o.verify && !o.checksum {
-				return usageError{fmt.Errorf("--verify needs --checksum")}
+			if err := checkChecksumFlag(o.checksum); err != nil {
+				return err
+			}
+			if o.verify && o.checksum == convert.SumNone {
+				return usageError{fmt.Errorf("--verify needs a --checksum other than %s", convert.SumNone)}
 			}
 			if o.compress && o.format != convert.FormatQCOW2 {
 				return usageError{fmt.Errorf("--compress needs --format qcow2")}
@@ -77,7 +93,7 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			p := newDiskProgress(cmd.ErrOrStderr(), "converting "+args[0], o.noProgress)
 			r, err := convert.Disk(cmd.Context(), args[0], args[1], convert.DiskOptions{
 				SourceFormat: o.sourceFormat, Format: o.format, Force: o.force, Sync: o.sync, Compress: o.compress,
-				Workers: o.workers, Verify: o.verify, NoChecksum: !o.checksum, Progress: p.update,
+				Workers: o.workers, Verify: o.verify, Checksum: o.checksum, Progress: p.update,
 				VSphere: &g.vsphere, Datacenter: o.datacenter,
 			})
 			p.finish(err == nil)
@@ -101,8 +117,8 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 	f.BoolVar(&o.force, "force", false, "overwrite DST if it exists")
 	f.BoolVar(&o.sync, "sync", false, "fsync DST before renaming it into place")
 	f.BoolVar(&o.compress, "compress", false, "deflate qcow2 clusters")
-	f.BoolVar(&o.verify, "verify", false, "re-read DST and check that its SHA-256 matches the source's")
-	f.BoolVar(&o.checksum, "checksum", true, "compute the SHA-256 of the guest-visible bytes (one core, about 1.7 GB/s)")
+	f.BoolVar(&o.verify, "verify", false, "re-read DST and check that its checksum matches the source's")
+	f.StringVar(&o.checksum, "checksum", convert.SumTree, checksumFlagHelp)
 	f.IntVar(&o.workers, "workers", 0, "goroutines inflating and encoding (default: all cores)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "print no progress on stderr")
 	f.StringVar(&o.datacenter, "datacenter", "", "datacenter of a \"[datastore] path\" SRC (default: the only one)")

@@ -37,15 +37,16 @@ func TestConvertDisk(t *testing.T) {
 	var r struct {
 		VirtualBytes   int64   `json:"virtualBytes"`
 		AllocatedBytes int64   `json:"allocatedBytes"`
-		SourceSHA256   string  `json:"sourceSHA256"`
-		TargetSHA256   string  `json:"targetSHA256"`
+		SourceChecksum string  `json:"sourceChecksum"`
+		TargetChecksum string  `json:"targetChecksum"`
 		Verified       bool    `json:"verified"`
 		MBPerSecond    float64 `json:"mbPerSecond"`
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if r.VirtualBytes != 8<<20 || r.AllocatedBytes == 0 || r.AllocatedBytes >= r.VirtualBytes || !r.Verified || r.SourceSHA256 != r.TargetSHA256 {
+	if r.VirtualBytes != 8<<20 || r.AllocatedBytes == 0 || r.AllocatedBytes >= r.VirtualBytes || !r.Verified ||
+		!strings.HasPrefix(r.SourceChecksum, "sha256-tree:") || r.SourceChecksum != r.TargetChecksum {
 		t.Errorf("result %+v", r)
 	}
 	if out, err := exec.Command("qemu-img", "compare", raw, dst).CombinedOutput(); err != nil {
@@ -53,6 +54,41 @@ func TestConvertDisk(t *testing.T) {
 	}
 	if !strings.Contains(errs, "MB/s") {
 		t.Errorf("no progress line on stderr: %q", errs)
+	}
+
+	// convert checksum gives the recorded digest for the source, the
+	// target and the raw image alike, and --checksum sha256 gives what
+	// sha256sum gives for the raw image.
+	out, errs, code = execute(t, "convert", "checksum", src, dst, raw, "-o", "json", "--no-progress")
+	if code != exitOK {
+		t.Fatalf("checksum: exit %d: %s", code, errs)
+	}
+	var sums []struct {
+		Disk     string `json:"disk"`
+		Format   string `json:"format"`
+		Checksum string `json:"checksum"`
+	}
+	if err := json.Unmarshal([]byte(out), &sums); err != nil || len(sums) != 3 {
+		t.Fatalf("checksum: %v: %s", err, out)
+	}
+	for _, s := range sums {
+		if s.Checksum != r.SourceChecksum {
+			t.Errorf("checksum of %s (%s) is %s, convert recorded %s", s.Disk, s.Format, s.Checksum, r.SourceChecksum)
+		}
+	}
+	sha, err := exec.Command("sha256sum", raw).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = execute(t, "convert", "checksum", "--checksum", "sha256", dst, "-o", "json", "--no-progress")
+	if want := "sha256:" + strings.Fields(string(sha))[0]; code != exitOK || !strings.Contains(out, `"`+want+`"`) {
+		t.Errorf("checksum --checksum sha256 of the qcow2: exit %d, %s %s; want %s", code, out, errs, want)
+	}
+	if _, errs, code = execute(t, "convert", "checksum", "--checksum", "md5", dst); code != exitUsage || !strings.Contains(errs, "sha256-tree") {
+		t.Errorf("--checksum md5: exit %d, %q; want a usage error listing the algorithms", code, errs)
+	}
+	if _, errs, code = execute(t, "convert", "checksum", filepath.Join(dir, "missing.vmdk")); code != exitError || !strings.Contains(errs, "missing.vmdk") {
+		t.Errorf("checksum of a missing file: exit %d, %q", code, errs)
 	}
 
 	// The target exists: exit 1 without --force, and it is kept.

@@ -107,10 +107,10 @@ func TestMigrateSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rerun after the kill: %v\n%s", err, out)
 	}
-	want, _ := convert.Checksum(ctx, filepath.Join(guest, testenv.GuestRaw), convert.FormatRaw, 0)
+	want, _ := convert.Checksum(ctx, filepath.Join(guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
 	for _, vm := range vms {
 		name := vm.Name
-		got, err := convert.Checksum(ctx, filepath.Join(runDir, "disks", name, "disk0.qcow2"), convert.FormatQCOW2, 0)
+		got, err := convert.Checksum(ctx, filepath.Join(runDir, "disks", name, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 		if err != nil || got != want {
 			t.Errorf("%s: disk checksum %s, %v; want %s", name, got, err, want)
 		}
