@@ -94,8 +94,12 @@ func OpenDiskWith(path string, open Opener) (*Disk, error) {
 			return openSparseFile(f, path, open)
 		case cowdMagic:
 			f.Close()
-			return nil, block.Errorf(path, 0, "ESX vmfsSparse (COWD) extents are not supported: consolidate the snapshot or export the VM")
+			return nil, block.Errorf(path, 0, "a vmfsSparse (COWD) delta extent, which has no descriptor: open the descriptor .vmdk that names it")
 		}
+	}
+	if len(head) >= 8 && binary.LittleEndian.Uint64(head) == seConstMagic {
+		f.Close()
+		return nil, block.Errorf(path, 0, "an SEsparse delta extent, which has no descriptor: open the descriptor .vmdk that names it")
 	}
 	defer f.Close()
 	if f.Len > maxDescriptor {
@@ -197,8 +201,10 @@ func openExtents(path string, desc *Descriptor, self *block.File, open Opener) (
 		}
 		var e extent
 		switch ed.Type {
-		case ExtentSparse:
-			e, err = openSparse(f, size)
+		case ExtentSparse, ExtentVMFSSparse:
+			e, err = openAnySparse(f, size, ed.Type)
+		case ExtentSESparse:
+			e, err = openSESparse(f, size)
 		case ExtentFlat, ExtentVMFS, ExtentVMFSRaw, ExtentVMFSRDM:
 			e, err = openFlat(f, ed.Offset*sector, size, ed.Line, path)
 		default:
@@ -215,6 +221,31 @@ func openExtents(path string, desc *Descriptor, self *block.File, open Opener) (
 	return d, nil
 }
 
+// openAnySparse opens a SPARSE or VMFSSPARSE extent by its magic, as QEMU
+// does: a hosted sparse (KDMV) or an ESX vmfsSparse (COWD) extent; typ says
+// which one an extent without either magic was meant to be.
+func openAnySparse(f *block.File, size int64, typ string) (extent, error) {
+	var magic [4]byte
+	if f.Len >= 4 {
+		if err := f.ReadFull(magic[:], 0); err != nil {
+			return nil, err
+		}
+	}
+	switch m := binary.LittleEndian.Uint32(magic[:]); {
+	case m == cowdMagic, m != sparseMagic && typ == ExtentVMFSSparse:
+		e, err := openCOWD(f, size)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+	e, err := openSparse(f, size)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
 // uses reports whether an extent of d already owns f.
 func (d *Disk) uses(f *block.File) bool {
 	for _, e := range d.extents {
@@ -224,6 +255,10 @@ func (d *Disk) uses(f *block.File) bool {
 				return true
 			}
 		case *flatExtent:
+			if e.f == f {
+				return true
+			}
+		case *tableExtent:
 			if e.f == f {
 				return true
 			}
