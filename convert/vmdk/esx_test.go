@@ -3,6 +3,7 @@ package vmdk_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -197,5 +198,110 @@ func run(t *testing.T, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// TestESXDeltaBadInput damages small deltas: each conversion must fail with
+// an error that names the extent file and the offset of the damage, and
+// leave no target behind.
+func TestESXDeltaBadInput(t *testing.T) {
+	dir := t.TempDir()
+	le := binary.LittleEndian
+	small := func(grain int64) vmdk.ESXDelta {
+		d := vmdk.ESXDelta{Sectors: 20000, Grain: grain, Data: map[int64][]byte{}, Zero: []int64{5}}
+		grains(&d, "bad", 1, 3)
+		grains(&d, "bad", 2000, 2001)
+		return d
+	}
+	d1, d8 := small(1), small(8)
+	d1.Zero = nil
+	cowd, se := d1.VMFSSparse(), d8.SESparse()
+	cowdGD, cowdGT := cowdEntries(cowd)
+	seGD := int64(le.Uint64(se[128:])) * 512
+	seGT := seEntry(se, 3)
+	seVol := int64(le.Uint64(se[80:])) * 512
+
+	patched := func(b []byte, off int64, v uint64, size int) []byte {
+		c := bytes.Clone(b)
+		if size == 4 {
+			le.PutUint32(c[off:], uint32(v))
+		} else {
+			le.PutUint64(c[off:], v)
+		}
+		return c
+	}
+	cases := []struct {
+		name, typ string
+		extent    []byte
+		want      []string // besides the extent file's name
+	}{
+		{"vmfsSparse truncated header", "VMFSSPARSE", cowd[:1000], []string{"offset 0:", "truncated"}},
+		{"vmfsSparse bad magic", "VMFSSPARSE", patched(cowd, 0, 0x41414141, 4), []string{"offset 0:", "COWD magic"}},
+		{"vmfsSparse old version", "VMFSSPARSE", patched(cowd, 4, 3, 4), []string{"offset 4:", "version 3"}},
+		{"vmfsSparse grain table past the end", "VMFSSPARSE", patched(cowd, cowdGD, 0x7fffff00, 4), []string{fmt.Sprintf("offset %d:", cowdGD), "past the end"}},
+		{"vmfsSparse grain past the end", "VMFSSPARSE", patched(cowd, cowdGT, 0x7fffff00, 4), []string{fmt.Sprintf("offset %d:", cowdGT), "past the end"}},
+		{"vmfsSparse grain in the header", "VMFSSPARSE", patched(cowd, cowdGT, 1, 4), []string{fmt.Sprintf("offset %d:", cowdGT), "into the header"}},
+		{"seSparse truncated header", "SESPARSE", se[:100], []string{"offset 0:", "truncated"}},
+		{"seSparse bad magic", "SESPARSE", patched(se, 0, 0xcafebabf, 8), []string{"offset 0:", "magic"}},
+		{"seSparse dirty journal", "SESPARSE", patched(se, seVol+24, 1, 8), []string{fmt.Sprintf("offset %d:", seVol+24), "journal"}},
+		{"seSparse unknown directory entry", "SESPARSE", patched(se, seGD, 2<<60, 8), []string{fmt.Sprintf("offset %d:", seGD), "unknown type 2"}},
+		{"seSparse grain table past the end", "SESPARSE", patched(se, seGD, 1<<60|1<<20, 8), []string{fmt.Sprintf("offset %d:", seGD), "past the end"}},
+		{"seSparse unknown grain entry", "SESPARSE", patched(se, seGT, 5<<60, 8), []string{fmt.Sprintf("offset %d:", seGT), "unknown type 5"}},
+		{"seSparse damaged unallocated entry", "SESPARSE", patched(se, seGT, 7, 8), []string{fmt.Sprintf("offset %d:", seGT), "unknown type 0"}},
+		{"seSparse grain past the end", "SESPARSE", patched(se, seGT, 3<<60|0x12345, 8), []string{fmt.Sprintf("offset %d:", seGT), "past the end"}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			name := fmt.Sprintf("bad%02d-delta.vmdk", i)
+			write(t, filepath.Join(dir, name), c.extent)
+			src := filepath.Join(dir, fmt.Sprintf("bad%02d.vmdk", i))
+			write(t, src, []byte(vmdk.ESXDescriptor("vmfsSparse", 1, "", 0xffffffff, fmt.Sprintf(`RW 20000 %s "%s"`, c.typ, name))))
+			out := t.TempDir()
+			_, err := convert.Disk(context.Background(), src, filepath.Join(out, "out.qcow2"), convert.DiskOptions{Format: convert.FormatQCOW2, Workers: 2})
+			if err == nil {
+				t.Fatalf("converting %s worked", name)
+			}
+			t.Log(err)
+			for _, w := range append(c.want, name) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if left, _ := os.ReadDir(out); len(left) != 0 {
+				t.Errorf("failed conversion left %v behind", left)
+			}
+		})
+	}
+}
+
+// cowdEntries returns the file offsets of the first grain directory entry
+// that names a table and of the first allocated entry of that table.
+func cowdEntries(b []byte) (gdEntry, gtEntry int64) {
+	le := binary.LittleEndian
+	gd := int64(le.Uint32(b[20:])) * 512
+	for i := int64(0); ; i++ {
+		if gt := int64(le.Uint32(b[gd+4*i:])) * 512; gt != 0 {
+			for j := gt; ; j += 4 {
+				if le.Uint32(b[j:]) != 0 {
+					return gd + 4*i, j
+				}
+			}
+		}
+	}
+}
+
+// seEntry returns the file offset of the first grain table entry of type typ.
+func seEntry(b []byte, typ uint64) int64 {
+	le := binary.LittleEndian
+	gd, tables := int64(le.Uint64(b[128:]))*512, int64(le.Uint64(b[144:]))*512
+	for i := gd; ; i += 8 {
+		if v := le.Uint64(b[i:]); v != 0 {
+			gt := tables + int64(v&0xffffffff)*int64(le.Uint64(b[32:]))*512
+			for j := gt; j < gt+int64(le.Uint64(b[32:]))*512; j += 8 {
+				if le.Uint64(b[j:])>>60 == typ {
+					return j
+				}
+			}
+		}
 	}
 }

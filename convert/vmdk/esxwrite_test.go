@@ -18,6 +18,9 @@ type ESXDelta struct {
 	Data     map[int64][]byte // grain → its bytes (at most a grain; the rest is zero)
 	Zero     []int64          // zero grains (SEsparse only)
 	Unmapped []int64          // grains unmapped by the guest (SEsparse only)
+	// GTSectors is the size of an SEsparse grain table; 0 means 64, the
+	// only size ESXi writes.
+	GTSectors int64
 	// FarLast gives the last data grain of an SEsparse delta grain index
 	// 4101, so that its entry uses both parts of the index encoding.
 	FarLast bool
@@ -119,7 +122,10 @@ func (d ESXDelta) VMFSSparse() []byte {
 // from the end of the disk back; grains get indices in guest order.
 func (d ESXDelta) SESparse() []byte {
 	le := binary.LittleEndian
-	const gtSectors = 64
+	gtSectors := d.GTSectors
+	if gtSectors == 0 {
+		gtSectors = 64
+	}
 	gtEntries := int64(gtSectors * sector / 8)
 	nGT := (d.Sectors + d.Grain*gtEntries - 1) / (d.Grain * gtEntries)
 	gdSectors := (nGT*8 + sector - 1) / sector
@@ -168,7 +174,7 @@ func (d ESXDelta) SESparse() []byte {
 	}
 	h := make([]byte, sector)
 	for i, v := range []uint64{
-		seConstMagic, seVersion, uint64(d.Sectors), uint64(d.Grain), gtSectors, 0, 0, 0, 0, 0,
+		seConstMagic, seVersion, uint64(d.Sectors), uint64(d.Grain), uint64(gtSectors), 0, 0, 0, 0, 0,
 		1, 1, // volatile header
 		2, 1, 3, 1, // journal header, journal
 		uint64(gdAt), uint64(gdSectors), uint64(tablesAt), uint64(nGT * gtSectors),

@@ -178,3 +178,103 @@ func FuzzStream(f *testing.F) {
 		readAll(t, s, 256<<10)
 	})
 }
+
+// tinyESXDelta is a small delta for the ESX formats' seeds: data, zero,
+// unmapped and unallocated grains, in two grain tables for SEsparse (of 64
+// entries, to keep the seeds small), in one for vmfsSparse.
+func tinyESXDelta(grain int64) ESXDelta {
+	d := ESXDelta{Sectors: 100*grain + 3, Grain: grain, Data: map[int64][]byte{}, GTSectors: 1}
+	for _, g := range []int64{0, 1, 3, 65, 100} {
+		d.Data[g] = bytes.Repeat([]byte{byte(g + 1)}, int(grain*sector))
+	}
+	if grain > 1 {
+		d.Zero, d.Unmapped = []int64{2}, []int64{5}
+	}
+	return d
+}
+
+// diskOf is a one-extent Disk of e, as a descriptor would open it.
+func diskOf(e *tableExtent, createType string) *Disk {
+	return &Disk{Path: "fuzz.vmdk", Descriptor: &Descriptor{CreateType: createType}, starts: []int64{0}, extents: []extent{e}, size: e.size}
+}
+
+// FuzzVMFSSparse opens arbitrary bytes as an ESX vmfsSparse (COWD) extent
+// and reads every run: errors are fine, panics and runaway allocations are not.
+func FuzzVMFSSparse(f *testing.F) {
+	f.Add(tinyESXDelta(1).VMFSSparse())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := openCOWD(block.NewFile("fuzz.vmdk", bytes.NewReader(b), int64(len(b)), nil), 0)
+		if err != nil {
+			return
+		}
+		d := diskOf(e, "vmfsSparse")
+		defer d.Close()
+		readAll(t, d, 256<<10)
+	})
+}
+
+// FuzzSESparse opens arbitrary bytes as an SEsparse extent and reads every run.
+func FuzzSESparse(f *testing.F) {
+	f.Add(tinyESXDelta(8).SESparse())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := openSESparse(block.NewFile("fuzz.vmdk", bytes.NewReader(b), int64(len(b)), nil), 0)
+		if err != nil {
+			return
+		}
+		d := diskOf(e, "seSparse")
+		defer d.Close()
+		readAll(t, d, 256<<10)
+	})
+}
+
+// TestTinyESXDeltas reads the fuzz seeds run by run: the kinds the writer
+// gave each grain, and each data grain's own bytes.
+func TestTinyESXDeltas(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		b    []byte
+		open func(*block.File, int64) (*tableExtent, error)
+		d    ESXDelta
+	}{
+		{"vmfsSparse", tinyESXDelta(1).VMFSSparse(), openCOWD, tinyESXDelta(1)},
+		{"seSparse", tinyESXDelta(8).SESparse(), openSESparse, tinyESXDelta(8)},
+	} {
+		e, err := c.open(block.NewFile(c.name, bytes.NewReader(c.b), int64(len(c.b)), nil), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int64]block.Kind{}
+		for g := range c.d.Data {
+			want[g] = block.Data
+		}
+		for _, g := range append(c.d.Zero, c.d.Unmapped...) {
+			want[g] = block.Zero
+		}
+		grain := c.d.Grain * sector
+		for off := int64(0); off < e.size; {
+			r, err := e.Map(ctx, off, e.size-off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for g := off / grain; g*grain < off+r.Length; g++ {
+				if want[g] != r.Kind {
+					t.Errorf("%s: grain %d is %v, want %v", c.name, g, r.Kind, want[g])
+				}
+			}
+			if r.Kind == block.Data {
+				buf := make([]byte, r.Length)
+				if err := r.Read(ctx, buf); err != nil {
+					t.Fatal(err)
+				}
+				for i := int64(0); i < r.Length; i += grain {
+					if g := (off + i) / grain; buf[i] != byte(g+1) {
+						t.Errorf("%s: grain %d starts with %d", c.name, g, buf[i])
+					}
+				}
+			}
+			off += r.Length
+		}
+		e.Close()
+	}
+}
