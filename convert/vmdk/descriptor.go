@@ -1,7 +1,8 @@
 // Package vmdk reads VMware virtual disks: descriptor files, hosted sparse
 // extents (monolithicSparse, twoGbMaxExtentSparse, streamOptimized), flat
-// extents (monolithicFlat, twoGbMaxExtentFlat, vmfs, vmfsThin), multi-extent
-// disks and snapshot delta chains.
+// extents (monolithicFlat, twoGbMaxExtentFlat, vmfs, vmfsThin), the sparse
+// extents of ESX snapshot deltas (vmfsSparse, SEsparse), multi-extent disks
+// and snapshot delta chains.
 package vmdk
 
 import (
