@@ -63,9 +63,10 @@ SRC is a local file, an http(s) URL read with range requests (a datastore's
 "[datastore] folder/disk.vmdk" on that vSphere, or "vm:NAME/DISK": a disk of
 a powered-off VM read through an ExportVm NFC lease (DISK a device key such as
 2000, the disk's file name, or disk0, disk1, …). It is a VMDK (monolithicSparse, streamOptimized, monolithicFlat,
-twoGbMaxExtentSparse/Flat, vmfs, multi-extent, snapshot deltas, hosted or
-ESX vmfsSparse and seSparse, read through to their base), a qcow2 (with its backing chain) or a raw image. Unallocated and
-zero blocks are never read or written; grains are inflated on all cores.
+twoGbMaxExtentSparse/Flat, vmfs, multi-extent, snapshot deltas, hosted or ESX
+vmfsSparse/seSparse, read through to their base), a qcow2 (with its backing
+chain) or a raw image. Unallocated and zero blocks are never read or written;
+grains are inflated on all cores.
 DST is written under a temporary name and renamed when complete; an
 existing DST is kept unless --force is given. Progress goes to stderr.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
