@@ -47,6 +47,8 @@ func detect(head []byte, name string) string {
 		return FormatOVA
 	case n >= 4 && (string(head[:4]) == "KDMV" || string(head[:4]) == "COWD"):
 		return FormatVMDK
+	case n >= 8 && binary.LittleEndian.Uint64(head) == 0xcafebabe: // an SEsparse extent
+		return FormatVMDK
 	case bytes.Contains(bytes.ToLower(head), []byte("disk descriptorfile")):
 		return FormatVMDK
 	case strings.EqualFold(path.Ext(name), ".vmdk") && isText(head):
