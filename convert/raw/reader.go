@@ -10,8 +10,7 @@ import (
 
 // Image is a raw disk image file opened for reading.
 type Image struct {
-	f   *block.File
-	seg block.Segment
+	flat block.Flat
 }
 
 var _ block.Image = (*Image)(nil)
@@ -22,36 +21,22 @@ func Open(path string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Image{f: f}, nil
+	return OpenFile(f), nil
 }
 
 // OpenFile reads a raw image from an open file (local or remote).
-func OpenFile(f *block.File) *Image { return &Image{f: f} }
+func OpenFile(f *block.File) *Image { return &Image{flat: block.Flat{F: f, Size: f.Len}} }
 
 // Format is "raw".
 func (*Image) Format() string { return "raw" }
 
 // Size is the file size.
-func (i *Image) Size() int64 { return i.f.Len }
+func (i *Image) Size() int64 { return i.flat.Size }
 
 // Map reports data segments as data and holes as zeros.
-func (i *Image) Map(_ context.Context, off, max int64) (block.Run, error) {
-	if off < i.seg.Start || off >= i.seg.End {
-		s, err := i.f.SegmentAt(off)
-		if err != nil {
-			return block.Run{}, err
-		}
-		i.seg = s
-	}
-	n := min(max, i.seg.End-off)
-	if !i.seg.Data {
-		return block.Run{Length: n, Kind: block.Zero}, nil
-	}
-	f := i.f
-	return block.Run{Length: n, Kind: block.Data, Stored: n, Read: func(_ context.Context, dst []byte) error {
-		return f.ReadFull(dst, off)
-	}}, nil
+func (i *Image) Map(ctx context.Context, off, max int64) (block.Run, error) {
+	return i.flat.Map(ctx, off, max)
 }
 
 // Close closes the file.
-func (i *Image) Close() error { return i.f.Close() }
+func (i *Image) Close() error { return i.flat.Close() }

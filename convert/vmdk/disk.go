@@ -16,6 +16,7 @@ import (
 type extent interface {
 	Map(ctx context.Context, off, max int64) (block.Run, error)
 	Close() error
+	file() *block.File // the extent's file; nil for none
 }
 
 // zeroExtent is a ZERO extent line: no file, all zeros.
@@ -24,7 +25,8 @@ type zeroExtent struct{}
 func (zeroExtent) Map(_ context.Context, off, max int64) (block.Run, error) {
 	return block.Run{Length: max, Kind: block.Zero}, nil
 }
-func (zeroExtent) Close() error { return nil }
+func (zeroExtent) Close() error      { return nil }
+func (zeroExtent) file() *block.File { return nil }
 
 // Disk is one VMDK (a descriptor and its extents), without its parent.
 type Disk struct {
@@ -249,19 +251,8 @@ func openAnySparse(f *block.File, size int64, typ string) (extent, error) {
 // uses reports whether an extent of d already owns f.
 func (d *Disk) uses(f *block.File) bool {
 	for _, e := range d.extents {
-		switch e := e.(type) {
-		case *sparseExtent:
-			if e.f == f {
-				return true
-			}
-		case *flatExtent:
-			if e.f == f {
-				return true
-			}
-		case *tableExtent:
-			if e.f == f {
-				return true
-			}
+		if e.file() == f {
+			return true
 		}
 	}
 	return false

@@ -198,3 +198,5 @@ func (e *sparseExtent) kindOf(gte uint32) block.Kind {
 
 // Close closes the extent file.
 func (e *sparseExtent) Close() error { return e.f.Close() }
+
+func (e *sparseExtent) file() *block.File { return e.f }

@@ -127,3 +127,5 @@ func (e *tableExtent) Map(_ context.Context, off, max int64) (block.Run, error) 
 
 // Close closes the extent file.
 func (e *tableExtent) Close() error { return e.f.Close() }
+
+func (e *tableExtent) file() *block.File { return e.f }
