@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 // firstGrain returns the file offset of the first allocated grain table
@@ -32,14 +34,14 @@ func firstGrain(t *testing.T, b []byte) (entryOff int64, grainOff int64) {
 }
 
 func TestBadInputFailsCleanly(t *testing.T) {
-	requireTools(t, "qemu-img")
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
 	sparse := filepath.Join(dir, "sparse.vmdk")
 	stream := filepath.Join(dir, "stream.vmdk")
-	run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", rawPath, sparse)
-	run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", rawPath, stream)
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", rawPath, sparse)
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", rawPath, stream)
 	sparseBytes, _ := os.ReadFile(sparse)
 	streamBytes, _ := os.ReadFile(stream)
 
@@ -102,7 +104,7 @@ func TestBadInputFailsCleanly(t *testing.T) {
 }
 
 func TestNothingOverwrittenWithoutForce(t *testing.T) {
-	requireTools(t, "qemu-img")
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, src)

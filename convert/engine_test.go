@@ -9,17 +9,18 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 // TestHolesAreNeitherReadNorWritten converts a 64 GiB disk that holds one
 // grain: only that grain is read, only it (and qcow2 metadata) is written,
 // the heap stays small, and the tree hash covers the holes without hashing them.
 func TestHolesAreNeitherReadNorWritten(t *testing.T) {
-	requireTools(t, "qemu-img", "qemu-io")
+	testtool.Require(t, "qemu-img", "qemu-io")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "big.vmdk")
-	run(t, "qemu-img", "create", "-q", "-f", "vmdk", src, "64G")
-	run(t, "qemu-io", "-c", "write -P 0x5a 40G 64k", src)
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "vmdk", src, "64G")
+	testtool.Run(t, "qemu-io", "-c", "write -P 0x5a 40G 64k", src)
 	for _, format := range []string{FormatQCOW2, FormatRaw} {
 		dst := filepath.Join(dir, "out."+format)
 		var before runtime.MemStats

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
@@ -38,7 +39,7 @@ var (
 // testGuest builds the BIOS test guest once for the whole package.
 func testGuest(t *testing.T) *testenv.Guest {
 	t.Helper()
-	requireTools(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
+	testtool.Require(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
 	guestOnce.Do(func() {
 		if guestDir, guestErr = os.MkdirTemp("", "podvm-convert-guest-"); guestErr != nil {
 			return

@@ -12,27 +12,8 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
-
-// requireTools fails the test when a host tool is missing: `make deps` installs them.
-func requireTools(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: run 'make deps'", tool)
-		}
-	}
-}
-
-// run runs a command and fails the test with its output if it fails.
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
 
 // testDiskSize is not a multiple of a grain or a cluster, and crosses a
 // grain table (32 MiB) boundary.
@@ -88,10 +69,7 @@ func sumsOf(t testing.TB, path string) sums {
 		t.Fatal(err)
 	}
 	var tr treehash.Tree
-	for off := 0; off < len(b); off += treehash.LeafSize {
-		leaf := b[off:min(off+treehash.LeafSize, len(b))]
-		tr.Add(treehash.Leaf(leaf), len(leaf))
-	}
+	tr.AddBytes(b)
 	tree, err := tr.Hex()
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +125,7 @@ func convertAndCompare(t *testing.T, src, ref string, want sums) {
 			t.Errorf("%s -> %s: checksum source %s target %s, want %s", filepath.Base(src), c.name, r.SourceChecksum, r.TargetChecksum, wantSum)
 		}
 		if c.format == FormatQCOW2 {
-			run(t, "qemu-img", "check", dst)
+			testtool.Run(t, "qemu-img", "check", dst)
 		}
 		if c.format == FormatRaw {
 			if got := sumsOf(t, dst); got != want {

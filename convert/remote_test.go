@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 // flakyFiles serves dir with range requests, but cuts every third response
@@ -50,15 +51,15 @@ func flakyFiles(dir string, served *atomic.Int64) http.Handler {
 }
 
 func TestRemoteSourcesResumeOverTLS(t *testing.T) {
-	requireTools(t, "qemu-img")
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
 	want := sumsOf(t, rawPath)
 	for _, sub := range []string{"streamOptimized", "monolithicSparse", "twoGbMaxExtentFlat"} {
-		run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sub, rawPath, filepath.Join(dir, sub+".vmdk"))
+		testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sub, rawPath, filepath.Join(dir, sub+".vmdk"))
 	}
-	run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", rawPath, filepath.Join(dir, "disk.qcow2"))
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", rawPath, filepath.Join(dir, "disk.qcow2"))
 	var served atomic.Int64
 	srv := httptest.NewTLSServer(flakyFiles(dir, &served))
 	defer srv.Close()

@@ -12,19 +12,20 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
 	"github.com/podvm-migrate/podvm-migrate/convert/vmdk"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 // TestStreamOptimizedAsAStream reads streamOptimized VMDKs front to back,
 // as an NFC export delivers them: through a pipe, and from an HTTPS server
 // that ignores range requests.
 func TestStreamOptimizedAsAStream(t *testing.T) {
-	requireTools(t, "qemu-img")
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
 	want := sumsOf(t, rawPath)
 	src := filepath.Join(dir, "stream.vmdk")
-	run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", rawPath, src)
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", rawPath, src)
 	ctx := context.Background()
 
 	t.Run("pipe", func(t *testing.T) {
@@ -72,7 +73,7 @@ func TestStreamOptimizedAsAStream(t *testing.T) {
 		}
 		qemuCompare(t, rawPath, dst)
 		// A monolithicSparse VMDK cannot be streamed: a clear error.
-		run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", rawPath, filepath.Join(dir, "sparse.vmdk"))
+		testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", rawPath, filepath.Join(dir, "sparse.vmdk"))
 		u, _ = url.Parse(srv.URL + "/sparse.vmdk")
 		if _, err := OpenURL(ctx, u, "", remote.Options{Client: srv.Client()}); err == nil {
 			t.Error("streamed a monolithicSparse VMDK")

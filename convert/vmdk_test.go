@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 func TestVMDKSubformatsRoundTrip(t *testing.T) {
-	requireTools(t, "qemu-img")
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
@@ -17,7 +19,7 @@ func TestVMDKSubformatsRoundTrip(t *testing.T) {
 	for _, sub := range []string{"monolithicSparse", "streamOptimized", "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat"} {
 		t.Run(sub, func(t *testing.T) {
 			src := filepath.Join(dir, sub+".vmdk")
-			run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sub, rawPath, src)
+			testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sub, rawPath, src)
 			convertAndCheck(t, src, want)
 		})
 	}
@@ -26,7 +28,7 @@ func TestVMDKSubformatsRoundTrip(t *testing.T) {
 // TestVMFSAndMultiExtentDescriptors reads descriptors written the way ESXi
 // writes them (vmfs, vmfsThin) and one that mixes FLAT, ZERO and SPARSE extents.
 func TestVMFSAndMultiExtentDescriptors(t *testing.T) {
-	requireTools(t, "qemu-img")
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
@@ -40,7 +42,7 @@ func TestVMFSAndMultiExtentDescriptors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "vm-flat.vmdk"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "cp", "--sparse=always", rawPath, filepath.Join(dir, "thin-flat.vmdk"))
+	testtool.Run(t, "cp", "--sparse=always", rawPath, filepath.Join(dir, "thin-flat.vmdk"))
 	// multi: sectors [0,a) flat at an offset inside a bigger file, [a,b) zero
 	// (the test disk has no data there), [b,end) a sparse extent.
 	a, b := int64(5<<20/512), int64(9<<20/512)
@@ -52,7 +54,7 @@ func TestVMFSAndMultiExtentDescriptors(t *testing.T) {
 	if err := os.WriteFile(tail, data[b*512:], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", tail, filepath.Join(dir, "tail.vmdk"))
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", tail, filepath.Join(dir, "tail.vmdk"))
 	descs := map[string]string{
 		"vmfs.vmdk":     descriptor("vmfs", "", fmt.Sprintf("RW %d VMFS \"vm-flat.vmdk\"", sectors)),
 		"vmfsThin.vmdk": descriptor("vmfsThin", "", fmt.Sprintf("RW %d VMFS \"thin-flat.vmdk\" 0", sectors)),
@@ -91,43 +93,43 @@ func descriptor(createType, parent string, extents ...string) string {
 // TestSnapshotChains reads delta disks through to their base: a two-level
 // qemu-img chain, with data, zero writes and writes across a grain table.
 func TestSnapshotChains(t *testing.T) {
-	requireTools(t, "qemu-img", "qemu-io")
+	testtool.Require(t, "qemu-img", "qemu-io")
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
 	base := filepath.Join(dir, "base.vmdk")
-	run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", rawPath, base)
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", rawPath, base)
 	snap1 := filepath.Join(dir, "snap1.vmdk")
 	snap2 := filepath.Join(dir, "snap2.vmdk")
-	run(t, "qemu-img", "create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", snap1)
-	run(t, "qemu-io", "-c", "write -P 0xab 1M 64k", "-c", "write -P 0x11 31M 2M", snap1)
-	run(t, "qemu-img", "create", "-q", "-f", "vmdk", "-b", "snap1.vmdk", "-F", "vmdk", snap2)
-	run(t, "qemu-io", "-c", "write -z 1M 1M", "-c", "write -P 0x22 20M 4k", snap2)
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", snap1)
+	testtool.Run(t, "qemu-io", "-c", "write -P 0xab 1M 64k", "-c", "write -P 0x11 31M 2M", snap1)
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "vmdk", "-b", "snap1.vmdk", "-F", "vmdk", snap2)
+	testtool.Run(t, "qemu-io", "-c", "write -z 1M 1M", "-c", "write -P 0x22 20M 4k", snap2)
 	// The guest view of the chain, as qemu-img sees it.
 	flat := filepath.Join(dir, "chain.raw")
-	run(t, "qemu-img", "convert", "-O", "raw", snap2, flat)
+	testtool.Run(t, "qemu-img", "convert", "-O", "raw", snap2, flat)
 	convertAndCheck(t, snap2, sumsOf(t, flat))
 }
 
 func TestQCOW2Sources(t *testing.T) {
-	requireTools(t, "qemu-img", "qemu-io")
+	testtool.Require(t, "qemu-img", "qemu-io")
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "disk.raw")
 	writeTestRaw(t, rawPath)
 	plain := filepath.Join(dir, "plain.qcow2")
 	comp := filepath.Join(dir, "comp.qcow2")
 	over := filepath.Join(dir, "over.qcow2")
-	run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", rawPath, plain)
-	run(t, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", rawPath, comp)
-	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "comp.qcow2", "-F", "qcow2", over)
-	run(t, "qemu-io", "-c", "write -P 0xcd 2M 64k", "-c", "write -z 20M 1M", over)
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", rawPath, plain)
+	testtool.Run(t, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", rawPath, comp)
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "comp.qcow2", "-F", "qcow2", over)
+	testtool.Run(t, "qemu-io", "-c", "write -P 0xcd 2M 64k", "-c", "write -z 20M 1M", over)
 	want := sumsOf(t, rawPath)
 	for _, src := range []string{plain, comp, rawPath} {
 		t.Run(filepath.Base(src), func(t *testing.T) { convertAndCheck(t, src, want) })
 	}
 	t.Run("backing chain", func(t *testing.T) {
 		flat := filepath.Join(dir, "over.raw")
-		run(t, "qemu-img", "convert", "-O", "raw", over, flat)
+		testtool.Run(t, "qemu-img", "convert", "-O", "raw", over, flat)
 		convertAndCheck(t, over, sumsOf(t, flat))
 	})
 }

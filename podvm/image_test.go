@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
@@ -29,11 +30,7 @@ var (
 // testGuest builds the bootable test guest once for the package.
 func testGuest(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"qemu-img", "mkfs.vfat", "syslinux", "mcopy", "skopeo"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: run 'make deps'", tool)
-		}
-	}
+	testtool.Require(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "skopeo")
 	guestOnce.Do(func() {
 		guestDir, guestErr = os.MkdirTemp("", "podvm-image-guest-")
 		if guestErr == nil {

@@ -5,10 +5,12 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 func TestCPIOIsReadableByCpio(t *testing.T) {
-	requireTools(t, "cpio")
+	testtool.Require(t, "cpio")
 	var buf bytes.Buffer
 	err := writeCPIO(&buf, []cpioEntry{
 		{Name: "init", Mode: modeFile | 0o755, Data: []byte("#!/bin/sh\n")},

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 var (
@@ -21,21 +23,10 @@ var (
 	guestErr  error
 )
 
-// requireTools fails the test when a host tool is missing: `make deps`
-// installs every one of them.
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: run 'make deps'", tool)
-		}
-	}
-}
-
 // testGuest builds the BIOS test guest once for the whole package.
 func testGuest(t *testing.T) *Guest {
 	t.Helper()
-	requireTools(t, "qemu-img", "qemu-system-x86_64", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
+	testtool.Require(t, "qemu-img", "qemu-system-x86_64", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
 	guestOnce.Do(func() {
 		guestDir, guestErr = os.MkdirTemp("", "podvm-testenv-guest-")
 		if guestErr != nil {
@@ -112,7 +103,7 @@ func TestGuestDisksAreTheSameGuest(t *testing.T) {
 
 func TestGuestPartitionTable(t *testing.T) {
 	g := testGuest(t)
-	requireTools(t, "sfdisk")
+	testtool.Require(t, "sfdisk")
 	out, err := exec.Command("sfdisk", "--json", g.Path(GuestRaw)).Output()
 	if err != nil {
 		t.Fatalf("sfdisk --json: %v", err)
@@ -283,7 +274,7 @@ func TestBootGuest(t *testing.T) {
 }
 
 func TestGuestPowersItselfOff(t *testing.T) {
-	requireTools(t, "qemu-img", "qemu-system-x86_64", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
+	testtool.Require(t, "qemu-img", "qemu-system-x86_64", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
 	dir := t.TempDir()
 	g, err := BuildGuest(context.Background(), GuestOptions{OutDir: dir, PowerOff: true, Hardware: DefaultHardware("efi")})
 	if err != nil {

@@ -5,13 +5,15 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 func TestEnsureLibvirt(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("starting libvirtd for qemu:///system needs root")
 	}
-	requireTools(t, "libvirtd", "virtlogd")
+	testtool.Require(t, "libvirtd", "virtlogd")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := EnsureLibvirt(ctx, "")

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 func TestRegistry(t *testing.T) {
-	requireTools(t, RegistryBinary)
+	testtool.Require(t, RegistryBinary)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := StartRegistry(ctx, t.TempDir())

@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
 func TestConvertDisk(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Fatal("qemu-img is not installed: run 'make deps'")
-	}
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "disk.raw")
 	if err := os.WriteFile(raw, []byte(strings.Repeat("podvm", 300000)), 0o644); err != nil {

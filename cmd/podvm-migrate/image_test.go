@@ -3,18 +3,16 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
 func TestImageBuildAndInspect(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Fatal("qemu-img is not installed: run 'make deps'")
-	}
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "Web 01.raw")
 	if err := os.WriteFile(raw, []byte(strings.Repeat("podvm", 1<<16)), 0o644); err != nil {

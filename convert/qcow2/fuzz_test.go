@@ -9,17 +9,14 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 // tinyImages makes small qcow2 images with qemu-img and qemu-io: 512-byte
 // clusters, plain, compressed and zero clusters, and a backing file name.
 func tinyImages(f *testing.F) [][]byte {
 	f.Helper()
-	for _, tool := range []string{"qemu-img", "qemu-io"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			f.Fatalf("%s is not installed: run 'make deps'", tool)
-		}
-	}
+	testtool.Require(f, "qemu-img", "qemu-io")
 	dir := f.TempDir()
 	sh := func(name string, args ...string) {
 		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {

@@ -9,15 +9,14 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 // TestWriterLayouts writes images whose small clusters make them cross many
 // L2 tables and refcount blocks, plain and compressed, and has qemu-img
 // check them and compare them with the raw data.
 func TestWriterLayouts(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Fatal("qemu-img is not installed: run 'make deps'")
-	}
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	const size = 6<<20 + 4096 + 512
 	data := make([]byte, size)

@@ -78,6 +78,15 @@ func (t *Tree) Add(s Sum, n int) {
 	t.leaves++
 }
 
+// AddBytes hashes b and adds it as the next leaves: b starts on a leaf
+// boundary, and only its last leaf may be short.
+func (t *Tree) AddBytes(b []byte) {
+	for off := 0; off < len(b); off += LeafSize {
+		leaf := b[off:min(off+LeafSize, len(b))]
+		t.Add(Leaf(leaf), len(leaf))
+	}
+}
+
 // AddZeros adds n zero bytes, which must start on a leaf boundary. Whole
 // zero leaves are added as the largest zero subtrees that fit, so a 1 TiB
 // hole costs a few dozen steps.

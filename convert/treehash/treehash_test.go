@@ -31,13 +31,6 @@ func reference(b []byte) Sum {
 	return level[0]
 }
 
-func addAll(t *Tree, b []byte) {
-	for off := 0; off < len(b); off += LeafSize {
-		leaf := b[off:min(off+LeafSize, len(b))]
-		t.Add(Leaf(leaf), len(leaf))
-	}
-}
-
 func TestTreeMatchesDefinition(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	data := make([]byte, 37*LeafSize+4096)
@@ -47,7 +40,7 @@ func TestTreeMatchesDefinition(t *testing.T) {
 	for _, n := range []int{0, 1, 512, LeafSize - 1, LeafSize, LeafSize + 1, 2 * LeafSize, 3 * LeafSize,
 		5*LeafSize + 100, 7 * LeafSize, 8 * LeafSize, 9 * LeafSize, 16*LeafSize + 512, len(data)} {
 		var tr Tree
-		addAll(&tr, data[:n])
+		tr.AddBytes(data[:n])
 		got, err := tr.Sum()
 		if err != nil {
 			t.Fatal(err)
@@ -76,7 +69,7 @@ func TestZeroRunsMatchLeaves(t *testing.T) {
 				for i := range d {
 					d[i] = byte(rng.Uint32() | 1)
 				}
-				addAll(&tr, d)
+				tr.AddBytes(d)
 				stream = append(stream, d...)
 			} else {
 				z := int64(1+rng.IntN(19)) * LeafSize
@@ -157,7 +150,7 @@ func BenchmarkTree(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
 			var tr Tree
-			addAll(&tr, data)
+			tr.AddBytes(data)
 			tr.Sum()
 		}
 	})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
 	"github.com/podvm-migrate/podvm-migrate/convert/vmdk"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
 // esxDiskSize is not a multiple of an SEsparse grain, and spans several
@@ -104,7 +104,7 @@ func seSparseTop() vmdk.ESXDelta {
 // to it (so the writer wrote what QEMU understands too), and every target
 // the engine makes from them.
 func TestESXDeltas(t *testing.T) {
-	requireTools(t, "qemu-img")
+	testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
 	base := writeESXBase(t, dir)
 
@@ -138,7 +138,7 @@ func TestESXDeltas(t *testing.T) {
 			ref := filepath.Join(t.TempDir(), "ref.raw")
 			write(t, ref, c.want)
 			src := filepath.Join(dir, c.desc)
-			run(t, "qemu-img", "compare", "-f", "vmdk", "-F", "raw", src, ref)
+			testtool.Run(t, "qemu-img", "compare", "-f", "vmdk", "-F", "raw", src, ref)
 			convertAndCompare(t, src, ref, c.want)
 		})
 	}
@@ -156,12 +156,12 @@ func convertAndCompare(t *testing.T, src, ref string, want []byte) {
 		if err != nil {
 			t.Fatalf("%s -> %s: %v", filepath.Base(src), format, err)
 		}
-		run(t, "qemu-img", "compare", "-f", "raw", ref, dst)
+		testtool.Run(t, "qemu-img", "compare", "-f", "raw", ref, dst)
 		if r.SourceChecksum != sum || r.TargetChecksum != sum {
 			t.Errorf("%s -> %s: checksum source %s target %s, want %s", filepath.Base(src), format, r.SourceChecksum, r.TargetChecksum, sum)
 		}
 		if format == convert.FormatQCOW2 {
-			run(t, "qemu-img", "check", dst)
+			testtool.Run(t, "qemu-img", "check", dst)
 			continue
 		}
 		if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, want) {
@@ -174,31 +174,12 @@ func convertAndCompare(t *testing.T, src, ref string, want []byte) {
 func treeSum(t *testing.T, b []byte) string {
 	t.Helper()
 	var tr treehash.Tree
-	for off := 0; off < len(b); off += treehash.LeafSize {
-		leaf := b[off:min(off+treehash.LeafSize, len(b))]
-		tr.Add(treehash.Leaf(leaf), len(leaf))
-	}
+	tr.AddBytes(b)
 	h, err := tr.Hex()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return convert.SumTree + ":" + h
-}
-
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: run 'make deps'", tool)
-		}
-	}
-}
-
-func run(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
 }
 
 // TestESXDeltaBadInput damages small deltas: each conversion must fail with
