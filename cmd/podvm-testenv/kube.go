@@ -62,14 +62,7 @@ Two kubeconfigs are written: "kubeconfig" (an admin in system:masters) and
 				return nil
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "kube: serving at %s; export KUBECONFIG=%s (Ctrl-C to stop)\n", k.URL, k.Kubeconfig)
-			if duration > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(duration):
-				}
-				return nil
-			}
-			<-ctx.Done()
+			serveUntil(ctx, duration)
 			return nil
 		},
 	}

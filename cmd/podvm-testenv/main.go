@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -85,4 +86,15 @@ func orTable(f output.Format) output.Format {
 		return output.Table
 	}
 	return f
+}
+
+// serveUntil blocks while a server runs: until ctx ends (Ctrl-C) or, when
+// d > 0, d has passed.
+func serveUntil(ctx context.Context, d time.Duration) {
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	<-ctx.Done()
 }

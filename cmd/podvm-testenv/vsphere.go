@@ -63,14 +63,7 @@ certificate (valid for 127.0.0.1), then serves until interrupted.`,
 			fmt.Fprint(cmd.OutOrStdout(), env)
 			fmt.Fprintf(cmd.ErrOrStderr(), "vsphere: serving %d VMs at %s (Ctrl-C to stop)\n", len(v.VMs), v.URL)
 			ctx := cmd.Context()
-			if duration > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(duration):
-				}
-				return nil
-			}
-			<-ctx.Done()
+			serveUntil(ctx, duration)
 			return nil
 		},
 	}
