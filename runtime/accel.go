@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,19 +16,12 @@ import (
 
 // Accelerators.
 const (
-	AccelKVM = "kvm"
-	AccelTCG = "tcg"
+	AccelKVM = host.AccelKVM
+	AccelTCG = host.AccelTCG
 )
 
 // AccelVerdict is which accelerator pod VMs get and why.
-type AccelVerdict struct {
-	Accel      string    `json:"accel"` // kvm | tcg
-	Reason     string    `json:"reason"`
-	Host       string    `json:"host,omitempty"`
-	HostKernel string    `json:"hostKernel,omitempty"`
-	ProbedAt   time.Time `json:"probedAt,omitempty"`
-	Cached     bool      `json:"-"`
-}
+type AccelVerdict struct{ host.Verdict }
 
 // DomainType is the libvirt domain type for the accelerator.
 func (v *AccelVerdict) DomainType() string {
@@ -48,53 +40,33 @@ func (v *AccelVerdict) DomainType() string {
 func (r *Runtime) ResolveAccel(ctx context.Context, want, kernel, initrd string) (*AccelVerdict, error) {
 	switch want {
 	case AccelKVM:
-		if err := kvmOpenable(); err != nil {
+		if err := host.KVMOpenable(); err != nil {
 			return nil, fmt.Errorf("%w: --accel kvm: %v", ErrUnsatisfiable, err)
 		}
-		return &AccelVerdict{Accel: AccelKVM, Reason: "requested"}, nil
+		return &AccelVerdict{host.Verdict{Accel: AccelKVM, Reason: "requested"}}, nil
 	case AccelTCG:
-		return &AccelVerdict{Accel: AccelTCG, Reason: "requested"}, nil
+		return &AccelVerdict{host.Verdict{Accel: AccelTCG, Reason: "requested"}}, nil
 	case "", "auto":
 	default:
 		return nil, fmt.Errorf("accelerator %q: want auto, kvm or tcg", want)
 	}
-	hostname, _ := os.Hostname()
-	hk := host.KernelRelease()
-	cache := filepath.Join(r.cfg.StateDir, "accel-probe.json")
-	if b, err := os.ReadFile(cache); err == nil {
-		var v AccelVerdict
-		if json.Unmarshal(b, &v) == nil && v.Host == hostname && v.HostKernel == hk && v.Accel != "" {
-			v.Cached = true
-			return &v, nil
+	v, err := host.CachedVerdict(ctx, filepath.Join(r.cfg.StateDir, "accel-probe.json"), func(ctx context.Context) (host.Verdict, bool, error) {
+		if kernel == "" {
+			return host.Verdict{Accel: AccelTCG, Reason: "no kernel to smoke-test KVM with (image carries none, no --probe-kernel); pass --accel kvm to force"}, false, nil
 		}
-	}
-	v := &AccelVerdict{Host: hostname, HostKernel: hk, ProbedAt: time.Now().UTC()}
-	if err := kvmOpenable(); err != nil {
-		v.Accel, v.Reason = AccelTCG, fmt.Sprintf("/dev/kvm unusable: %v", err)
-	} else if kernel == "" {
-		return &AccelVerdict{Accel: AccelTCG, Reason: "no kernel to smoke-test KVM with (image carries none, no --probe-kernel); pass --accel kvm to force"}, nil
-	} else {
 		ok, why, err := r.smokeBoot(ctx, kernel, initrd)
 		if err != nil {
-			return nil, err
+			return host.Verdict{}, false, err
 		}
-		v.Accel, v.Reason = AccelTCG, why
 		if ok {
-			v.Accel = AccelKVM
+			return host.Verdict{Accel: AccelKVM, Reason: why}, true, nil
 		}
-	}
-	if b, err := json.MarshalIndent(v, "", "  "); err == nil {
-		_ = os.WriteFile(cache, b, 0o644)
-	}
-	return v, nil
-}
-
-func kvmOpenable() error {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+		return host.Verdict{Accel: AccelTCG, Reason: why}, true, nil
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return f.Close()
+	return &AccelVerdict{*v}, nil
 }
 
 // smokeBoot boots kernel+initrd as a transient KVM domain and reports

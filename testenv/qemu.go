@@ -13,12 +13,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/internal/host"
 )
 
 // Accelerators QEMU can run the guest with.
 const (
-	AccelKVM = "kvm"
-	AccelTCG = "tcg"
+	AccelKVM = host.AccelKVM
+	AccelTCG = host.AccelTCG
 )
 
 // OVMF firmware files from Debian's ovmf package.

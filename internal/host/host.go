@@ -1,4 +1,5 @@
-// Package host reads facts about the machine podvm-migrate runs on.
+// Package host reads facts about the machine podvm-migrate runs on, and
+// decides once per host kernel whether guests get KVM or TCG.
 package host
 
 import (
