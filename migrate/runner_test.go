@@ -10,6 +10,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
@@ -33,18 +34,12 @@ func newE2E(t *testing.T) *e2e {
 	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "podvm-migrate-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testtool.LibvirtDir(t, "podvm-migrate-e2e-")
 	e := &e2e{dir: dir, guest: filepath.Join(dir, "guest")}
 	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: e.guest}); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	e.rt, err = runtime.New(ctx, runtime.WithStateDir(filepath.Join(dir, "state")),
 		runtime.WithProbeGuest(filepath.Join(e.guest, testenv.GuestKernel), filepath.Join(e.guest, testenv.GuestInitrd)))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/guest"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
@@ -57,15 +58,7 @@ func TestDebianGuestConversion(t *testing.T) {
 	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	// libvirt-qemu must reach the disks: a 0755 folder, not a 0700 temp one.
-	dir, err := os.MkdirTemp("", "podvm-guestconv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testtool.LibvirtDir(t, "podvm-guestconv-")
 	rt, err := runtime.New(ctx, runtime.WithStateDir(filepath.Join(dir, "state")))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
@@ -46,12 +47,7 @@ func TestMigrateSurvivesKill(t *testing.T) {
 	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "podvm-migrate-kill-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
+	dir := testtool.LibvirtDir(t, "podvm-migrate-kill-")
 	guest := filepath.Join(dir, "guest")
 	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: guest}); err != nil {
 		t.Fatal(err)

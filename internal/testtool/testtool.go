@@ -3,6 +3,7 @@
 package testtool
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -28,4 +29,20 @@ func Run(t testing.TB, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// LibvirtDir makes a temporary folder that the libvirt-qemu user can read
+// (mode 0755, where t.TempDir and os.MkdirTemp give 0700), for disks,
+// images and state that QEMU opens. It is removed when the test ends.
+func LibvirtDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
