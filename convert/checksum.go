@@ -23,8 +23,15 @@ const (
 	SumNone = "none"
 )
 
-// ChecksumAlgorithms lists the values CopyOptions.Checksum accepts.
-var ChecksumAlgorithms = []string{SumTree, SumSHA256, SumNone}
+// CheckChecksum returns an error naming the choices unless algorithm is
+// SumTree, SumSHA256 or SumNone.
+func CheckChecksum(algorithm string) error {
+	switch algorithm {
+	case SumTree, SumSHA256, SumNone:
+		return nil
+	}
+	return fmt.Errorf("checksum %q: want %s, %s or %s", algorithm, SumTree, SumSHA256, SumNone)
+}
 
 // Checksum returns the digest ("algorithm:hex") of the guest-visible bytes
 // of a local disk image, by SumTree when algorithm is "".

@@ -74,14 +74,11 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	if o.Checksum == "" {
 		o.Checksum = SumTree
 	}
-	switch o.Checksum {
-	case SumTree:
-		if o.Window%treehash.LeafSize != 0 {
-			return CopyStats{}, fmt.Errorf("window %d: the tree hash needs a multiple of %d", o.Window, treehash.LeafSize)
-		}
-	case SumSHA256, SumNone:
-	default:
-		return CopyStats{}, fmt.Errorf("checksum %q: want %s, %s or %s", o.Checksum, SumTree, SumSHA256, SumNone)
+	if err := CheckChecksum(o.Checksum); err != nil {
+		return CopyStats{}, err
+	}
+	if o.Checksum == SumTree && o.Window%treehash.LeafSize != 0 {
+		return CopyStats{}, fmt.Errorf("window %d: the tree hash needs a multiple of %d", o.Window, treehash.LeafSize)
 	}
 	inFlight := min(4*o.Workers+4, maxInFlight)
 	ctx, cancel := context.WithCancel(ctx)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,8 +25,8 @@ leaves, hashed on every core, holes free), sha256 (plain SHA-256 as
 sha256sum prints for a raw copy; one core) or none`
 
 func checkChecksumFlag(v string) error {
-	if !slices.Contains(convert.ChecksumAlgorithms, v) {
-		return usageError{fmt.Errorf("--checksum %q: want %s", v, strings.Join(convert.ChecksumAlgorithms, ", "))}
+	if err := convert.CheckChecksum(v); err != nil {
+		return usageError{fmt.Errorf("--%w", err)} // --checksum "md5": want …
 	}
 	return nil
 }
