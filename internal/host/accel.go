@@ -38,13 +38,31 @@ func KVMOpenable() error {
 	return f.Close()
 }
 
-// CachedVerdict decides between KVM and TCG once per host and host kernel.
-// It returns the verdict cached in file when this host and kernel made it.
-// Otherwise an unopenable /dev/kvm means TCG; else probe smoke-boots a
-// guest under KVM and says what it found and whether that may be cached.
-// The new verdict is stamped with the host, its kernel and the time, and
-// written to file.
+// VerdictCache decides between KVM and TCG once per host and host kernel,
+// and keeps the verdict in File.
+type VerdictCache struct {
+	File string
+	// KVM returns why /dev/kvm cannot be used, or nil; nil means
+	// KVMOpenable. Tests inject it to act out hosts with and without KVM.
+	KVM func() error
+}
+
+// CachedVerdict is VerdictCache{File: file}.Verdict(ctx, probe).
 func CachedVerdict(ctx context.Context, file string, probe func(context.Context) (v Verdict, keep bool, err error)) (*Verdict, error) {
+	return VerdictCache{File: file}.Verdict(ctx, probe)
+}
+
+// Verdict returns the verdict cached in c.File when this host and kernel
+// made it. Otherwise an unusable /dev/kvm means TCG; else probe smoke-boots
+// a guest under KVM and says what it found and whether that may be cached.
+// The new verdict is stamped with the host, its kernel and the time, and
+// written to c.File.
+func (c VerdictCache) Verdict(ctx context.Context, probe func(context.Context) (v Verdict, keep bool, err error)) (*Verdict, error) {
+	file := c.File
+	kvm := c.KVM
+	if kvm == nil {
+		kvm = KVMOpenable
+	}
 	hostname, _ := os.Hostname()
 	kernel := KernelRelease()
 	if b, err := os.ReadFile(file); err == nil {
@@ -55,7 +73,7 @@ func CachedVerdict(ctx context.Context, file string, probe func(context.Context)
 		}
 	}
 	var v Verdict
-	if err := KVMOpenable(); err != nil {
+	if err := kvm(); err != nil {
 		v = Verdict{Accel: AccelTCG, Reason: fmt.Sprintf("/dev/kvm unusable: %v", err)}
 	} else {
 		var keep bool
