@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -21,7 +22,7 @@ type Skipped struct {
 
 // SelectSpecs picks the specs of a plan's VMs: the selected ones, without
 // blocked VMs unless asked for.
-func SelectSpecs(p *podvm.Plan, sel PlanSelection) ([]podvm.Spec, []Skipped, error) {
+func SelectSpecs(p *plan.Plan, sel PlanSelection) ([]podvm.Spec, []Skipped, error) {
 	for _, g := range sel.VMs {
 		if _, err := path.Match(g, ""); err != nil {
 			return nil, nil, fmt.Errorf("vm %q: %w", g, err)
@@ -34,7 +35,7 @@ func SelectSpecs(p *podvm.Plan, sel PlanSelection) ([]podvm.Spec, []Skipped, err
 		if !selected(sel.VMs, vm, matched) {
 			continue
 		}
-		if vm.Status == podvm.StatusBlocked && !sel.IncludeBlocked {
+		if vm.Status == plan.StatusBlocked && !sel.IncludeBlocked {
 			skipped = append(skipped, Skipped{Name: vm.Name, Reason: "blocked by the plan (fix it or override with plan --allow)"})
 			continue
 		}
@@ -48,7 +49,7 @@ func SelectSpecs(p *podvm.Plan, sel PlanSelection) ([]podvm.Spec, []Skipped, err
 	return specs, skipped, nil
 }
 
-func selected(globs []string, vm podvm.PlannedVM, matched map[string]bool) bool {
+func selected(globs []string, vm plan.PlannedVM, matched map[string]bool) bool {
 	if len(globs) == 0 {
 		return true
 	}

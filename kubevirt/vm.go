@@ -12,6 +12,7 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -129,7 +130,7 @@ func (b *builder) firmware() *kubevirtv1.Firmware {
 // pod VM image, or a DataVolume for a large disk.
 func (b *builder) disks(out *kubevirtv1.VirtualMachineInstanceSpec) error {
 	s := b.spec
-	image := b.opts.image(s.Name)
+	ref := b.opts.image(s.Name)
 	for i, sd := range s.Disks {
 		bus := sd.Bus
 		if bus == "" {
@@ -148,10 +149,10 @@ func (b *builder) disks(out *kubevirtv1.VirtualMachineInstanceSpec) error {
 			disk.BootOrder = ptrTo(uint(1))
 		}
 		vol := kubevirtv1.Volume{Name: sd.Name}
-		if image == "" && !b.opts.useDataVolume(sd.CapacityBytes) {
+		if ref == "" && !b.opts.useDataVolume(sd.CapacityBytes) {
 			b.note("disk %s: no pod VM image reference (set a registry); a DataVolume is used", sd.Name)
 		}
-		if b.opts.useDataVolume(sd.CapacityBytes) || image == "" {
+		if b.opts.useDataVolume(sd.CapacityBytes) || ref == "" {
 			dv := b.dataVolume(sd)
 			b.objs.DataVolumes = append(b.objs.DataVolumes, dv)
 			vol.DataVolume = &kubevirtv1.DataVolumeSource{Name: dv.Name}
@@ -160,7 +161,7 @@ func (b *builder) disks(out *kubevirtv1.VirtualMachineInstanceSpec) error {
 			if file == "" {
 				file = sd.Name + ".qcow2"
 			}
-			vol.ContainerDisk = &kubevirtv1.ContainerDiskSource{Image: image, Path: "/" + podvm.DiskDir + "/" + file}
+			vol.ContainerDisk = &kubevirtv1.ContainerDiskSource{Image: ref, Path: "/" + image.DiskDir + "/" + file}
 		}
 		out.Domain.Devices.Disks = append(out.Domain.Devices.Disks, disk)
 		out.Volumes = append(out.Volumes, vol)

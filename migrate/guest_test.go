@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -39,19 +40,23 @@ func TestConvertGuestDecisions(t *testing.T) {
 		{"always, data disk", "always", "linux", podvm.ModeVirtio, "skipped", "a data disk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &RuntimeStages{GuestConversion: tc.mode, GuestCacheDir: t.TempDir()}
-			vm := &podvm.PlannedVM{Spec: podvm.Spec{Mode: tc.specMode, Guest: podvm.Guest{Family: tc.family},
+			s := &DiskPipeline{GuestConversion: tc.mode, GuestCacheDir: t.TempDir()}
+			vm := &plan.PlannedVM{Spec: podvm.Spec{Mode: tc.specMode, Guest: podvm.Guest{Family: tc.family},
 				Disks: []podvm.Disk{{Name: "disk0"}, {Name: "disk1"}}}}
 			this := vm.Spec.Disks[0]
 			if strings.Contains(tc.name, "data disk") {
 				this = vm.Spec.Disks[1]
 			}
-			tr := &TransferResult{Checksum: "before", Attrs: map[string]string{"sourceFormat": "raw"}}
+			tr := &TransferResult{Checksum: "before", SourceFormat: "raw"}
 			if err := s.convertGuest(context.Background(), vm, this, disk, tr); err != nil {
 				t.Fatal(err)
 			}
-			if tr.Attrs["guestConversion"] != tc.want || !strings.Contains(tr.Attrs["guestConversionReason"], tc.reason) || tr.Checksum != "before" || tr.Attrs["sourceFormat"] != "raw" {
-				t.Errorf("attrs %v, sha %s; want guestConversion=%q with a reason mentioning %q", tr.Attrs, tr.Checksum, tc.want, tc.reason)
+			var got, reason string
+			if tr.Guest != nil {
+				got, reason = tr.Guest.Result, tr.Guest.Reason
+			}
+			if got != tc.want || !strings.Contains(reason, tc.reason) || tr.Checksum != "before" || tr.SourceFormat != "raw" {
+				t.Errorf("guest conversion %q (%q), sha %s; want %q with a reason mentioning %q", got, reason, tr.Checksum, tc.want, tc.reason)
 			}
 		})
 	}

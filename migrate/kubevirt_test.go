@@ -12,8 +12,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
@@ -62,12 +65,12 @@ func TestMigrateToKubeVirt(t *testing.T) {
 	e := &e2e{dir: dir, guest: guest}
 	e.plan = planLocal(t, e, "kv-sparse", "kv-stream")
 	noVerify := false
-	stages := &KubeVirtStages{
-		RuntimeStages: RuntimeStages{Open: LocalFiles(dir), WorkDir: filepath.Join(dir, "tmp")},
-		Client:        client, Registry: reg.Addr + "/podvms", RegistryOpts: podvm.RegistryOptions{TLSVerify: &noVerify},
+	disks := &DiskPipeline{Open: LocalFiles(dir)}
+	target := &KubeVirtTarget{WorkDir: filepath.Join(dir, "tmp"),
+		Client: client, Registry: reg.Addr + "/podvms", RegistryOpts: image.RegistryOptions{TLSVerify: &noVerify},
 	}
 	runDir := filepath.Join(dir, "run")
-	r, err := NewRunner(e.plan, stages, Options{RunDir: runDir})
+	r, err := NewRunner(e.plan, disks, target, Options{RunDir: runDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +84,7 @@ func TestMigrateToKubeVirt(t *testing.T) {
 		if err != nil || !kubevirt.IsReady(vm) || res.Accel != "kubevirt" {
 			t.Fatalf("%s: %+v %v", res.VM, res, err)
 		}
-		info, err := podvm.InspectImage(ctx, "docker://"+reg.Addr+"/podvms/"+res.VM+":latest", podvm.RegistryOptions{TLSVerify: &noVerify})
+		info, err := image.Inspect(ctx, "docker://"+reg.Addr+"/podvms/"+res.VM+":latest", image.RegistryOptions{TLSVerify: &noVerify})
 		if err != nil || info.Spec.Name != res.VM {
 			t.Fatalf("pushed image: %+v %v", info, err)
 		}
@@ -97,7 +100,7 @@ func TestMigrateToKubeVirt(t *testing.T) {
 		}
 	}
 	// A rerun finds everything done: image digests match, VMs are ready.
-	r2, err := NewRunner(e.plan, stages, Options{RunDir: runDir})
+	r2, err := NewRunner(e.plan, disks, target, Options{RunDir: runDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +108,10 @@ func TestMigrateToKubeVirt(t *testing.T) {
 	if _, err := r2.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	events, _ := ReadJournal(runDir)
+	events, _ := runrecord.ReadJournal(runDir)
 	var skipped []string
 	for _, ev := range events {
-		if ev.Result == ResultSkipped {
+		if ev.Result == runrecord.ResultSkipped {
 			skipped = append(skipped, ev.VM+"/"+ev.Phase)
 		}
 	}
@@ -118,10 +121,10 @@ func TestMigrateToKubeVirt(t *testing.T) {
 }
 
 // planLocal plans VMs whose disk is the test guest's sparse or stream VMDK.
-func planLocal(t *testing.T, e *e2e, names ...string) *podvm.Plan {
+func planLocal(t *testing.T, e *e2e, names ...string) *plan.Plan {
 	t.Helper()
 	full := newPlanFrom(t, e)
-	var vms []podvm.PlannedVM
+	var vms []plan.PlannedVM
 	for i, n := range names {
 		vm := full.VMs[i%2]
 		vm.Name, vm.Spec.Name = n, n
@@ -131,7 +134,7 @@ func planLocal(t *testing.T, e *e2e, names ...string) *podvm.Plan {
 	return full
 }
 
-func newPlanFrom(t *testing.T, e *e2e) *podvm.Plan {
+func newPlanFrom(t *testing.T, e *e2e) *plan.Plan {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(e.guest, testenv.GuestVMX))
 	if err != nil || !strings.Contains(string(b), "guest.vmdk") {
@@ -141,8 +144,8 @@ func newPlanFrom(t *testing.T, e *e2e) *podvm.Plan {
 		return podvm.Spec{Name: "x", Source: podvm.SourceRef{Name: "x"}, Firmware: podvm.Firmware{Type: podvm.FirmwareBIOS},
 			CPU: podvm.CPU{Sockets: 1, Cores: 1, Threads: 1}, MemoryMiB: 256, MachineType: "q35", Mode: podvm.ModeVirtio,
 			Disks: []podvm.Disk{{Name: "disk0", Bus: podvm.BusVirtio, CapacityBytes: 64 << 20, Source: filepath.Join(e.guest, disk), File: "disk0.qcow2"}},
-			NICs:  []podvm.NIC{{Name: "nic0", Model: podvm.NICVirtio, Network: podvm.PodNetwork}}}
+			NICs:  []podvm.NIC{{Name: "nic0", Model: podvm.NICVirtio, Network: plan.PodNetwork}}}
 	}
-	return &podvm.Plan{APIVersion: podvm.PlanAPIVersion, Kind: podvm.KindPlan, Target: podvm.DefaultTarget(),
-		VMs: []podvm.PlannedVM{{Status: podvm.StatusReady, Spec: spec(testenv.GuestVMDK)}, {Status: podvm.StatusReady, Spec: spec(testenv.GuestStream)}}}
+	return &plan.Plan{APIVersion: plan.PlanAPIVersion, Kind: plan.KindPlan, Target: plan.DefaultTarget(),
+		VMs: []plan.PlannedVM{{Status: plan.StatusReady, Spec: spec(testenv.GuestVMDK)}, {Status: plan.StatusReady, Spec: spec(testenv.GuestStream)}}}
 }

@@ -8,13 +8,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 )
 
 // Options steer one migration run.
@@ -29,12 +32,12 @@ type Options struct {
 	Progress     Progress      // may be nil
 	// Quiesce, when set, readies each source VM before its disks are read
 	// (e.g. shuts it down in vSphere) and says what it did.
-	Quiesce func(ctx context.Context, vm *podvm.PlannedVM) (string, error)
+	Quiesce func(ctx context.Context, vm *plan.PlannedVM) (string, error)
 }
 
 // Progress receives what the runner does, for bars, log lines or JSON.
 type Progress interface {
-	Event(e Event)
+	Event(e runrecord.Event)
 	Bytes(vm, disk string, done, total int64)
 }
 
@@ -47,14 +50,17 @@ type VMResult struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// Runner migrates the VMs of a plan through the stages.
+// Runner migrates the VMs of a plan: their disks through Disks, then
+// packaged and booted by the Target. It orders the steps, times them,
+// retries transient faults, journals them and resumes from the journal.
 type Runner struct {
-	plan    *podvm.Plan
-	stages  Stages
+	plan    *plan.Plan
+	disks   Disks
+	target  Target
 	o       Options
-	journal *Journal
-	done    map[string]Event         // last successful event per vm/disk/phase, from earlier runs
-	sems    map[string]chan struct{} // "ds:NAME" and "host:NAME" -> slots
+	journal *runrecord.Journal
+	done    map[string]runrecord.Event // last successful event per vm/disk/phase, from earlier runs
+	sems    map[string]chan struct{}   // "ds:NAME" and "host:NAME" -> slots
 	mu      sync.Mutex
 	lock    *os.File // flock on the run directory
 	jerr    error    // the first failed journal write
@@ -62,7 +68,7 @@ type Runner struct {
 
 // NewRunner prepares a run in o.RunDir, reading what earlier runs there
 // finished so that they are skipped (after verification).
-func NewRunner(plan *podvm.Plan, stages Stages, o Options) (*Runner, error) {
+func NewRunner(pl *plan.Plan, disks Disks, target Target, o Options) (*Runner, error) {
 	if o.RunDir == "" {
 		return nil, fmt.Errorf("migrate: no run directory")
 	}
@@ -94,9 +100,9 @@ func NewRunner(plan *podvm.Plan, stages Stages, o Options) (*Runner, error) {
 		lock.Close()
 		return nil, err
 	}
-	r := &Runner{plan: plan, stages: stages, o: o, done: map[string]Event{}, sems: map[string]chan struct{}{}, lock: lock}
-	if _, err := os.Stat(filepath.Join(o.RunDir, JournalFile)); err == nil {
-		events, err := ReadJournal(o.RunDir)
+	r := &Runner{plan: pl, disks: disks, target: target, o: o, done: map[string]runrecord.Event{}, sems: map[string]chan struct{}{}, lock: lock}
+	if _, err := os.Stat(filepath.Join(o.RunDir, runrecord.JournalFile)); err == nil {
+		events, err := runrecord.ReadJournal(o.RunDir)
 		if err != nil {
 			lock.Close()
 			return nil, err
@@ -105,14 +111,14 @@ func NewRunner(plan *podvm.Plan, stages Stages, o Options) (*Runner, error) {
 		// failed after its last success.
 		for _, e := range events {
 			switch e.Result {
-			case ResultDone, ResultSkipped:
+			case runrecord.ResultDone, runrecord.ResultSkipped:
 				r.done[key(e.VM, e.Disk, e.Phase)] = e
-			case ResultStarted, ResultFailed:
+			case runrecord.ResultStarted, runrecord.ResultFailed:
 				delete(r.done, key(e.VM, e.Disk, e.Phase))
 			}
 		}
 	}
-	j, err := OpenJournal(o.RunDir)
+	j, err := runrecord.OpenJournal(o.RunDir)
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -138,7 +144,7 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	r.emit(Event{Phase: "run", Result: ResultStarted, Attrs: map[string]string{"vms": fmt.Sprint(len(vms))}})
+	r.emit(runrecord.Event{Phase: runrecord.PhaseRun, Result: runrecord.ResultStarted, Attrs: map[string]string{"vms": fmt.Sprint(len(vms))}})
 	results := make([]VMResult, len(vms))
 	sem := make(chan struct{}, r.o.Parallel)
 	var wg sync.WaitGroup
@@ -149,7 +155,7 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				results[i] = VMResult{VM: vm.Spec.Name, Status: ResultFailed, Error: ctx.Err().Error()}
+				results[i] = VMResult{VM: vm.Spec.Name, Status: runrecord.ResultFailed, Error: ctx.Err().Error()}
 				return
 			}
 			defer func() { <-sem }()
@@ -163,11 +169,11 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 			failed = append(failed, res.VM)
 		}
 	}
-	result := ResultDone
+	result := runrecord.ResultDone
 	if len(failed) > 0 {
-		result = ResultFailed
+		result = runrecord.ResultFailed
 	}
-	r.emit(Event{Phase: "run", Result: result, Duration: time.Since(start)})
+	r.emit(runrecord.Event{Phase: runrecord.PhaseRun, Result: result, Duration: time.Since(start)})
 	if jerr := r.journalErr(); jerr != nil {
 		return results, fmt.Errorf("the run record is incomplete, so a rerun cannot trust it: %w", jerr)
 	}
@@ -182,16 +188,16 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 
 // selected returns the plan's VMs to migrate: not blocked, and named in
 // o.VMs when given.
-func (r *Runner) selected() ([]*podvm.PlannedVM, error) {
-	var out []*podvm.PlannedVM
+func (r *Runner) selected() ([]*plan.PlannedVM, error) {
+	var out []*plan.PlannedVM
 	if len(r.o.VMs) > 0 {
-		seen := map[*podvm.PlannedVM]bool{}
+		seen := map[*plan.PlannedVM]bool{}
 		for _, name := range r.o.VMs {
 			vm, ok := r.plan.VM(name)
 			if !ok {
 				return nil, fmt.Errorf("--vm %s: not in the plan", name)
 			}
-			if vm.Status == podvm.StatusBlocked {
+			if vm.Status == plan.StatusBlocked {
 				return nil, fmt.Errorf("--vm %s: blocked in the plan (see its findings, or re-plan with --allow)", name)
 			}
 			if !seen[vm] {
@@ -202,7 +208,7 @@ func (r *Runner) selected() ([]*podvm.PlannedVM, error) {
 		return out, nil
 	}
 	for i := range r.plan.VMs {
-		if r.plan.VMs[i].Status != podvm.StatusBlocked {
+		if r.plan.VMs[i].Status != plan.StatusBlocked {
 			out = append(out, &r.plan.VMs[i])
 		}
 	}
@@ -212,80 +218,79 @@ func (r *Runner) selected() ([]*podvm.PlannedVM, error) {
 	return out, nil
 }
 
-func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
+func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM) VMResult {
 	name := vm.Spec.Name
 	res := VMResult{VM: name}
 	fail := func(phase string, err error) VMResult {
-		r.emit(Event{VM: name, Phase: phase, Result: ResultFailed, Error: err.Error()})
-		res.Status, res.Error = ResultFailed, fmt.Sprintf("%s: %v", phase, err)
+		r.emit(runrecord.Event{VM: name, Phase: phase, Result: runrecord.ResultFailed, Error: err.Error()})
+		res.Status, res.Error = runrecord.ResultFailed, fmt.Sprintf("%s: %v", phase, err)
 		return res
 	}
 	if r.o.Quiesce != nil {
 		start := time.Now()
 		did, err := r.o.Quiesce(ctx, vm)
 		if err != nil {
-			return fail(PhaseQuiesce, err)
+			return fail(runrecord.PhaseQuiesce, err)
 		}
-		r.emit(Event{VM: name, Phase: PhaseQuiesce, Result: ResultDone, Duration: time.Since(start), Attrs: map[string]string{"action": did}})
+		r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseQuiesce, Result: runrecord.ResultDone, Duration: time.Since(start), Attrs: map[string]string{"action": did}})
 	}
 	// Transfer and convert every disk.
 	var disks, sums []string
 	for _, d := range vm.Spec.Disks {
 		path, sum, err := r.transferDisk(ctx, vm, d)
 		if err != nil {
-			return fail(PhaseTransfer, fmt.Errorf("%s: %w", d.Name, err))
+			return fail(runrecord.PhaseTransfer, fmt.Errorf("%s: %w", d.Name, err))
 		}
 		disks, sums = append(disks, path), append(sums, sum)
 	}
 	// Package the image: skipped only when the same disks and the same spec
 	// made the image that is still there.
-	ref := r.stages.ImageRef(r.o.RunDir, name)
+	ref := r.target.ImageRef(r.o.RunDir, name)
 	specSum := specHash(&vm.Spec)
 	packaged := false
-	if prev, ok := r.done[key(name, "", PhasePackage)]; ok && prev.Attrs["checksums"] == strings.Join(sums, ",") &&
-		prev.Attrs["spec"] == specSum && r.stages.ImageOK(ctx, ref, prev.Attrs["digest"]) {
-		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultSkipped, Bytes: prev.Bytes, Attrs: prev.Attrs})
-		if prev.Attrs["ref"] != "" {
-			ref = prev.Attrs["ref"]
+	if prev, ok := r.done[key(name, "", runrecord.PhasePackage)]; ok && prev.Package != nil &&
+		slices.Equal(prev.Package.Checksums, sums) && prev.Package.Spec == specSum && r.target.ImageOK(ctx, ref, prev.Package.Digest) {
+		r.emit(runrecord.Event{VM: name, Phase: runrecord.PhasePackage, Result: runrecord.ResultSkipped, Bytes: prev.Bytes, Package: prev.Package})
+		if prev.Package.Ref != "" {
+			ref = prev.Package.Ref
 		}
 	} else {
 		packaged = true
 		start := time.Now()
-		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultStarted})
+		r.emit(runrecord.Event{VM: name, Phase: runrecord.PhasePackage, Result: runrecord.ResultStarted})
 		var pr *PackageResult
-		err := r.retry(ctx, name, "", PhasePackage, func() error {
+		err := r.retry(ctx, name, "", runrecord.PhasePackage, func() error {
 			var err error
-			pr, err = r.stages.Package(ctx, vm, disks, ref)
+			pr, err = r.target.Package(ctx, vm, disks, ref)
 			return err
 		})
 		if err != nil {
-			return fail(PhasePackage, err)
+			return fail(runrecord.PhasePackage, err)
 		}
-		r.emit(Event{VM: name, Phase: PhasePackage, Result: ResultDone, Bytes: pr.Bytes, Duration: time.Since(start),
-			Attrs: map[string]string{"ref": pr.Ref, "digest": pr.Digest, "checksums": strings.Join(sums, ","), "spec": specSum}})
+		r.emit(runrecord.Event{VM: name, Phase: runrecord.PhasePackage, Result: runrecord.ResultDone, Bytes: pr.Bytes, Duration: time.Since(start),
+			Package: &runrecord.Package{Ref: pr.Ref, Digest: pr.Digest, Checksums: sums, Spec: specSum}})
 		ref = pr.Ref
 	}
 	res.Image = ref
 	// Boot and wait for readiness: a pod VM that was ready from this very
 	// image, and still runs, is left alone; a new image boots anew.
-	if _, ok := r.done[key(name, "", PhaseReady)]; ok && !packaged && r.stages.Running(ctx, vm) {
-		r.emit(Event{VM: name, Phase: PhaseReady, Result: ResultSkipped})
+	if _, ok := r.done[key(name, "", runrecord.PhaseReady)]; ok && !packaged && r.target.Running(ctx, vm) {
+		r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseReady, Result: runrecord.ResultSkipped})
 		res.Status = "ready"
 		return res
 	}
-	r.emit(Event{VM: name, Phase: PhaseBoot, Result: ResultStarted})
+	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseBoot, Result: runrecord.ResultStarted})
 	var br *BootResult
-	err := r.retry(ctx, name, "", PhaseBoot, func() error {
+	err := r.retry(ctx, name, "", runrecord.PhaseBoot, func() error {
 		var err error
-		br, err = r.stages.Boot(ctx, vm, ref)
+		br, err = r.target.Boot(ctx, vm, ref)
 		return err
 	})
 	if err != nil {
-		return fail(PhaseBoot, err)
+		return fail(runrecord.PhaseBoot, err)
 	}
-	attrs := map[string]string{"accel": br.Accel}
-	r.emit(Event{VM: name, Phase: PhaseBoot, Result: ResultDone, Duration: br.Started, Attrs: attrs})
-	r.emit(Event{VM: name, Phase: PhaseReady, Result: ResultDone, Duration: br.ReadyAfter, Attrs: attrs})
+	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseBoot, Result: runrecord.ResultDone, Duration: br.Started, Accel: br.Accel})
+	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: br.ReadyAfter, Accel: br.Accel})
 	res.Status, res.Accel = "ready", br.Accel
 	return res
 }
@@ -293,12 +298,12 @@ func (r *Runner) migrateVM(ctx context.Context, vm *podvm.PlannedVM) VMResult {
 // transferDisk copies one disk, or verifies and skips one an earlier run
 // finished. The target is written under a temporary name by the stage and
 // renamed into place only when complete.
-func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (string, string, error) {
+func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk) (string, string, error) {
 	name := vm.Spec.Name
 	dst := filepath.Join(r.o.RunDir, "disks", name, d.Name+".qcow2")
-	if prev, ok := r.done[key(name, d.Name, PhaseTransfer)]; ok && prev.Attrs["source"] == d.Source {
-		if sum, err := r.stages.Checksum(ctx, dst); err == nil && sum == prev.Attrs["checksum"] {
-			r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultSkipped, Bytes: prev.Bytes, Attrs: prev.Attrs})
+	if prev, ok := r.done[key(name, d.Name, runrecord.PhaseTransfer)]; ok && prev.Transfer != nil && prev.Transfer.Source == d.Source {
+		if sum, err := r.disks.Checksum(ctx, dst); err == nil && sum == prev.Transfer.Checksum {
+			r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultSkipped, Bytes: prev.Bytes, Transfer: prev.Transfer})
 			return dst, sum, nil
 		}
 	}
@@ -313,11 +318,11 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 		defer r.acquire(ctx, "ds:"+vm.Spec.Source.Datacenter+"/"+ds, r.o.PerDatastore)()
 	}
 	start := time.Now()
-	r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultStarted, Attrs: map[string]string{"source": d.Source}})
+	r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultStarted, Transfer: &runrecord.Transfer{Source: d.Source}})
 	var tr *TransferResult
-	err := r.retry(ctx, name, d.Name, PhaseTransfer, func() error {
+	err := r.retry(ctx, name, d.Name, runrecord.PhaseTransfer, func() error {
 		var err error
-		tr, err = r.stages.Transfer(ctx, vm, d, dst, func(done, total int64) {
+		tr, err = r.disks.Transfer(ctx, vm, d, dst, func(done, total int64) {
 			if r.o.Progress != nil {
 				r.o.Progress.Bytes(name, d.Name, done, total)
 			}
@@ -325,15 +330,12 @@ func (r *Runner) transferDisk(ctx context.Context, vm *podvm.PlannedVM, d podvm.
 		return err
 	})
 	if err != nil {
-		r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultFailed, Error: err.Error()})
+		r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultFailed, Error: err.Error()})
 		return "", "", err
 	}
-	attrs := map[string]string{"checksum": tr.Checksum, "virtualBytes": fmt.Sprint(tr.VirtualBytes), "writtenBytes": fmt.Sprint(tr.WrittenBytes),
-		"target": dst, "source": d.Source}
-	for k, v := range tr.Attrs {
-		attrs[k] = v
-	}
-	r.emit(Event{VM: name, Disk: d.Name, Phase: PhaseTransfer, Result: ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start), Attrs: attrs})
+	rec := &runrecord.Transfer{Source: d.Source, Target: dst, SourceFormat: tr.SourceFormat, Checksum: tr.Checksum,
+		VirtualBytes: tr.VirtualBytes, WrittenBytes: tr.WrittenBytes, Guest: tr.Guest}
+	r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start), Transfer: rec})
 	return dst, tr.Checksum, nil
 }
 
@@ -363,7 +365,7 @@ func (r *Runner) retry(ctx context.Context, vm, disk, phase string, f func() err
 		if err == nil || attempt >= r.o.Retries || !Transient(err) || ctx.Err() != nil {
 			return err
 		}
-		r.emit(Event{VM: vm, Disk: disk, Phase: phase, Result: ResultRetry, Error: err.Error(), Attrs: map[string]string{"attempt": fmt.Sprint(attempt + 1)}})
+		r.emit(runrecord.Event{VM: vm, Disk: disk, Phase: phase, Result: runrecord.ResultRetry, Error: err.Error(), Attrs: map[string]string{"attempt": fmt.Sprint(attempt + 1)}})
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
@@ -396,7 +398,7 @@ func Transient(err error) bool {
 }
 
 // emit journals an event and passes it to the progress sink.
-func (r *Runner) emit(e Event) {
+func (r *Runner) emit(e runrecord.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
@@ -407,7 +409,7 @@ func (r *Runner) emit(e Event) {
 		}
 		r.mu.Unlock()
 		if r.o.Progress != nil {
-			r.o.Progress.Event(Event{Phase: "run", Result: ResultFailed, Error: err.Error()})
+			r.o.Progress.Event(runrecord.Event{Phase: runrecord.PhaseRun, Result: runrecord.ResultFailed, Error: err.Error()})
 		}
 	}
 	if r.o.Progress != nil {

@@ -11,7 +11,8 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
@@ -21,7 +22,7 @@ import (
 type e2e struct {
 	dir, guest string
 	rt         *runtime.Runtime
-	plan       *podvm.Plan
+	plan       *plan.Plan
 }
 
 func newE2E(t *testing.T) *e2e {
@@ -79,7 +80,7 @@ func newE2E(t *testing.T) *e2e {
 		vm("mig-raw", filepath.Join(e.guest, testenv.GuestRaw), "00:50:56:00:01:03"),
 		vm("mig-broken", broken, "00:50:56:00:01:04"),
 	}
-	if e.plan, err = podvm.NewPlan(inv, podvm.Options{}); err != nil {
+	if e.plan, err = plan.NewPlan(inv, plan.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -89,8 +90,9 @@ func newE2E(t *testing.T) *e2e {
 // the run directory when done.
 func (e *e2e) run(ctx context.Context, t *testing.T, runDir string) ([]VMResult, error) {
 	t.Helper()
-	stages := &RuntimeStages{Open: LocalFiles(e.dir), Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
-	r, err := NewRunner(e.plan, stages, Options{RunDir: runDir, Parallel: 2, Retries: 3, Backoff: 10 * time.Millisecond})
+	disks := &DiskPipeline{Open: LocalFiles(e.dir)}
+	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
+	r, err := NewRunner(e.plan, disks, target, Options{RunDir: runDir, Parallel: 2, Retries: 3, Backoff: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 	for _, r := range results {
 		switch r.VM {
 		case "mig-broken":
-			if r.Status != ResultFailed || !strings.Contains(r.Error, "broken.vmdk") {
+			if r.Status != runrecord.ResultFailed || !strings.Contains(r.Error, "broken.vmdk") {
 				t.Errorf("broken VM: %+v; want a failure naming its file", r)
 			}
 		default:
@@ -133,17 +135,17 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 			t.Errorf("%s disk checksum %s, %v; want %s", vm, got, err, want)
 		}
 	}
-	events, err := ReadJournal(runDir)
+	events, err := runrecord.ReadJournal(runDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	phases := map[string]int{}
 	for _, ev := range events {
-		if ev.Result == ResultDone {
+		if ev.Result == runrecord.ResultDone {
 			phases[ev.Phase]++
 		}
 	}
-	if phases[PhaseTransfer] != 3 || phases[PhasePackage] != 3 || phases[PhaseBoot] != 3 || phases[PhaseReady] != 3 {
+	if phases[runrecord.PhaseTransfer] != 3 || phases[runrecord.PhasePackage] != 3 || phases[runrecord.PhaseBoot] != 3 || phases[runrecord.PhaseReady] != 3 {
 		t.Errorf("journal phases done: %v", phases)
 	}
 
@@ -153,10 +155,10 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 	if err == nil || len(results) != 4 {
 		t.Fatalf("rerun: %v", err)
 	}
-	events, _ = ReadJournal(runDir)
+	events, _ = runrecord.ReadJournal(runDir)
 	skipped := 0
 	for _, ev := range events[len(events)-20:] {
-		if ev.Result == ResultSkipped {
+		if ev.Result == runrecord.ResultSkipped {
 			skipped++
 		}
 	}
@@ -191,14 +193,14 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 		}
 	}
 	// The interruption landed while work was under way, and some steps were done.
-	before, _ := ReadJournal(runDir)
+	before, _ := runrecord.ReadJournal(runDir)
 	open, done := map[string]bool{}, map[string]bool{}
 	for _, ev := range before {
 		k := key(ev.VM, ev.Disk, ev.Phase)
 		switch ev.Result {
-		case ResultStarted:
+		case runrecord.ResultStarted:
 			open[k] = true
-		case ResultDone:
+		case runrecord.ResultDone:
 			delete(open, k)
 			done[k] = true
 		}
@@ -210,14 +212,14 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resumed run: %v", err)
 	}
-	after, _ := ReadJournal(runDir)
+	after, _ := runrecord.ReadJournal(runDir)
 	skipped := 0
 	for _, ev := range after[len(before):] {
-		if ev.Result == ResultSkipped && done[key(ev.VM, ev.Disk, ev.Phase)] {
+		if ev.Result == runrecord.ResultSkipped && done[key(ev.VM, ev.Disk, ev.Phase)] {
 			skipped++
 		}
 	}
-	if doneSteps := countPhases(done, PhaseTransfer, PhasePackage); skipped < doneSteps {
+	if doneSteps := countPhases(done, runrecord.PhaseTransfer, runrecord.PhasePackage); skipped < doneSteps {
 		t.Errorf("the resumed run skipped %d of the %d transfers and packages done before", skipped, doneSteps)
 	}
 	for _, r := range results {

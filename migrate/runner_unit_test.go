@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 )
 
 // scriptedStages is a stand-in for the real stages, for what the real ones
@@ -45,7 +47,7 @@ func (s *scriptedStages) ImageRef(runDir, name string) string {
 	return "oci:" + filepath.Join(runDir, name) + ":x"
 }
 
-func (s *scriptedStages) Transfer(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk, dst string, _ func(int64, int64)) (*TransferResult, error) {
+func (s *scriptedStages) Transfer(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk, dst string, _ func(int64, int64)) (*TransferResult, error) {
 	s.attempts.Add(1)
 	ds, _, _ := remote.ParseDatastorePath(d.Source)
 	keys := []string{"host:" + vm.Spec.Source.Host, "ds:" + ds}
@@ -80,7 +82,7 @@ func (s *scriptedStages) Checksum(_ context.Context, path string) (string, error
 	return "", fmt.Errorf("%s: no such file", path)
 }
 
-func (s *scriptedStages) Package(_ context.Context, vm *podvm.PlannedVM, _ []string, ref string) (*PackageResult, error) {
+func (s *scriptedStages) Package(_ context.Context, vm *plan.PlannedVM, _ []string, ref string) (*PackageResult, error) {
 	if vm.Spec.Name == s.failPackage {
 		return nil, fmt.Errorf("image layer: no space left on device")
 	}
@@ -97,7 +99,7 @@ func (s *scriptedStages) ImageOK(_ context.Context, ref, digest string) bool {
 	return s.images[ref] == digest
 }
 
-func (s *scriptedStages) Boot(_ context.Context, vm *podvm.PlannedVM, _ string) (*BootResult, error) {
+func (s *scriptedStages) Boot(_ context.Context, vm *plan.PlannedVM, _ string) (*BootResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.boots[vm.Spec.Name]++
@@ -108,17 +110,17 @@ func (s *scriptedStages) Boot(_ context.Context, vm *podvm.PlannedVM, _ string) 
 	return &BootResult{Accel: "tcg"}, nil
 }
 
-func (s *scriptedStages) Running(_ context.Context, vm *podvm.PlannedVM) bool {
+func (s *scriptedStages) Running(_ context.Context, vm *plan.PlannedVM) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.running[vm.Spec.Name]
 }
 
-func scriptedPlan(n int) *podvm.Plan {
-	p := &podvm.Plan{}
+func scriptedPlan(n int) *plan.Plan {
+	p := &plan.Plan{}
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("vm%02d", i)
-		p.VMs = append(p.VMs, podvm.PlannedVM{Name: name, Status: podvm.StatusReady, Spec: podvm.Spec{Name: name,
+		p.VMs = append(p.VMs, plan.PlannedVM{Name: name, Status: plan.StatusReady, Spec: podvm.Spec{Name: name,
 			Source: podvm.SourceRef{Host: fmt.Sprintf("esx%d", i%2)},
 			Disks:  []podvm.Disk{{Name: "disk0", Source: fmt.Sprintf("[ds%d] %s/%s.vmdk", i%3, name, name)}}}})
 	}
@@ -128,7 +130,7 @@ func scriptedPlan(n int) *podvm.Plan {
 func TestRunnerBoundsLoadPerHostAndDatastore(t *testing.T) {
 	s := newScripted()
 	s.hold = 30 * time.Millisecond
-	r, err := NewRunner(scriptedPlan(24), s, Options{RunDir: t.TempDir(), Parallel: 12, PerHost: 3, PerDatastore: 2})
+	r, err := NewRunner(scriptedPlan(24), s, s, Options{RunDir: t.TempDir(), Parallel: 12, PerHost: 3, PerDatastore: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestRunnerRetriesTransientFaultsAndIsolatesFailures(t *testing.T) {
 	s := newScripted()
 	s.transient["vm00"], s.transient["vm01"], s.failPackage = 2, 9, "vm02"
 	dir := t.TempDir()
-	r, err := NewRunner(scriptedPlan(4), s, Options{RunDir: dir, Retries: 3, Backoff: time.Millisecond})
+	r, err := NewRunner(scriptedPlan(4), s, s, Options{RunDir: dir, Retries: 3, Backoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +173,10 @@ func TestRunnerRetriesTransientFaultsAndIsolatesFailures(t *testing.T) {
 		!strings.Contains(status["vm01"], "unexpected EOF") || !strings.Contains(status["vm02"], "no space left") {
 		t.Errorf("results %v", status)
 	}
-	events, _ := ReadJournal(dir)
+	events, _ := runrecord.ReadJournal(dir)
 	retries := map[string]int{}
 	for _, e := range events {
-		if e.Result == ResultRetry {
+		if e.Result == runrecord.ResultRetry {
 			retries[e.VM]++
 		}
 	}
@@ -186,10 +188,10 @@ func TestRunnerRetriesTransientFaultsAndIsolatesFailures(t *testing.T) {
 func TestRerunRedoesExactlyWhatChangedOrFailed(t *testing.T) {
 	s := newScripted()
 	dir := t.TempDir()
-	plan := scriptedPlan(3)
+	pl := scriptedPlan(3)
 	run := func() {
 		t.Helper()
-		r, err := NewRunner(plan, s, Options{RunDir: dir})
+		r, err := NewRunner(pl, s, s, Options{RunDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +208,7 @@ func TestRerunRedoesExactlyWhatChangedOrFailed(t *testing.T) {
 
 	// vm00: its plan changes (more memory); vm01: its boot failed but its
 	// pod VM still runs; vm02: nothing changed.
-	plan.VMs[0].Spec.MemoryMiB = 4096
+	pl.VMs[0].Spec.MemoryMiB = 4096
 	s.failBoot["vm01"] = false
 	run()
 	want := map[string]int{"vm00": 2, "vm01": 2, "vm02": 1}
@@ -220,7 +222,7 @@ func TestRerunRedoesExactlyWhatChangedOrFailed(t *testing.T) {
 	}
 
 	// A disk whose source changed is copied again.
-	plan.VMs[2].Spec.Disks[0].Source = "[ds9] vm02/moved.vmdk"
+	pl.VMs[2].Spec.Disks[0].Source = "[ds9] vm02/moved.vmdk"
 	run()
 	if s.transfers["vm02"] != 2 || s.boots["vm02"] != 2 {
 		t.Errorf("moved disk: %d copies, %d boots; want 2 and 2", s.transfers["vm02"], s.boots["vm02"])
@@ -238,30 +240,30 @@ func TestRunDirectoryIsLockedAndCleaned(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "disks", "vm00"), 0o755)
 	partial := filepath.Join(dir, "disks", "vm00", ".disk0.qcow2.partial-123")
 	os.WriteFile(partial, []byte("half"), 0o644)
-	r, err := NewRunner(scriptedPlan(1), newScripted(), Options{RunDir: dir})
+	r, err := NewRunner(scriptedPlan(1), newScripted(), newScripted(), Options{RunDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(partial); !os.IsNotExist(err) {
 		t.Errorf("a half-written disk of an interrupted run is still there: %v", err)
 	}
-	if _, err := NewRunner(scriptedPlan(1), newScripted(), Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("in use by pid %d", os.Getpid())) {
+	if _, err := NewRunner(scriptedPlan(1), newScripted(), newScripted(), Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("in use by pid %d", os.Getpid())) {
 		t.Errorf("second runner on the same directory: %v", err)
 	}
 	r.Close()
-	r2, err := NewRunner(scriptedPlan(1), newScripted(), Options{RunDir: dir})
+	r2, err := NewRunner(scriptedPlan(1), newScripted(), newScripted(), Options{RunDir: dir})
 	if err != nil {
 		t.Fatalf("after Close: %v", err)
 	}
 	r2.Close()
-	if _, err := NewRunner(scriptedPlan(1), newScripted(), Options{RunDir: dir, Retries: -1}); err == nil {
+	if _, err := NewRunner(scriptedPlan(1), newScripted(), newScripted(), Options{RunDir: dir, Retries: -1}); err == nil {
 		t.Error("negative retries accepted")
 	}
 }
 
 func TestSameVMNamedTwiceRunsOnce(t *testing.T) {
 	s := newScripted()
-	r, err := NewRunner(scriptedPlan(2), s, Options{RunDir: t.TempDir(), VMs: []string{"vm00", "vm00"}})
+	r, err := NewRunner(scriptedPlan(2), s, s, Options{RunDir: t.TempDir(), VMs: []string{"vm00", "vm00"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -24,7 +25,7 @@ import (
 // snapshot parents are read from beside it. Other sources go to next.
 func VSphereDatastore(conn *vsphere.Conn, next Opener) Opener {
 	ro := remote.Options{Client: remote.SessionClient(conn.Client)}
-	return func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
+	return func(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
 		if !strings.HasPrefix(d.Source, "[") {
 			return next(ctx, vm, d)
 		}
@@ -43,8 +44,8 @@ func VSphereDatastore(conn *vsphere.Conn, next Opener) Opener {
 // PowerOffSource returns a Quiesce step that shuts each source VM down in
 // vSphere before its disks are read, so the copy is consistent: a guest
 // shutdown through VMware Tools first, a hard power-off after grace.
-func PowerOffSource(conn *vsphere.Conn, grace time.Duration) func(ctx context.Context, vm *podvm.PlannedVM) (string, error) {
-	return func(ctx context.Context, pvm *podvm.PlannedVM) (string, error) {
+func PowerOffSource(conn *vsphere.Conn, grace time.Duration) func(ctx context.Context, vm *plan.PlannedVM) (string, error) {
+	return func(ctx context.Context, pvm *plan.PlannedVM) (string, error) {
 		if pvm.Spec.Source.Moref == "" {
 			return "no vSphere VM", nil
 		}
@@ -91,7 +92,7 @@ func PowerOffSource(conn *vsphere.Conn, grace time.Duration) func(ctx context.Co
 // sources go to next.
 func VSphereExport(conn *vsphere.Conn, next Opener) Opener {
 	ro := remote.Options{Client: remote.SessionClient(conn.Client)}
-	return func(ctx context.Context, vm *podvm.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
+	return func(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
 		if !strings.HasPrefix(d.Source, "[") || vm.Spec.Source.Moref == "" {
 			return next(ctx, vm, d)
 		}

@@ -14,7 +14,8 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
@@ -41,7 +42,7 @@ func startVSphere(t *testing.T, e *e2e, vms int) (*testenv.VSphere, vsphere.Conf
 }
 
 // planSimulator discovers the simulator's VMs and plans them with defaults.
-func planSimulator(ctx context.Context, t *testing.T, cfg vsphere.Config) (*discover.Inventory, *podvm.Plan) {
+func planSimulator(ctx context.Context, t *testing.T, cfg vsphere.Config) (*discover.Inventory, *plan.Plan) {
 	t.Helper()
 	vms, err := vsphere.NewSource(cfg).Discover(ctx, discover.Options{})
 	if err != nil {
@@ -49,11 +50,11 @@ func planSimulator(ctx context.Context, t *testing.T, cfg vsphere.Config) (*disc
 	}
 	inv := discover.NewInventory()
 	inv.VMs = vms
-	plan, err := podvm.NewPlan(inv, podvm.Options{})
+	pl, err := plan.NewPlan(inv, plan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return inv, plan
+	return inv, pl
 }
 
 func TestMigrateSimulatorVMs(t *testing.T) {
@@ -61,30 +62,30 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	ctx := context.Background()
 	sim, cfg, conn := startVSphere(t, e, 8)
 
-	_, plan := planSimulator(ctx, t, cfg)
+	_, pl := planSimulator(ctx, t, cfg)
 	// Migrate three VMs that are not blocked. Not secure-boot ones: the test
 	// guest's boot loader is unsigned, so OVMF rightly refuses it there.
 	var pick []string
-	for _, vm := range plan.VMs {
-		if vm.Status != podvm.StatusBlocked && !vm.Spec.Firmware.SecureBoot && len(pick) < 3 {
+	for _, vm := range pl.VMs {
+		if vm.Status != plan.StatusBlocked && !vm.Spec.Firmware.SecureBoot && len(pick) < 3 {
 			pick = append(pick, vm.Spec.Name)
 		}
 	}
 	if len(pick) < 2 {
-		t.Fatalf("only %d simulator VMs are migratable: %+v", len(pick), plan.Summary)
+		t.Fatalf("only %d simulator VMs are migratable: %+v", len(pick), pl.Summary)
 	}
-	for i := range plan.VMs {
-		plan.VMs[i].Spec.Name = "mig-" + plan.VMs[i].Spec.Name // the cleanup's prefix
-		plan.VMs[i].Spec.MemoryMiB = 256
+	for i := range pl.VMs {
+		pl.VMs[i].Spec.Name = "mig-" + pl.VMs[i].Spec.Name // the cleanup's prefix
+		pl.VMs[i].Spec.MemoryMiB = 256
 	}
 	for i := range pick {
 		pick[i] = "mig-" + pick[i]
 	}
-	e.plan = plan
+	e.plan = pl
 	runDir := filepath.Join(e.dir, "run")
-	stages := &RuntimeStages{Open: VSphereDatastore(conn, LocalFiles(e.dir)), Runtime: e.rt,
-		Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
-	r, err := NewRunner(plan, stages, Options{RunDir: runDir, Parallel: 2, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
+	disks := &DiskPipeline{Open: VSphereDatastore(conn, LocalFiles(e.dir))}
+	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
+	r, err := NewRunner(pl, disks, target, Options{RunDir: runDir, Parallel: 2, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,16 +110,16 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	}
 	// The sources were shut down before their disks were read.
 	for _, res := range results {
-		pv, _ := plan.VM(res.VM)
+		pv, _ := pl.VM(res.VM)
 		state, err := object.NewVirtualMachine(conn.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: pv.Spec.Source.Moref}).PowerState(ctx)
 		if err != nil || state != types.VirtualMachinePowerStatePoweredOff {
 			t.Errorf("source of %s is %s, %v; want poweredOff", res.VM, state, err)
 		}
 	}
-	events, _ := ReadJournal(runDir)
+	events, _ := runrecord.ReadJournal(runDir)
 	quiesced := 0
 	for _, ev := range events {
-		if ev.Phase == PhaseQuiesce && ev.Result == ResultDone {
+		if ev.Phase == runrecord.PhaseQuiesce && ev.Result == runrecord.ResultDone {
 			quiesced++
 		}
 	}
@@ -132,15 +133,15 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	e := newE2E(t)
 	ctx := context.Background()
 	_, cfg, conn := startVSphere(t, e, 8)
-	inv, plan := planSimulator(ctx, t, cfg)
+	inv, pl := planSimulator(ctx, t, cfg)
 	// One powered-on and one powered-off VM, neither secure boot nor blocked.
 	var pick []string
-	var on *podvm.PlannedVM
-	for i := range plan.VMs {
-		vm := &plan.VMs[i]
+	var on *plan.PlannedVM
+	for i := range pl.VMs {
+		vm := &pl.VMs[i]
 		vm.Spec.Name = "mig-x" + vm.Spec.Name
 		vm.Spec.MemoryMiB = 256
-		if vm.Status == podvm.StatusBlocked || vm.Spec.Firmware.SecureBoot || len(pick) == 2 {
+		if vm.Status == plan.StatusBlocked || vm.Spec.Firmware.SecureBoot || len(pick) == 2 {
 			continue
 		}
 		powered := inv.VMs[i].State.Power == discover.PoweredOn
@@ -162,8 +163,9 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	}
 
 	runDir := filepath.Join(e.dir, "run")
-	stages := &RuntimeStages{Open: open, Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
-	r, err := NewRunner(plan, stages, Options{RunDir: runDir, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
+	disks := &DiskPipeline{Open: open}
+	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
+	r, err := NewRunner(pl, disks, target, Options{RunDir: runDir, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,12 +185,12 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 		}
 	}
 	// The disks came as NFC serves them: streamOptimized, read front to back.
-	events, _ := ReadJournal(runDir)
+	events, _ := runrecord.ReadJournal(runDir)
 	streamed := 0
 	for _, ev := range events {
-		if ev.Phase == PhaseTransfer && ev.Result == ResultDone && ev.Disk == "disk0" {
-			if ev.Attrs["sourceFormat"] != "vmdk/streamOptimized" {
-				t.Errorf("%s disk0 was read as %q, not through the export lease", ev.VM, ev.Attrs["sourceFormat"])
+		if ev.Phase == runrecord.PhaseTransfer && ev.Result == runrecord.ResultDone && ev.Disk == "disk0" {
+			if ev.Transfer == nil || ev.Transfer.SourceFormat != "vmdk/streamOptimized" {
+				t.Errorf("%s disk0 was read as %+v, not through the export lease", ev.VM, ev.Transfer)
 			}
 			streamed++
 		}

@@ -1,6 +1,7 @@
-// Package podvm defines the target a migrated VM boots as (the pod VM
-// spec), plans it from an inventory, checks compatibility, and packages
-// pod VM images.
+// Package podvm defines the pod VM spec: what a migrated VM boots as
+// (firmware, CPU topology, memory, disks, NICs, compatibility mode). The
+// plan writes it, pod VM images carry it, and the runtime and KubeVirt read
+// it. It depends on nothing but the standard library.
 package podvm
 
 import (

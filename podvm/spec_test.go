@@ -88,3 +88,16 @@ func TestCompatibilityModeDevices(t *testing.T) {
 		t.Errorf("VCPUs = %d", s.VCPUs())
 	}
 }
+
+func TestNameFromFile(t *testing.T) {
+	for in, want := range map[string]string{
+		"/x/Web 01.vmdk":    "web-01",
+		"guest-stream.vmdk": "guest-stream",
+		"___.raw":           "podvm",
+		"DB_Server.qcow2":   "db-server",
+	} {
+		if got := NameFromFile(in); got != want || !IsDNS1123Label(got) {
+			t.Errorf("NameFromFile(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

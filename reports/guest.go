@@ -1,6 +1,11 @@
 package reports
 
-import "github.com/podvm-migrate/podvm-migrate/migrate"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
+)
 
 // GuestConversion is what guest conversion did to one disk, read from the
 // attributes of its transfer event.
@@ -19,16 +24,19 @@ type GuestConversion struct {
 	Log              string `json:"log,omitempty"`
 }
 
-// guestConversion reads a transfer event's guest-conversion attributes.
-func guestConversion(e migrate.Event) (GuestConversion, bool) {
-	a := e.Attrs
-	if a["guestConversion"] == "" {
+// guestConversion reads a transfer event's guest conversion.
+func guestConversion(e runrecord.Event) (GuestConversion, bool) {
+	if e.Transfer == nil || e.Transfer.Guest == nil {
 		return GuestConversion{}, false
 	}
-	return GuestConversion{VM: e.VM, Disk: e.Disk, Result: a["guestConversion"], Reason: a["guestConversionReason"],
-		Seconds: a["guestConversionSeconds"], Accel: a["guestConversionAccel"], Inspected: a["guestInspected"],
-		Removed: a["guestRemoved"], InitramfsModules: a["guestInitramfsModules"], FirstBoot: a["guestFirstBoot"],
-		Warnings: a["guestWarnings"], Log: a["guestConversionLog"]}, true
+	g := e.Transfer.Guest
+	out := GuestConversion{VM: e.VM, Disk: e.Disk, Result: g.Result, Reason: g.Reason, Accel: g.Accel, Inspected: g.Inspected,
+		Removed: strings.Join(g.Removed, "; "), InitramfsModules: strings.Join(g.InitramfsModules, "; "),
+		FirstBoot: strings.Join(g.FirstBoot, "; "), Warnings: strings.Join(g.Warnings, "; "), Log: g.Log}
+	if g.Result == runrecord.GuestConverted {
+		out.Seconds = fmt.Sprintf("%.1f", g.Seconds)
+	}
+	return out, true
 }
 
 // GuestConversions lists every disk's guest conversion, VM by VM.

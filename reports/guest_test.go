@@ -6,21 +6,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/migrate"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 )
 
 func TestGuestConversionInReports(t *testing.T) {
 	now := time.Now()
-	events := []migrate.Event{
-		{Time: now, VM: "debian12", Disk: "disk0", Phase: migrate.PhaseTransfer, Result: migrate.ResultDone, Bytes: 1 << 20, Duration: time.Minute,
-			Attrs: map[string]string{"guestConversion": "converted", "guestConversionSeconds": "245.3", "guestInspected": "linux debian 12.15 (debian12, root /dev/sda1)",
-				"guestRemoved": "open-vm-tools", "guestInitramfsModules": "virtio; virtio_blk", "guestFirstBoot": "install qemu-guest-agent"}},
-		{Time: now, VM: "web", Disk: "disk0", Phase: migrate.PhaseTransfer, Result: migrate.ResultDone, Bytes: 1 << 20, Duration: time.Second,
-			Attrs: map[string]string{"guestConversion": "skipped", "guestConversionReason": "only FAT/EFI partitions"}},
-		{Time: now, VM: "db", Disk: "disk0", Phase: migrate.PhaseTransfer, Result: migrate.ResultDone, Bytes: 1 << 20, Duration: time.Second},
+	events := []runrecord.Event{
+		{Time: now, VM: "debian12", Disk: "disk0", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: 1 << 20, Duration: time.Minute,
+			Transfer: &runrecord.Transfer{Source: "debian12.vmdk", Guest: &runrecord.GuestConversion{Result: "converted", Seconds: 245.3,
+				Inspected: "linux debian 12.15 (debian12, root /dev/sda1)", Removed: []string{"open-vm-tools"},
+				InitramfsModules: []string{"virtio", "virtio_blk"}, FirstBoot: []string{"install qemu-guest-agent"}}}},
+		{Time: now, VM: "web", Disk: "disk0", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: 1 << 20, Duration: time.Second,
+			Transfer: &runrecord.Transfer{Source: "web.vmdk", Guest: &runrecord.GuestConversion{Result: "skipped", Reason: "only FAT/EFI partitions"}}},
+		{Time: now, VM: "db", Disk: "disk0", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: 1 << 20, Duration: time.Second},
 	}
-	r := Build("guest conversion", &podvm.Plan{}, events, now)
+	r := Build("guest conversion", &plan.Plan{}, events, now)
 	gs := r.GuestConversions()
 	if len(gs) != 2 || gs[0].VM != "debian12" || gs[0].Removed != "open-vm-tools" || gs[1].Result != "skipped" {
 		t.Fatalf("GuestConversions = %+v", gs)

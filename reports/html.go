@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/migrate"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 )
 
 // phaseColors gives every phase the same color in every chart.
 var phaseColors = map[string]string{
-	migrate.PhaseDiscover: "#94a3b8", migrate.PhasePlan: "#a78bfa", migrate.PhaseQuiesce: "#64748b", migrate.PhaseTransfer: "#3b82f6",
-	migrate.PhaseConvert: "#06b6d4", migrate.PhasePackage: "#f59e0b", migrate.PhaseBoot: "#f97316", migrate.PhaseReady: "#22c55e",
+	runrecord.PhaseDiscover: "#94a3b8", runrecord.PhasePlan: "#a78bfa", runrecord.PhaseQuiesce: "#64748b", runrecord.PhaseTransfer: "#3b82f6",
+	runrecord.PhaseConvert: "#06b6d4", runrecord.PhasePackage: "#f59e0b", runrecord.PhaseBoot: "#f97316", runrecord.PhaseReady: "#22c55e",
 }
 
 var statusColors = map[string]string{
@@ -39,7 +39,7 @@ func renderHTML(w io.Writer, r *Report) error {
 		RuleChart:       ruleChart(r.Compatibility),
 		Remediation:     remediations(r),
 	}
-	for _, ph := range migrate.Phases() {
+	for _, ph := range runrecord.Phases() {
 		if s, ok := r.Performance.Phases[ph]; ok {
 			data.PhaseRows = append(data.PhaseRows, phaseRow{ph, s})
 		}
@@ -53,7 +53,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"phase": func(v VMPerf, ph string) string { return round(v.Phases[ph]) },
 	"mbps":  func(f float64) string { return fmt.Sprintf("%.1f", f) },
 	"time":  func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
-	"sev":   func(s podvm.Severity) string { return string(s) },
+	"sev":   func(s plan.Severity) string { return string(s) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
@@ -164,7 +164,7 @@ func phaseChart(p Performance) template.HTML {
 		y := float64(i) * rowH
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end">%s</text>`, labelW-8, y+15, html.EscapeString(v.Name))
 		x := labelW
-		for _, ph := range migrate.Phases() {
+		for _, ph := range runrecord.Phases() {
 			d := v.Phases[ph]
 			if d == 0 {
 				continue
@@ -178,7 +178,7 @@ func phaseChart(p Performance) template.HTML {
 	}
 	y := float64(len(p.VMs))*rowH + 20
 	x := labelW
-	for _, ph := range migrate.Phases() {
+	for _, ph := range runrecord.Phases() {
 		if _, ok := p.Phases[ph]; !ok {
 			continue // only the phases this run has
 		}

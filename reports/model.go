@@ -8,8 +8,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/migrate"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 )
 
 // Report is everything a report shows; every format renders this.
@@ -22,21 +22,21 @@ type Report struct {
 
 // Compatibility is the plan's verdict per VM and in total.
 type Compatibility struct {
-	VMs        []VMCompat        `json:"vms"`
-	Ready      int               `json:"ready"`
-	Warning    int               `json:"warning"`
-	Blocked    int               `json:"blocked"`
-	ByRule     []podvm.RuleCount `json:"byRule,omitempty"`
-	BySeverity map[string]int    `json:"bySeverity"` // findings per severity
+	VMs        []VMCompat       `json:"vms"`
+	Ready      int              `json:"ready"`
+	Warning    int              `json:"warning"`
+	Blocked    int              `json:"blocked"`
+	ByRule     []plan.RuleCount `json:"byRule,omitempty"`
+	BySeverity map[string]int   `json:"bySeverity"` // findings per severity
 }
 
 // VMCompat is one VM's compatibility.
 type VMCompat struct {
-	Name     string          `json:"name"`
-	PodVM    string          `json:"podVM"`
-	Status   podvm.Status    `json:"status"`
-	Mode     string          `json:"mode"`
-	Findings []podvm.Finding `json:"findings,omitempty"`
+	Name     string         `json:"name"`
+	PodVM    string         `json:"podVM"`
+	Status   plan.Status    `json:"status"`
+	Mode     string         `json:"mode"`
+	Findings []plan.Finding `json:"findings,omitempty"`
 }
 
 // Performance is what the run measured.
@@ -92,16 +92,16 @@ type Point struct {
 
 // Build assembles a report from a plan (may be nil) and a run's events
 // (may be empty: a compatibility-only report).
-func Build(title string, plan *podvm.Plan, events []migrate.Event, now time.Time) *Report {
+func Build(title string, pl *plan.Plan, events []runrecord.Event, now time.Time) *Report {
 	r := &Report{Title: title, Generated: now.UTC()}
-	if plan != nil {
-		r.Compatibility = compatibility(plan)
+	if pl != nil {
+		r.Compatibility = compatibility(pl)
 	}
 	r.Performance = performance(events)
 	return r
 }
 
-func compatibility(p *podvm.Plan) Compatibility {
+func compatibility(p *plan.Plan) Compatibility {
 	c := Compatibility{BySeverity: map[string]int{}}
 	s := p.Summarize()
 	c.Ready, c.Warning, c.Blocked, c.ByRule = s.Ready, s.Warning, s.Blocked, s.Rules
@@ -119,7 +119,7 @@ func compatibility(p *podvm.Plan) Compatibility {
 // with its last successful measurement; wall time is the sum of the runs'
 // own spans, without the gaps between them; a VM's status and error are
 // those of its last outcome.
-func performance(events []migrate.Event) Performance {
+func performance(events []runrecord.Event) Performance {
 	p := Performance{Phases: map[string]Summary{}}
 	if len(events) == 0 {
 		return p
@@ -137,7 +137,7 @@ func performance(events []migrate.Event) Performance {
 		order = append(order, name)
 		return v
 	}
-	last := map[string]migrate.Event{} // vm/disk/phase -> last done
+	last := map[string]runrecord.Event{} // vm/disk/phase -> last done
 	var keys []string
 	for _, e := range events {
 		if e.Time.Before(p.Started) {
@@ -151,25 +151,25 @@ func performance(events []migrate.Event) Performance {
 		}
 		v := get(e.VM)
 		switch e.Result {
-		case migrate.ResultStarted:
+		case runrecord.ResultStarted:
 			if v.Status != "ready" {
 				v.Status, v.Error = "running", ""
 			}
-		case migrate.ResultRetry:
+		case runrecord.ResultRetry:
 			v.Retries++
-		case migrate.ResultFailed:
+		case runrecord.ResultFailed:
 			v.Status, v.Error = "failed", e.Error
-		case migrate.ResultSkipped:
-			if e.Phase == migrate.PhaseReady {
+		case runrecord.ResultSkipped:
+			if e.Phase == runrecord.PhaseReady {
 				v.Status, v.Error = "ready", ""
 			}
-		case migrate.ResultDone:
+		case runrecord.ResultDone:
 			k := e.VM + "\x00" + e.Disk + "\x00" + e.Phase
 			if _, seen := last[k]; !seen {
 				keys = append(keys, k)
 			}
 			last[k] = e
-			if e.Phase == migrate.PhaseReady {
+			if e.Phase == runrecord.PhaseReady {
 				v.Status, v.Error = "ready", ""
 			}
 		}
@@ -181,26 +181,28 @@ func performance(events []migrate.Event) Performance {
 		v.Phases[e.Phase] += e.Duration
 		v.Total += e.Duration
 		switch e.Phase {
-		case migrate.PhaseTransfer:
+		case runrecord.PhaseTransfer:
 			v.Bytes += e.Bytes
 			transfers = append(transfers, span{clock.at(e.Time.Add(-e.Duration)), clock.at(e.Time), e.Bytes})
-			v.RawBytes += attrInt(e.Attrs, "virtualBytes")
+			if e.Transfer != nil {
+				v.RawBytes += e.Transfer.VirtualBytes
+			}
 			if g, ok := guestConversion(e); ok {
 				v.Guest = append(v.Guest, g)
 			}
-		case migrate.PhasePackage:
+		case runrecord.PhasePackage:
 			v.ImageBytes += e.Bytes
-		case migrate.PhaseReady:
+		case runrecord.PhaseReady:
 			v.BootToReady = e.Duration
 		}
-		if a := e.Attrs["accel"]; a != "" {
-			v.Accel = a
+		if e.Accel != "" {
+			v.Accel = e.Accel
 		}
 	}
 	var perTransfer time.Duration
 	for _, name := range order {
 		v := byVM[name]
-		if d := v.Phases[migrate.PhaseTransfer]; d > 0 {
+		if d := v.Phases[runrecord.PhaseTransfer]; d > 0 {
 			v.MBps = float64(v.Bytes) / 1e6 / d.Seconds()
 			perTransfer += d
 		}
@@ -223,7 +225,7 @@ func performance(events []migrate.Event) Performance {
 	if perTransfer > 0 {
 		p.MBpsPerTransfer = float64(p.Bytes) / 1e6 / perTransfer.Seconds()
 	}
-	for _, ph := range migrate.Phases() {
+	for _, ph := range runrecord.Phases() {
 		var ds []time.Duration
 		for _, v := range p.VMs {
 			if d, ok := v.Phases[ph]; ok {
@@ -256,11 +258,11 @@ type runSpan struct {
 	offset     time.Duration // run time at start
 }
 
-func newRunClock(events []migrate.Event) *runClock {
+func newRunClock(events []runrecord.Event) *runClock {
 	c := &runClock{}
 	var cur *runSpan
 	for _, e := range events {
-		if e.Phase == "run" && e.Result == migrate.ResultStarted || cur == nil {
+		if e.Phase == "run" && e.Result == runrecord.ResultStarted || cur == nil {
 			c.runs = append(c.runs, runSpan{start: e.Time, end: e.Time})
 			cur = &c.runs[len(c.runs)-1]
 		}
@@ -362,15 +364,4 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 		rank = 1
 	}
 	return sorted[rank-1]
-}
-
-func attrInt(attrs map[string]string, key string) int64 {
-	var n int64
-	for _, c := range attrs[key] {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n
 }

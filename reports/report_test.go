@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/migrate"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 )
 
 // testRun plans three VMs (one blocked, one with a hostile name) and
 // records a run in a real journal: web01 migrates, db01 fails in convert.
-func testRun(t *testing.T) (*podvm.Plan, []migrate.Event) {
+func testRun(t *testing.T) (*plan.Plan, []runrecord.Event) {
 	t.Helper()
 	vm := func(name, mac string) discover.VM {
 		return discover.VM{Name: name, Source: discover.SourceRef{Kind: discover.SourceVMX, Path: "/vms/" + name + ".vmx"},
@@ -28,43 +28,43 @@ func testRun(t *testing.T) (*podvm.Plan, []migrate.Event) {
 	blocked.State.FaultTolerance = "running"
 	inv := discover.NewInventory()
 	inv.VMs = []discover.VM{vm("web01", "00:50:56:00:00:01"), vm("db01", "00:50:56:00:00:02"), blocked}
-	plan, err := podvm.NewPlan(inv, podvm.Options{})
+	pl, err := plan.NewPlan(inv, plan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	j, err := migrate.OpenJournal(dir)
+	j, err := runrecord.OpenJournal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	for _, e := range []migrate.Event{
-		{Time: at(0), VM: "web01", Phase: migrate.PhaseTransfer, Result: migrate.ResultStarted},
-		{Time: at(0), VM: "db01", Phase: migrate.PhaseTransfer, Result: migrate.ResultStarted},
-		{Time: at(4), VM: "web01", Disk: "disk0", Phase: migrate.PhaseTransfer, Result: migrate.ResultDone, Bytes: 400e6, Duration: 4 * time.Second, Attrs: map[string]string{"virtualBytes": "1073741824"}},
-		{Time: at(5), VM: "db01", Disk: "disk0", Phase: migrate.PhaseTransfer, Result: migrate.ResultDone, Bytes: 200e6, Duration: 5 * time.Second},
-		{Time: at(6), VM: "db01", Phase: migrate.PhaseConvert, Result: migrate.ResultFailed, Error: "disk0: grain table points past the end at offset 65536"},
-		{Time: at(6), VM: "web01", Disk: "disk0", Phase: migrate.PhaseConvert, Result: migrate.ResultDone, Duration: 2 * time.Second},
-		{Time: at(7), VM: "web01", Phase: migrate.PhasePackage, Result: migrate.ResultDone, Bytes: 16 << 20, Duration: time.Second},
-		{Time: at(10), VM: "web01", Phase: migrate.PhaseBoot, Result: migrate.ResultDone, Duration: 500 * time.Millisecond, Attrs: map[string]string{"accel": "tcg"}},
-		{Time: at(12.5), VM: "web01", Phase: migrate.PhaseReady, Result: migrate.ResultDone, Duration: 2500 * time.Millisecond},
+	for _, e := range []runrecord.Event{
+		{Time: at(0), VM: "web01", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultStarted},
+		{Time: at(0), VM: "db01", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultStarted},
+		{Time: at(4), VM: "web01", Disk: "disk0", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: 400e6, Duration: 4 * time.Second, Transfer: &runrecord.Transfer{Source: "[ds1] web01/web01.vmdk", VirtualBytes: 1073741824}},
+		{Time: at(5), VM: "db01", Disk: "disk0", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: 200e6, Duration: 5 * time.Second},
+		{Time: at(6), VM: "db01", Phase: runrecord.PhaseConvert, Result: runrecord.ResultFailed, Error: "disk0: grain table points past the end at offset 65536"},
+		{Time: at(6), VM: "web01", Disk: "disk0", Phase: runrecord.PhaseConvert, Result: runrecord.ResultDone, Duration: 2 * time.Second},
+		{Time: at(7), VM: "web01", Phase: runrecord.PhasePackage, Result: runrecord.ResultDone, Bytes: 16 << 20, Duration: time.Second},
+		{Time: at(10), VM: "web01", Phase: runrecord.PhaseBoot, Result: runrecord.ResultDone, Duration: 500 * time.Millisecond, Accel: "tcg"},
+		{Time: at(12.5), VM: "web01", Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: 2500 * time.Millisecond},
 	} {
 		if err := j.Append(e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	j.Close()
-	events, err := migrate.ReadJournal(dir)
+	events, err := runrecord.ReadJournal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return plan, events
+	return pl, events
 }
 
 func TestBuildComputesPerformance(t *testing.T) {
-	plan, events := testRun(t)
-	r := Build("Migration report", plan, events, time.Now())
+	pl, events := testRun(t)
+	r := Build("Migration report", pl, events, time.Now())
 	p := r.Performance
 	if p.Migrated != 1 || p.Failed != 1 || p.Wall != 12500*time.Millisecond || p.Bytes != 600e6 {
 		t.Fatalf("performance %+v", p)
@@ -83,7 +83,7 @@ func TestBuildComputesPerformance(t *testing.T) {
 	if db := p.VMs[1]; db.Status != "failed" || !strings.Contains(db.Error, "offset 65536") {
 		t.Errorf("db01 %+v", db)
 	}
-	if s := p.Phases[migrate.PhaseTransfer]; s.Count != 2 || s.P50 != 4*time.Second || s.Max != 5*time.Second {
+	if s := p.Phases[runrecord.PhaseTransfer]; s.Count != 2 || s.P50 != 4*time.Second || s.Max != 5*time.Second {
 		t.Errorf("transfer summary %+v", s)
 	}
 	var peak float64
@@ -99,8 +99,8 @@ func TestBuildComputesPerformance(t *testing.T) {
 }
 
 func TestRenderFormats(t *testing.T) {
-	plan, events := testRun(t)
-	r := Build("Migration report", plan, events, time.Now())
+	pl, events := testRun(t)
+	r := Build("Migration report", pl, events, time.Now())
 	render := func(format string) string {
 		var b bytes.Buffer
 		if err := Render(&b, r, format); err != nil {
@@ -141,30 +141,30 @@ func TestRenderFormats(t *testing.T) {
 func TestResumedRunCountsEachStepOnce(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
-	ev := func(at time.Duration, vm, disk, phase, result string, d time.Duration, bytes int64, errText string) migrate.Event {
-		return migrate.Event{Time: t0.Add(at), VM: vm, Disk: disk, Phase: phase, Result: result, Duration: d, Bytes: bytes, Error: errText,
-			Attrs: map[string]string{"virtualBytes": "1000000000"}}
+	ev := func(at time.Duration, vm, disk, phase, result string, d time.Duration, bytes int64, errText string) runrecord.Event {
+		return runrecord.Event{Time: t0.Add(at), VM: vm, Disk: disk, Phase: phase, Result: result, Duration: d, Bytes: bytes, Error: errText,
+			Transfer: &runrecord.Transfer{Source: "disk.vmdk", VirtualBytes: 1000000000}}
 	}
-	events := []migrate.Event{
+	events := []runrecord.Event{
 		// Run 1: the transfer finishes, the boot fails, then the run dies.
-		ev(0, "", "", "run", migrate.ResultStarted, 0, 0, ""),
-		ev(10*time.Second, "web01", "disk0", migrate.PhaseTransfer, migrate.ResultDone, 10*time.Second, 100e6, ""),
-		ev(12*time.Second, "web01", "", migrate.PhasePackage, migrate.ResultDone, 2*time.Second, 10e6, ""),
-		ev(20*time.Second, "web01", "", migrate.PhaseBoot, migrate.ResultFailed, 0, 0, "not ready within 2m0s"),
+		ev(0, "", "", "run", runrecord.ResultStarted, 0, 0, ""),
+		ev(10*time.Second, "web01", "disk0", runrecord.PhaseTransfer, runrecord.ResultDone, 10*time.Second, 100e6, ""),
+		ev(12*time.Second, "web01", "", runrecord.PhasePackage, runrecord.ResultDone, 2*time.Second, 10e6, ""),
+		ev(20*time.Second, "web01", "", runrecord.PhaseBoot, runrecord.ResultFailed, 0, 0, "not ready within 2m0s"),
 		// Run 2, a day later: transfer and package are skipped, the boot works.
-		ev(day, "", "", "run", migrate.ResultStarted, 0, 0, ""),
-		ev(day+time.Second, "web01", "disk0", migrate.PhaseTransfer, migrate.ResultSkipped, 0, 100e6, ""),
-		ev(day+2*time.Second, "web01", "", migrate.PhasePackage, migrate.ResultSkipped, 0, 10e6, ""),
-		ev(day+5*time.Second, "web01", "", migrate.PhaseBoot, migrate.ResultDone, time.Second, 0, ""),
-		ev(day+8*time.Second, "web01", "", migrate.PhaseReady, migrate.ResultDone, 3*time.Second, 0, ""),
-		ev(day+8*time.Second, "", "", "run", migrate.ResultDone, 8*time.Second, 0, ""),
+		ev(day, "", "", "run", runrecord.ResultStarted, 0, 0, ""),
+		ev(day+time.Second, "web01", "disk0", runrecord.PhaseTransfer, runrecord.ResultSkipped, 0, 100e6, ""),
+		ev(day+2*time.Second, "web01", "", runrecord.PhasePackage, runrecord.ResultSkipped, 0, 10e6, ""),
+		ev(day+5*time.Second, "web01", "", runrecord.PhaseBoot, runrecord.ResultDone, time.Second, 0, ""),
+		ev(day+8*time.Second, "web01", "", runrecord.PhaseReady, runrecord.ResultDone, 3*time.Second, 0, ""),
+		ev(day+8*time.Second, "", "", "run", runrecord.ResultDone, 8*time.Second, 0, ""),
 	}
 	p := Build("r", nil, events, time.Now()).Performance
 	if p.Wall != 28*time.Second {
 		t.Errorf("wall %s, want 28s: the two runs without the day between them", p.Wall)
 	}
 	v := p.VMs[0]
-	if v.Status != "ready" || v.Error != "" || v.Bytes != 100e6 || v.ImageBytes != 10e6 || v.RawBytes != 1e9 || v.Phases[migrate.PhaseTransfer] != 10*time.Second {
+	if v.Status != "ready" || v.Error != "" || v.Bytes != 100e6 || v.ImageBytes != 10e6 || v.RawBytes != 1e9 || v.Phases[runrecord.PhaseTransfer] != 10*time.Second {
 		t.Errorf("web01 %+v: want ready, no error, each step counted once", v)
 	}
 	if p.MBps != 10 || len(p.Throughput) == 0 || p.Throughput[len(p.Throughput)-1].T > 28 {
@@ -174,7 +174,7 @@ func TestResumedRunCountsEachStepOnce(t *testing.T) {
 
 func TestHostileNamesAreEscapedEverywhere(t *testing.T) {
 	evil := `<img src=x onerror=alert(1)>`
-	plan, events := testRun(t)
+	pl, events := testRun(t)
 	for i := range events {
 		if events[i].VM == "db01" {
 			events[i].VM = evil
@@ -183,7 +183,7 @@ func TestHostileNamesAreEscapedEverywhere(t *testing.T) {
 			}
 		}
 	}
-	r := Build("Migration report", plan, events, time.Now())
+	r := Build("Migration report", pl, events, time.Now())
 	r.Performance.VMs[0].Name = "=HYPERLINK(\"http://x\")"
 	var c bytes.Buffer
 	if err := Render(&c, r, FormatCSV); err != nil || strings.Contains(c.String(), "\n=HYPERLINK") || !strings.Contains(c.String(), "'=HYPERLINK") {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/migrate"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 )
 
 // Formats a report can be rendered in.
@@ -69,7 +69,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	b.WriteString("\n## Performance\n\n| VM | Status | Accel | Transfer | Convert | Package | Boot to ready | Total | MB/s | Image/raw |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, v := range p.VMs {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s |\n", md(v.Name), md(statusText(v)), md(v.Accel),
-			round(v.Phases[migrate.PhaseTransfer]), round(v.Phases[migrate.PhaseConvert]), round(v.Phases[migrate.PhasePackage]),
+			round(v.Phases[runrecord.PhaseTransfer]), round(v.Phases[runrecord.PhaseConvert]), round(v.Phases[runrecord.PhasePackage]),
 			round(v.BootToReady), round(v.Total), v.MBps, ratio(v.Ratio))
 	}
 	if gs := r.GuestConversions(); len(gs) > 0 {
@@ -81,7 +81,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	}
 	if len(p.Phases) > 0 {
 		b.WriteString("\n### Phase durations over VMs\n\n| Phase | VMs | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
-		for _, ph := range migrate.Phases() {
+		for _, ph := range runrecord.Phases() {
 			if s, ok := p.Phases[ph]; ok {
 				fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", ph, s.Count, round(s.P50), round(s.P90), round(s.P99), round(s.Max))
 			}
@@ -95,7 +95,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 func renderCSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
 	header := []string{"vm", "pod_vm", "plan_status", "mode", "critical", "warning", "info", "rules", "run_status", "accel"}
-	for _, ph := range migrate.Phases() {
+	for _, ph := range runrecord.Phases() {
 		header = append(header, ph+"_seconds")
 	}
 	header = append(header, "total_seconds", "bytes", "mbps", "image_bytes", "raw_bytes", "error")
@@ -121,7 +121,7 @@ func renderCSV(w io.Writer, r *Report) error {
 		rows[v.Name] = true
 		rec := []string{vc.Name, vc.PodVM, string(vc.Status), vc.Mode, fmt.Sprint(n["critical"]), fmt.Sprint(n["warning"]), fmt.Sprint(n["info"]),
 			strings.Join(rules, " "), statusText(v), v.Accel}
-		for _, ph := range migrate.Phases() {
+		for _, ph := range runrecord.Phases() {
 			rec = append(rec, seconds(v.Phases[ph]))
 		}
 		rec = append(rec, seconds(v.Total), fmt.Sprint(v.Bytes), fmt.Sprintf("%.2f", v.MBps), fmt.Sprint(v.ImageBytes), fmt.Sprint(v.RawBytes), v.Error)

@@ -13,6 +13,7 @@ import (
 
 	"libvirt.org/go/libvirt"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -67,7 +68,7 @@ func (r *Runtime) nameFree(name string) error {
 
 func prepareImage(ctx context.Context, m *Machine) error {
 	c := &m.Config
-	if podvm.IsImageRef(c.Image) {
+	if image.IsRef(c.Image) {
 		info, dir, err := m.rt.pull(ctx, c.Image)
 		if err != nil {
 			return err
@@ -82,7 +83,7 @@ func prepareImage(ctx context.Context, m *Machine) error {
 		}
 		m.spec = &spec
 		for _, d := range info.Disks {
-			m.base = append(m.base, baseDisk{path: filepath.Join(dir, d.Name+".qcow2"), format: podvm.FormatQCOW2})
+			m.base = append(m.base, baseDisk{path: filepath.Join(dir, d.Name+".qcow2"), format: image.FormatQCOW2})
 		}
 		if info.Boot != nil {
 			b := *info.Boot
@@ -97,7 +98,7 @@ func prepareImage(ctx context.Context, m *Machine) error {
 		if err != nil {
 			return err
 		}
-		format, size, err := podvm.DiskFormat(abs)
+		format, size, err := image.DiskFormat(abs)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				hint := ""
@@ -125,12 +126,12 @@ func prepareImage(ctx context.Context, m *Machine) error {
 		m.base = []baseDisk{{path: abs, format: format}}
 	}
 	if c.Kernel != "" {
-		m.boot = &podvm.ImageBoot{Kernel: c.Kernel, Initrd: c.Initrd, Cmdline: c.Cmdline}
+		m.boot = &image.Boot{Kernel: c.Kernel, Initrd: c.Initrd, Cmdline: c.Cmdline}
 	}
 	m.spec.Disks = append([]podvm.Disk(nil), m.spec.Disks...) // the caller's spec stays untouched
 	for i := range m.spec.Disks {
 		if m.spec.Disks[i].CapacityBytes == 0 && i < len(m.base) {
-			if _, size, err := podvm.DiskFormat(m.base[i].path); err == nil {
+			if _, size, err := image.DiskFormat(m.base[i].path); err == nil {
 				m.spec.Disks[i].CapacityBytes = size
 			}
 		}

@@ -8,11 +8,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/image"
 )
 
 // RegistryOptions are TLS and credential settings for pulling images.
-type RegistryOptions = podvm.RegistryOptions
+type RegistryOptions = image.RegistryOptions
 
 // checkTraversable makes sure libvirt-qemu can reach files under dir: every
 // folder from / down to dir needs o+x.

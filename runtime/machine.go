@@ -8,6 +8,7 @@ import (
 
 	"libvirt.org/go/libvirt"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -118,7 +119,7 @@ type Machine struct {
 	imageRef   string
 	imageDir   string // unpacked image, or "" for a disk file
 	base       []baseDisk
-	boot       *podvm.ImageBoot // kernel paths are absolute here
+	boot       *image.Boot // kernel paths are absolute here
 	accel      *AccelVerdict
 	ovmf       *ovmf
 	dir        string

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
@@ -86,7 +87,7 @@ func newFixture() (*fixture, error) {
 	f.layout = "oci:" + filepath.Join(f.guest, "layout") + ":v1"
 	spec := podvm.DefaultSpec("guest", 0)
 	spec.MemoryMiB = 256
-	if _, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec,
+	if _, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec,
 		To: f.layout, WorkDir: f.guest, Kernel: kernel, Initrd: initrd, Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
 		return nil, err
 	}
@@ -274,7 +275,7 @@ func TestRunFromRegistryFastWithPublish(t *testing.T) {
 	ro := RegistryOptions{TLSVerify: &no}
 	spec := podvm.DefaultSpec("guest", 0)
 	spec.MemoryMiB = 256
-	if _, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec, To: ref, Registry: ro,
+	if _, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec, To: ref, Registry: ro,
 		WorkDir: f.guest, Kernel: filepath.Join(f.guest, testenv.GuestKernel), Initrd: filepath.Join(f.guest, testenv.GuestInitrd), Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,15 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/image"
 )
 
 // pull makes sure the image is unpacked in the local store and returns its
 // folder: images/<manifest digest>/ with NAME.qcow2 (read-only), and the
 // kernel when the image carries one. An image already there is not fetched
 // again.
-func (r *Runtime) pull(ctx context.Context, ref string) (*podvm.ImageInfo, string, error) {
-	info, err := podvm.InspectImage(ctx, ref, r.cfg.Registry)
+func (r *Runtime) pull(ctx context.Context, ref string) (*image.Info, string, error) {
+	info, err := image.Inspect(ctx, ref, r.cfg.Registry)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, "", fmt.Errorf("run: image %s: %w: %v", ref, ErrImageNotFound, err)
@@ -28,13 +28,13 @@ func (r *Runtime) pull(ctx context.Context, ref string) (*podvm.ImageInfo, strin
 	key := strings.TrimPrefix(info.ManifestDigest, "sha256:")
 	dir := filepath.Join(r.cfg.StateDir, "images", key)
 	if b, err := os.ReadFile(filepath.Join(dir, "image.json")); err == nil {
-		var stored podvm.ImageInfo
+		var stored image.Info
 		if json.Unmarshal(b, &stored) == nil {
 			return &stored, dir, nil
 		}
 	}
 	r.cfg.Log.Info("pulling image", "ref", ref, "digest", info.ManifestDigest)
-	info, err = podvm.UnpackImage(ctx, ref, dir, r.cfg.Registry)
+	info, err = image.Unpack(ctx, ref, dir, r.cfg.Registry)
 	if err != nil {
 		if _, serr := os.Stat(filepath.Join(dir, "image.json")); serr == nil {
 			// Another run unpacked it at the same time.

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -30,8 +31,8 @@ func (r *registryFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&r.creds, "creds", "", "registry credentials USER[:PASSWORD] (else from the auth file)")
 }
 
-func (r *registryFlags) options(changed func(string) bool) podvm.RegistryOptions {
-	o := podvm.RegistryOptions{AuthFile: r.authFile, CertDir: r.certDir}
+func (r *registryFlags) options(changed func(string) bool) image.RegistryOptions {
+	o := image.RegistryOptions{AuthFile: r.authFile, CertDir: r.certDir}
 	if changed("tls-verify") {
 		v := r.tlsVerify
 		o.TLSVerify = &v
@@ -49,8 +50,8 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 		Long: `A pod VM image is an OCI image whose single layer holds the VM's disks under
 /disk/ as qcow2 (mode 0440, owned 107:107: KubeVirt can use it as a
 containerDisk as it is), with the pod VM spec as JSON in the image config
-labels and manifest annotations (` + podvm.AnnotationSpec + `) and every
-disk's SHA-256 (` + podvm.AnnotationDisks + `).
+labels and manifest annotations (` + image.AnnotationSpec + `) and every
+disk's SHA-256 (` + image.AnnotationDisks + `).
 
 References: oci:DIR:TAG (an OCI layout folder) or docker://HOST/REPO:TAG (a
 registry; credentials from --authfile/--creds or containers' auth.json).`,
@@ -80,10 +81,10 @@ runtime can boot it directly (run --fast).`,
 			if to == "" {
 				return usageError{fmt.Errorf("--to is required (oci:DIR:TAG or docker://HOST/REPO:TAG)")}
 			}
-			if _, err := podvm.ParseImageRef(to); err != nil {
+			if _, err := image.ParseRef(to); err != nil {
 				return usageError{err}
 			}
-			o := podvm.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed),
+			o := image.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed),
 				Kernel: kernel, Initrd: initrd, Cmdline: cmdline,
 				Log: func(f string, a ...any) { g.log.Info(fmt.Sprintf(f, a...)) }}
 			if specFile != "" {
@@ -93,7 +94,7 @@ runtime can boot it directly (run --fast).`,
 				}
 				o.Spec = s
 			}
-			info, err := podvm.BuildImage(cmd.Context(), o)
+			info, err := image.Build(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -117,10 +118,10 @@ func newImageInspectCommand(g *globalOptions) *cobra.Command {
 		Short: "Show a pod VM image's spec and disks (without fetching the disks)",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := podvm.ParseImageRef(args[0]); err != nil {
+			if _, err := image.ParseRef(args[0]); err != nil {
 				return usageError{err}
 			}
-			info, err := podvm.InspectImage(cmd.Context(), args[0], reg.options(cmd.Flags().Changed))
+			info, err := image.Inspect(cmd.Context(), args[0], reg.options(cmd.Flags().Changed))
 			if err != nil {
 				return err
 			}

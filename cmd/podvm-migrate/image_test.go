@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
@@ -38,12 +39,12 @@ func TestImageBuildAndInspect(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", c.args, code, errs)
 		}
-		var built podvm.ImageInfo
+		var built image.Info
 		if err := json.Unmarshal([]byte(out), &built); err != nil || built.Spec.Name != c.wantName {
 			t.Fatalf("%v: %v: %s", c.args, err, out)
 		}
 		out, errs, code = execute(t, "image", "inspect", ref, "-o", "json")
-		var got podvm.ImageInfo
+		var got image.Info
 		if code != exitOK || json.Unmarshal([]byte(out), &got) != nil {
 			t.Fatalf("inspect: exit %d: %s %s", code, errs, out)
 		}

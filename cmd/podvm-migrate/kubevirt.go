@@ -12,7 +12,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 )
 
 func init() { register(newKubeVirtCommand) }
@@ -21,7 +21,7 @@ func newKubeVirtCommand(g *globalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "kubevirt",
 		Short: "Run the planned pod VMs on KubeVirt: manifests, apply, conversion Jobs",
-		Long: `Turn a plan into KubeVirt objects: a VirtualMachine per VM (CPU topology,
+		Long: `Turn a pl into KubeVirt objects: a VirtualMachine per VM (CPU topology,
 memory, BIOS or EFI with secure boot and SMM, vTPM, the SMBIOS UUID, disks on
 the compatibility mode's bus, NICs with the source MACs on the pod network or
 the network map's Multus network, labels and annotations naming the source
@@ -62,7 +62,7 @@ func (f *kubeVirtFlags) register(cmd *cobra.Command) {
 
 // load reads the plan and builds the manifest; notes and skipped VMs go to
 // stderr.
-func (f *kubeVirtFlags) load(cmd *cobra.Command, planFile string) (*kubevirt.Manifest, *podvm.Plan, error) {
+func (f *kubeVirtFlags) load(cmd *cobra.Command, planFile string) (*kubevirt.Manifest, *plan.Plan, error) {
 	switch f.dvMinSize {
 	case "never", "0":
 		f.opts.DataVolumeBytes = -1
@@ -88,11 +88,11 @@ func (f *kubeVirtFlags) load(cmd *cobra.Command, planFile string) (*kubevirt.Man
 	if err != nil {
 		return nil, nil, fmt.Errorf("read plan: %w", err)
 	}
-	plan, err := podvm.UnmarshalPlan(data)
+	pl, err := plan.UnmarshalPlan(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w (make one with 'podvm-migrate plan')", planFile, err)
 	}
-	specs, skipped, err := kubevirt.SelectSpecs(plan, kubevirt.PlanSelection{VMs: f.vms, IncludeBlocked: f.includeBlocked})
+	specs, skipped, err := kubevirt.SelectSpecs(pl, kubevirt.PlanSelection{VMs: f.vms, IncludeBlocked: f.includeBlocked})
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
@@ -115,7 +115,7 @@ func (f *kubeVirtFlags) load(cmd *cobra.Command, planFile string) (*kubevirt.Man
 	if len(m.PodVMs) == 0 {
 		return nil, nil, fmt.Errorf("%s: no VM can run on KubeVirt", planFile)
 	}
-	return m, plan, nil
+	return m, pl, nil
 }
 
 // unmapped makes a command that did its work exit with exitBlocked when
@@ -172,7 +172,7 @@ func newKubeVirtApplyCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply PLAN [--namespace NS] [--wait]",
 		Short: "Create or update the KubeVirt objects of a plan (server-side apply) and wait for the VMs",
-		Long: `Create or update every DataVolume and VirtualMachine of the plan with
+		Long: `Create or update every DataVolume and VirtualMachine of the pl with
 server-side apply (field manager podvm-migrate): rerunning it changes nothing.
 With --wait, wait until KubeVirt reports each VirtualMachine ready, printing a
 line on stderr whenever a VM's status changes.

@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
@@ -31,25 +31,25 @@ func TestKubeVirtFromVSphere(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	dir := t.TempDir()
-	inv, plan := filepath.Join(dir, "inventory.yaml"), filepath.Join(dir, "plan.yaml")
+	inv, planFile := filepath.Join(dir, "inventory.yaml"), filepath.Join(dir, "plan.yaml")
 	if _, errs, code := execute(t, "discover", "--out", inv); code != exitOK {
 		t.Fatalf("discover: exit %d: %s", code, errs)
 	}
 	if _, errs, code := execute(t, "plan", inv, "--network-map", "VM Network=pod", "--network-map", "*=migrated/vlan",
-		"--storage-map", "*=standard", "--out", plan); code != exitOK && code != exitBlocked {
+		"--storage-map", "*=standard", "--out", planFile); code != exitOK && code != exitBlocked {
 		t.Fatalf("plan: exit %d: %s", code, errs)
 	}
-	data, err := os.ReadFile(plan)
+	data, err := os.ReadFile(planFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := podvm.UnmarshalPlan(data)
+	p, err := plan.UnmarshalPlan(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	k := testenv.StartKubeForTest(t, testenv.KubeOptions{})
-	args := []string{"--kubeconfig", k.Kubeconfig, "kubevirt", "apply", plan, "--registry", "registry.example.com/podvms", "-o", "json"}
+	args := []string{"--kubeconfig", k.Kubeconfig, "kubevirt", "apply", planFile, "--registry", "registry.example.com/podvms", "-o", "json"}
 	out, errs, code := execute(t, args...)
 	if code != exitOK && code != exitBlocked {
 		t.Fatalf("apply: exit %d: %s", code, errs)

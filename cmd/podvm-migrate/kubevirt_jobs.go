@@ -52,11 +52,11 @@ Jobs are created with server-side apply: a rerun leaves them as they are.`,
 				}
 				jo.DatastorePVCs[ds] = pvc
 			}
-			m, plan, err := f.load(cmd, args[0])
+			m, pl, err := f.load(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			specs, _, err := kubevirt.SelectSpecs(plan, kubevirt.PlanSelection{VMs: f.vms, IncludeBlocked: f.includeBlocked})
+			specs, _, err := kubevirt.SelectSpecs(pl, kubevirt.PlanSelection{VMs: f.vms, IncludeBlocked: f.includeBlocked})
 			if err != nil {
 				return usageError{err}
 			}

@@ -26,16 +26,16 @@ func kubeVirtPlan(t *testing.T) string {
 	blocked := planVM("db01", "00:50:56:00:00:02")
 	blocked.Hardware.Disks[0].RDM = &discover.RDM{Compatibility: "physicalMode"}
 	inv := writeInventory(t, planVM("web01", "00:50:56:00:00:01"), blocked)
-	plan := filepath.Join(t.TempDir(), "plan.yaml")
-	if _, errs, code := execute(t, "plan", inv, "--network-map", "VM Network=pod", "--out", plan); code != exitBlocked {
+	pl := filepath.Join(t.TempDir(), "plan.yaml")
+	if _, errs, code := execute(t, "plan", inv, "--network-map", "VM Network=pod", "--out", pl); code != exitBlocked {
 		t.Fatalf("plan: exit %d: %s", code, errs)
 	}
-	return plan
+	return pl
 }
 
 func TestKubeVirtManifests(t *testing.T) {
-	plan := kubeVirtPlan(t)
-	out, errs, code := execute(t, "kubevirt", "manifests", plan, "-n", "apps", "--registry", "registry.example.com/podvms", "--tag", "v2")
+	pl := kubeVirtPlan(t)
+	out, errs, code := execute(t, "kubevirt", "manifests", pl, "-n", "apps", "--registry", "registry.example.com/podvms", "--tag", "v2")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -51,11 +51,11 @@ func TestKubeVirtManifests(t *testing.T) {
 
 	usage := [][]string{
 		{"kubevirt", "manifests"},
-		{"kubevirt", "manifests", plan, "--run-strategy", "Sometimes"},
-		{"kubevirt", "manifests", plan, "--datavolume-min-size", "huge"},
-		{"kubevirt", "manifests", plan, "--vm", "nope"},
-		{"kubevirt", "convert-jobs", plan},
-		{"kubevirt", "apply", plan, "--wait", "--run-strategy", "Halted"},
+		{"kubevirt", "manifests", pl, "--run-strategy", "Sometimes"},
+		{"kubevirt", "manifests", pl, "--datavolume-min-size", "huge"},
+		{"kubevirt", "manifests", pl, "--vm", "nope"},
+		{"kubevirt", "convert-jobs", pl},
+		{"kubevirt", "apply", pl, "--wait", "--run-strategy", "Halted"},
 	}
 	for _, args := range usage {
 		if _, errs, code := execute(t, args...); code != exitUsage {
@@ -65,11 +65,11 @@ func TestKubeVirtManifests(t *testing.T) {
 }
 
 func TestKubeVirtApplyCommand(t *testing.T) {
-	plan := kubeVirtPlan(t)
+	pl := kubeVirtPlan(t)
 	k := testenv.StartKubeForTest(t, testenv.KubeOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	args := []string{"--kubeconfig", k.Kubeconfig, "kubevirt", "apply", plan, "--registry", "registry.example.com/podvms", "-o", "json"}
+	args := []string{"--kubeconfig", k.Kubeconfig, "kubevirt", "apply", pl, "--registry", "registry.example.com/podvms", "-o", "json"}
 
 	for _, want := range []string{kubevirt.ActionCreated, kubevirt.ActionUnchanged} {
 		out, errs, code := execute(t, args...)
@@ -139,7 +139,7 @@ func TestKubeVirtApplyCommand(t *testing.T) {
 				return
 			}
 		}()
-		out, errs, code := execute(t, "--kubeconfig", k.Kubeconfig, "kubevirt", "convert-jobs", plan, "--image", "registry.example.com/podvm-migrate:v1",
+		out, errs, code := execute(t, "--kubeconfig", k.Kubeconfig, "kubevirt", "convert-jobs", pl, "--image", "registry.example.com/podvm-migrate:v1",
 			"--source-pvc", "vmware", "--output-pvc", "images", "--registry", "registry.example.com/podvms", "-o", "table")
 		if code != exitOK {
 			t.Fatalf("convert-jobs: exit %d: %s", code, errs)
@@ -167,7 +167,7 @@ func TestKubeVirtApplyCommand(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				a := append(tt.args, "kubevirt", "apply", plan, "--registry", "registry.example.com/podvms")
+				a := append(tt.args, "kubevirt", "apply", pl, "--registry", "registry.example.com/podvms")
 				_, errs, code := execute(t, a...)
 				if code != exitError || !strings.Contains(errs, tt.want) {
 					t.Errorf("exit %d, stderr %q; want exit %d with %q", code, errs, exitError, tt.want)

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,12 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
-	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/migrate"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/reports"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 )
@@ -82,29 +78,6 @@ HTML report is written to RUN_DIR/report.html already).`,
 }
 
 func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile string) error {
-	for _, n := range []struct {
-		flag string
-		v    int
-	}{{"--parallel", f.parallel}, {"--per-datastore", f.perDatastore}, {"--per-host", f.perHost}} {
-		if n.v < 1 {
-			return usageError{fmt.Errorf("%s %d: want 1 or more", n.flag, n.v)}
-		}
-	}
-	if f.transfer != "datastore" && f.transfer != "export" {
-		return usageError{fmt.Errorf("--transfer %q: want datastore or export", f.transfer)}
-	}
-	if f.retries < 0 {
-		return usageError{fmt.Errorf("--retries %d: want 0 or more", f.retries)}
-	}
-	switch f.target {
-	case "runtime":
-	case "kubevirt":
-		if f.registry == "" {
-			return usageError{fmt.Errorf("--target kubevirt needs --registry HOST/PREFIX: the cluster pulls the pod VM images from there")}
-		}
-	default:
-		return usageError{fmt.Errorf("--target %q: want runtime or kubevirt", f.target)}
-	}
 	if err := f.guest.validate(); err != nil {
 		return err
 	}
@@ -112,86 +85,36 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	if err != nil {
 		return fmt.Errorf("read plan: %w", err)
 	}
-	plan, err := podvm.UnmarshalPlan(data)
+	p, err := plan.UnmarshalPlan(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", planFile, err)
 	}
 	if f.runDir == "" {
 		f.runDir = "run-" + strings.TrimSuffix(filepath.Base(planFile), filepath.Ext(planFile))
 	}
-	if err := os.MkdirAll(f.runDir, 0o755); err != nil {
-		return err
-	}
-	if f.sourcePowerOff && g.vsphere.URL == "" {
-		return usageError{fmt.Errorf("--source-power-off needs the vSphere connection (--url or GOVC_URL)")}
-	}
-	if planNeedsVSphere(plan) && g.vsphere.URL == "" {
-		return usageError{fmt.Errorf("%s has disks on vSphere datastores: give the vSphere connection (--url or GOVC_URL)", planFile)}
-	}
-	// A run directory belongs to one plan: its journal and report pair with it.
-	runPlan := filepath.Join(f.runDir, reports.PlanFile)
-	if old, err := os.ReadFile(runPlan); err == nil && !bytes.Equal(old, data) {
-		return usageError{fmt.Errorf("run directory %s was made from another plan: use a new --run-dir (or remove the old one)", f.runDir)}
-	}
-	if err := atomicfile.WriteFile(runPlan, data, 0o644); err != nil {
-		return err
-	}
-	ctx := cmd.Context()
-	open := migrate.LocalFiles(filepath.Dir(planFile))
-	var quiesce func(context.Context, *podvm.PlannedVM) (string, error)
-	if (planNeedsVSphere(plan) || f.sourcePowerOff) && g.vsphere.URL != "" {
-		conn, err := vsphere.Connect(ctx, g.vsphere)
-		if err != nil {
-			return err
-		}
-		defer conn.Logout(context.WithoutCancel(ctx))
-		if f.transfer == "export" {
-			open = migrate.VSphereExport(conn, open)
-		} else {
-			open = migrate.VSphereDatastore(conn, open)
-		}
-		if f.sourcePowerOff {
-			quiesce = migrate.PowerOffSource(conn, 2*time.Minute)
-		}
-	}
-	base := migrate.RuntimeStages{Open: open, Accel: f.accel, Ready: f.readyTimeout, WorkDir: filepath.Join(f.runDir, "tmp"),
-		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir}
-	var stages migrate.Stages
-	if f.target == "kubevirt" {
-		client, err := kubevirt.NewClient(g.kubeconfig)
-		if err != nil {
-			return err
-		}
-		if err := client.CheckInstalled(ctx, false); err != nil {
-			return err
-		}
-		verify := f.registryTLSVerify
-		stages = &migrate.KubeVirtStages{RuntimeStages: base, Client: client, Registry: f.registry,
-			RegistryOpts: podvm.RegistryOptions{TLSVerify: &verify},
-			Options:      kubevirt.Options{Namespace: f.namespace, RunStrategy: f.runStrategy}, ReadyTimeout: f.readyTimeout}
-	} else {
-		opts := []runtime.Option{runtime.WithURI(f.connect), runtime.WithStateDir(f.stateDir), runtime.WithLogger(g.log)}
-		if f.probeKernel != "" {
-			opts = append(opts, runtime.WithProbeGuest(f.probeKernel, f.probeInitrd))
-		}
-		rt, err := runtime.New(ctx, opts...)
-		if err != nil {
-			return err
-		}
-		defer rt.Close()
-		base.Runtime = rt
-		stages = &base
-	}
 	prog := newProgress(cmd.ErrOrStderr(), cmd.OutOrStdout(), g.format)
-	r, err := migrate.NewRunner(plan, stages, migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
-		VMs: f.vms, Retries: f.retries, Progress: prog, Quiesce: quiesce})
+	ctx := cmd.Context()
+	m, err := migrate.New(ctx, migrate.Config{
+		Plan: p, PlanData: data, BaseDir: filepath.Dir(planFile),
+		Run: migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
+			VMs: f.vms, Retries: f.retries, Progress: prog},
+		Target: f.target, Transfer: f.transfer, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere,
+		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir, ReadyTimeout: f.readyTimeout,
+		Runtime: migrate.RuntimeConfig{URI: f.connect, StateDir: f.stateDir, Accel: f.accel,
+			ProbeKernel: f.probeKernel, ProbeInitrd: f.probeInitrd, Log: g.log},
+		KubeVirt: migrate.KubeVirtConfig{Kubeconfig: g.kubeconfig, Registry: f.registry, TLSVerify: f.registryTLSVerify,
+			Namespace: f.namespace, RunStrategy: f.runStrategy},
+	})
+	if ue := (*migrate.UsageError)(nil); errors.As(err, &ue) {
+		return usageError{ue.Err}
+	}
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	results, runErr := r.Run(ctx)
+	defer m.Close()
+	results, runErr := m.Run(ctx)
 	prog.finish()
-	if err := writeRunReport(f.runDir); err != nil {
+	if err := reports.WriteHTMLFile(f.runDir, time.Now()); err != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: no report.html: %v\n", err)
 	}
 	if g.format != output.JSON {
@@ -205,31 +128,6 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (report: %s)\n", f.runDir, filepath.Join(f.runDir, "report.html"))
 	}
 	return runErr
-}
-
-// writeRunReport renders RUN_DIR/report.html.
-func writeRunReport(runDir string) error {
-	rep, err := reports.Load(runDir, time.Now())
-	if err != nil {
-		return err
-	}
-	var b bytes.Buffer
-	if err := reports.Render(&b, rep, reports.FormatHTML); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(runDir, "report.html"), b.Bytes(), 0o644)
-}
-
-// planNeedsVSphere reports whether a disk of the plan lives on a datastore.
-func planNeedsVSphere(p *podvm.Plan) bool {
-	for _, vm := range p.VMs {
-		for _, d := range vm.Spec.Disks {
-			if strings.HasPrefix(d.Source, "[") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 type resultTable []migrate.VMResult

@@ -12,7 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/migrate"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
 )
 
 // progress shows a migration run: on a terminal, a block of progress bars
@@ -73,29 +73,29 @@ func (p *progress) newBar(total int64, desc string, bytes bool) *bar {
 }
 
 // Event logs one pipeline event.
-func (p *progress) Event(e migrate.Event) {
+func (p *progress) Event(e runrecord.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.json != nil {
 		_ = p.json.Encode(e)
 		return
 	}
-	if e.Phase == "run" && e.Result == migrate.ResultStarted {
+	if e.Phase == "run" && e.Result == runrecord.ResultStarted {
 		p.total, _ = strconv.Atoi(e.Attrs["vms"])
 		if p.tty && p.total > 0 {
 			p.overall = p.newBar(int64(p.total), "VMs done", false)
 		}
 	}
-	if e.Phase == migrate.PhaseTransfer && e.Result != migrate.ResultStarted {
+	if e.Phase == runrecord.PhaseTransfer && e.Result != runrecord.ResultStarted {
 		p.dropBar(e.VM + "/" + e.Disk)
 	}
-	if e.VM != "" && (e.Phase == migrate.PhaseReady && (e.Result == migrate.ResultDone || e.Result == migrate.ResultSkipped) || e.Result == migrate.ResultFailed) {
+	if e.VM != "" && (e.Phase == runrecord.PhaseReady && (e.Result == runrecord.ResultDone || e.Result == runrecord.ResultSkipped) || e.Result == runrecord.ResultFailed) {
 		p.done++
 		if p.overall != nil {
 			_ = p.overall.pb.Set(p.done)
 		}
 	}
-	if e.Result == migrate.ResultStarted && e.Phase != "run" {
+	if e.Result == runrecord.ResultStarted && e.Phase != "run" {
 		p.redraw()
 		return
 	}
@@ -173,7 +173,7 @@ func (p *progress) finish() {
 }
 
 // formatEvent renders an event as one log line.
-func formatEvent(e migrate.Event, at time.Duration) string {
+func formatEvent(e runrecord.Event, at time.Duration) string {
 	what := strings.TrimSuffix(e.VM+" "+e.Disk, " ")
 	line := fmt.Sprintf("%7.1fs %-24s %-9s %s", at.Seconds(), what, e.Phase, e.Result)
 	if e.Duration > 0 {
@@ -181,11 +181,11 @@ func formatEvent(e migrate.Event, at time.Duration) string {
 	}
 	if e.Bytes > 0 {
 		line += fmt.Sprintf(", %.1f MB", float64(e.Bytes)/1e6)
-		if e.Duration > 0 && e.Phase == migrate.PhaseTransfer {
+		if e.Duration > 0 && e.Phase == runrecord.PhaseTransfer {
 			line += fmt.Sprintf(" at %.1f MB/s", float64(e.Bytes)/1e6/e.Duration.Seconds())
 		}
 	}
-	if a := e.Attrs["accel"]; a != "" {
+	if a := e.Accel; a != "" {
 		line += " (" + a + ")"
 	}
 	if a := e.Attrs["action"]; a != "" {

@@ -13,7 +13,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 )
 
 func init() { register(newPlanCommand) }
@@ -33,23 +33,23 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan INVENTORY",
 		Short: "Check every VM's compatibility and plan the pod VM it becomes",
-		Long: `Read an inventory (from 'podvm-migrate discover') and write a plan: for every
+		Long: `Read an inventory (from 'podvm-migrate discover') and write a pl: for every
 VM the pod VM spec it becomes (firmware, CPU topology, memory, disks, NICs with
 their MACs, compatibility mode), the network and storage mappings used, and the
-findings of every compatibility rule ('podvm-migrate plan rules' lists them).
+findings of every compatibility rule ('podvm-migrate pl rules' lists them).
 
 A critical finding blocks its VM; --allow [VM:]RULE overrides one for a VM (or
 all VMs without "VM:"), and the override is recorded in the plan. Without any
 --network-map or --storage-map every network maps to the pod network and every
 datastore to the default storage class; with some, unmapped ones are critical.
 
-The plan is written as YAML (or JSON) to --out, atomically, or to stdout; a
-summary table goes to stdout (stderr when the plan goes to stdout).
+The pl is written as YAML (or JSON) to --out, atomically, or to stdout; a
+summary table goes to stdout (stderr when the pl goes to stdout).
 
 Exit codes: 0 every selected VM is ready (or has warnings only), 3 some are
-blocked, 1 the plan could not be made, 2 bad usage.`,
-		Example: `  podvm-migrate plan inventory.json --network-map "VM Network=pod" --storage-map "*=fast" --out plan.yaml
-  podvm-migrate plan inventory.json --vm 'web*' --allow db01:rdm --out plan.yaml`,
+blocked, 1 the pl could not be made, 2 bad usage.`,
+		Example: `  podvm-migrate pl inventory.json --network-map "VM Network=pod" --storage-map "*=fast" --out plan.yaml
+  podvm-migrate pl inventory.json --vm 'web*' --allow db01:rdm --out plan.yaml`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error { return runPlan(cmd, g, f, args[0]) },
 	}
@@ -61,8 +61,8 @@ blocked, 1 the plan could not be made, 2 bad usage.`,
 	fl.StringArrayVar(&f.allow, "allow", nil, "override a critical rule: [VM:]RULE-ID (repeatable)")
 	fl.StringVar(&f.out, "out", "", "write the plan to this file (atomically) instead of stdout")
 	fl.StringVar(&f.format, "format", "", "plan format: yaml or json (default: from --out's extension, else yaml)")
-	fl.IntVar(&f.maxVCPUs, "max-vcpus", podvm.DefaultTarget().MaxVCPUs, "most vCPUs the target gives one pod VM")
-	fl.Int64Var(&f.maxMemoryMiB, "max-memory", podvm.DefaultTarget().MaxMemoryMiB, "most memory (MiB) the target gives one pod VM")
+	fl.IntVar(&f.maxVCPUs, "max-vcpus", plan.DefaultTarget().MaxVCPUs, "most vCPUs the target gives one pod VM")
+	fl.Int64Var(&f.maxMemoryMiB, "max-memory", plan.DefaultTarget().MaxMemoryMiB, "most memory (MiB) the target gives one pod VM")
 	fl.StringVar(&f.secureBoot, "secure-boot-firmware", "auto", "does the target have OVMF secure-boot firmware: auto (look on this host), yes or no")
 	cmd.AddCommand(newPlanRulesCommand(g))
 	return cmd
@@ -81,11 +81,11 @@ func runPlan(cmd *cobra.Command, g *globalOptions, f *planFlags, invFile string)
 	if err != nil {
 		return fmt.Errorf("%s: %w (make one with 'podvm-migrate discover -o json --out FILE')", invFile, err)
 	}
-	plan, err := podvm.NewPlan(inv, opts)
+	pl, err := plan.NewPlan(inv, opts)
 	if err != nil {
 		return usageError{err}
 	}
-	doc, err := marshalPlan(plan, f.planFormat())
+	doc, err := marshalPlan(pl, f.planFormat())
 	if err != nil {
 		return err
 	}
@@ -100,33 +100,33 @@ func runPlan(cmd *cobra.Command, g *globalOptions, f *planFlags, invFile string)
 		}
 		summaryTo = cmd.ErrOrStderr()
 	}
-	if err := printPlanSummary(summaryTo, g.format, plan); err != nil {
+	if err := printPlanSummary(summaryTo, g.format, pl); err != nil {
 		return err
 	}
-	if s := plan.Summary; s.Blocked > 0 {
+	if s := pl.Summary; s.Blocked > 0 {
 		return blockedError{fmt.Errorf("%d of %d VMs are blocked: fix the critical findings or override them with --allow VM:RULE", s.Blocked, s.VMs)}
 	}
 	return nil
 }
 
-func (f *planFlags) options(invFile string) (podvm.Options, error) {
-	o := podvm.Options{VMs: f.vms, Inventory: filepath.Base(invFile), Allow: map[string][]string{}}
+func (f *planFlags) options(invFile string) (plan.Options, error) {
+	o := plan.Options{VMs: f.vms, Inventory: filepath.Base(invFile), Allow: map[string][]string{}}
 	if f.mappingFile != "" {
-		m, err := podvm.LoadMappings(f.mappingFile)
+		m, err := plan.LoadMappings(f.mappingFile)
 		if err != nil {
 			return o, usageError{err}
 		}
 		o.Mappings = m
 	}
 	for _, s := range f.networkMaps {
-		m, err := podvm.ParseMapping(s)
+		m, err := plan.ParseMapping(s)
 		if err != nil {
 			return o, usageError{fmt.Errorf("--network-map: %w", err)}
 		}
 		o.Mappings.Network = append(o.Mappings.Network, m)
 	}
 	for _, s := range f.storageMaps {
-		m, err := podvm.ParseMapping(s)
+		m, err := plan.ParseMapping(s)
 		if err != nil {
 			return o, usageError{fmt.Errorf("--storage-map: %w", err)}
 		}
@@ -142,10 +142,10 @@ func (f *planFlags) options(invFile string) (podvm.Options, error) {
 		}
 		o.Allow[vm] = append(o.Allow[vm], rule)
 	}
-	t := podvm.Target{MaxVCPUs: f.maxVCPUs, MaxMemoryMiB: f.maxMemoryMiB}
+	t := plan.Target{MaxVCPUs: f.maxVCPUs, MaxMemoryMiB: f.maxMemoryMiB}
 	switch strings.ToLower(f.secureBoot) {
 	case "auto":
-		t.SecureBootFirmware = podvm.HostSecureBootFirmware() != ""
+		t.SecureBootFirmware = plan.HostSecureBootFirmware() != ""
 	case "yes", "true":
 		t.SecureBootFirmware = true
 	case "no", "false":
@@ -181,7 +181,7 @@ func (f *planFlags) planFormat() string {
 	return "yaml"
 }
 
-func marshalPlan(p *podvm.Plan, format string) ([]byte, error) {
+func marshalPlan(p *plan.Plan, format string) ([]byte, error) {
 	var buf strings.Builder
 	if format == "json" {
 		if err := output.Print(&buf, output.JSON, p); err != nil {
@@ -193,7 +193,7 @@ func marshalPlan(p *podvm.Plan, format string) ([]byte, error) {
 }
 
 // planSummary is the table printed after planning.
-type planSummary struct{ *podvm.Plan }
+type planSummary struct{ *plan.Plan }
 
 func (s planSummary) Header() []string {
 	return []string{"vm", "pod vm", "status", "mode", "critical", "warning", "info", "top finding"}
@@ -202,11 +202,11 @@ func (s planSummary) Header() []string {
 func (s planSummary) Rows() [][]string {
 	var rows [][]string
 	for _, vm := range s.VMs {
-		n := map[podvm.Severity]int{}
+		n := map[plan.Severity]int{}
 		top := ""
 		for _, f := range vm.Findings {
 			n[f.Severity]++
-			if top == "" && f.Severity != podvm.SeverityInfo {
+			if top == "" && f.Severity != plan.SeverityInfo {
 				top = f.Rule
 				if f.Overridden {
 					top += " (allowed)"
@@ -214,12 +214,12 @@ func (s planSummary) Rows() [][]string {
 			}
 		}
 		rows = append(rows, []string{vm.Name, vm.Spec.Name, string(vm.Status), vm.Spec.Mode,
-			fmt.Sprint(n[podvm.SeverityCritical]), fmt.Sprint(n[podvm.SeverityWarning]), fmt.Sprint(n[podvm.SeverityInfo]), top})
+			fmt.Sprint(n[plan.SeverityCritical]), fmt.Sprint(n[plan.SeverityWarning]), fmt.Sprint(n[plan.SeverityInfo]), top})
 	}
 	return rows
 }
 
-func printPlanSummary(w io.Writer, f output.Format, p *podvm.Plan) error {
+func printPlanSummary(w io.Writer, f output.Format, p *plan.Plan) error {
 	if f != output.Auto && f != output.Table {
 		return output.Print(w, f, p.Summary)
 	}
@@ -248,12 +248,12 @@ func newPlanRulesCommand(g *globalOptions) *cobra.Command {
 		Short: "List every compatibility rule: id, severity, what it checks, remediation",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return output.Print(cmd.OutOrStdout(), g.format, ruleTable(podvm.Rules()))
+			return output.Print(cmd.OutOrStdout(), g.format, ruleTable(plan.Rules()))
 		},
 	}
 }
 
-type ruleTable []podvm.Rule
+type ruleTable []plan.Rule
 
 func (r ruleTable) Header() []string { return []string{"id", "severity", "category", "checks"} }
 func (r ruleTable) Rows() [][]string {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 )
 
 func writeInventory(t *testing.T, vms ...discover.VM) string {
@@ -52,7 +52,7 @@ func TestPlanCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := podvm.UnmarshalPlan(b)
+	p, err := plan.UnmarshalPlan(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestPlanCommand(t *testing.T) {
 
 	// Allowing the rule for that VM makes the plan pass and records it.
 	stdout, _, code = execute(t, "plan", inv, "--allow", "db01:rdm", "--out", out, "-o", "json")
-	var sum podvm.PlanSummary
+	var sum plan.PlanSummary
 	if code != exitOK || json.Unmarshal([]byte(stdout), &sum) != nil || sum.Blocked != 0 || sum.Warning != 1 {
 		t.Fatalf("--allow: exit %d, %s", code, stdout)
 	}
@@ -109,8 +109,8 @@ func TestPlanCommandErrors(t *testing.T) {
 
 func TestPlanRules(t *testing.T) {
 	stdout, _, code := execute(t, "plan", "rules", "-o", "json")
-	var rules []podvm.Rule
-	if code != exitOK || json.Unmarshal([]byte(stdout), &rules) != nil || len(rules) != len(podvm.Rules()) || rules[0].Remediation == "" {
+	var rules []plan.Rule
+	if code != exitOK || json.Unmarshal([]byte(stdout), &rules) != nil || len(rules) != len(plan.Rules()) || rules[0].Remediation == "" {
 		t.Fatalf("plan rules -o json: exit %d, %d rules", code, len(rules))
 	}
 	stdout, _, _ = execute(t, "plan", "rules", "-o", "table")

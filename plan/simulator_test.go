@@ -1,4 +1,4 @@
-package podvm_test
+package plan_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
@@ -33,9 +33,9 @@ func TestRulesOnSimulatorVMs(t *testing.T) {
 	}
 	inv := discover.NewInventory()
 	inv.VMs = vms
-	target := podvm.DefaultTarget()
+	target := plan.DefaultTarget()
 	target.SecureBootFirmware = false
-	plan, err := podvm.NewPlan(inv, podvm.Options{Target: &target})
+	pl, err := plan.NewPlan(inv, plan.Options{Target: &target})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestRulesOnSimulatorVMs(t *testing.T) {
 		"thirdNIC":        "nic-disconnected",
 	}
 	fired := map[string]map[string]bool{} // vm -> rule -> fired
-	for _, pv := range plan.VMs {
+	for _, pv := range pl.VMs {
 		fired[pv.Name] = map[string]bool{}
 		for _, f := range pv.Findings {
 			fired[pv.Name][f.Rule] = true
@@ -92,7 +92,7 @@ func TestRulesOnSimulatorVMs(t *testing.T) {
 			t.Errorf("no simulated VM triggers %s: raise the VM count", rule)
 		}
 	}
-	s := plan.Summary
+	s := pl.Summary
 	if s.VMs != 60 || s.Blocked == 0 || s.Ready+s.Warning == 0 {
 		t.Errorf("summary %+v: want a mix of ready and blocked VMs", s)
 	}

@@ -1,6 +1,7 @@
-package podvm
+package plan
 
 import (
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
 	"testing"
 
@@ -170,7 +171,7 @@ func findings(p *Plan, vm, rule string) []Finding {
 func TestRulesAreWellFormed(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range Rules() {
-		if seen[r.ID] || !IsDNS1123Label(r.ID) || r.Checks == "" || r.Remediation == "" || r.Category == "" || r.Severity.rank() == 0 || r.check == nil {
+		if seen[r.ID] || !podvm.IsDNS1123Label(r.ID) || r.Checks == "" || r.Remediation == "" || r.Category == "" || r.Severity.rank() == 0 || r.check == nil {
 			t.Errorf("rule %+v is malformed or duplicated", r)
 		}
 		seen[r.ID] = true
@@ -229,20 +230,20 @@ func TestSpecFromVM(t *testing.T) {
 	if s.Name != "web-01" || p.VMs[2].Spec.Name != "web-01-2" {
 		t.Errorf("names %q and %q; want web-01 and web-01-2", s.Name, p.VMs[2].Spec.Name)
 	}
-	if s.Firmware != (Firmware{Type: FirmwareEFI, SecureBoot: true, SMM: true}) || !s.TPM || s.CPU != (CPU{Sockets: 2, Cores: 4, Threads: 1}) || s.MemoryMiB != 1024 {
+	if s.Firmware != (podvm.Firmware{Type: podvm.FirmwareEFI, SecureBoot: true, SMM: true}) || !s.TPM || s.CPU != (podvm.CPU{Sockets: 2, Cores: 4, Threads: 1}) || s.MemoryMiB != 1024 {
 		t.Errorf("spec %+v", s)
 	}
-	if s.Mode != ModeVirtio || s.Disks[0].Bus != BusVirtio || s.Disks[0].StorageClass != "fast" || s.Disks[0].Source != "[ds1] Web 01/Web 01.vmdk" {
+	if s.Mode != podvm.ModeVirtio || s.Disks[0].Bus != podvm.BusVirtio || s.Disks[0].StorageClass != "fast" || s.Disks[0].Source != "[ds1] Web 01/Web 01.vmdk" {
 		t.Errorf("disks %+v", s.Disks)
 	}
-	if s.NICs[0].Network != "pod" || s.NICs[1].Network != "prod/dmz" || s.NICs[1].MAC != "00:50:56:aa:bb:cc" || s.NICs[1].Model != NICVirtio {
+	if s.NICs[0].Network != "pod" || s.NICs[1].Network != "prod/dmz" || s.NICs[1].MAC != "00:50:56:aa:bb:cc" || s.NICs[1].Model != podvm.NICVirtio {
 		t.Errorf("nics %+v", s.NICs)
 	}
 	if s.Source.VCenter != "vc.example" || s.Source.Name != "Web 01" {
 		t.Errorf("source %+v", s.Source)
 	}
 	w := p.VMs[1].Spec
-	if w.Mode != ModeCompat || w.Disks[0].Bus != BusSATA || w.NICs[0].Model != NICE1000E || w.Guest.Family != "windows" {
+	if w.Mode != podvm.ModeCompat || w.Disks[0].Bus != podvm.BusSATA || w.NICs[0].Model != podvm.NICE1000E || w.Guest.Family != "windows" {
 		t.Errorf("windows spec %+v", w)
 	}
 }
@@ -298,7 +299,7 @@ func TestDNSName(t *testing.T) {
 		strings.Repeat("a", 70): strings.Repeat("a", 63),
 	}
 	for in, want := range cases {
-		if got := DNSName(in); got != want || !IsDNS1123Label(got) {
+		if got := DNSName(in); got != want || !podvm.IsDNS1123Label(got) {
 			t.Errorf("DNSName(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package podvm
+package image
 
 import (
 	"archive/tar"
@@ -30,8 +30,8 @@ type layerResult struct {
 	digest digest.Digest // of the gzip blob
 	diffID digest.Digest // of the uncompressed tar
 	size   int64
-	disks  []ImageDisk
-	boot   *ImageBoot
+	disks  []Disk
+	boot   *Boot
 }
 
 // countingWriter counts the bytes written through it.
@@ -89,7 +89,7 @@ func writeLayer(w io.Writer, disks []layerDisk, boot *layerBoot, mtime time.Time
 	return res, nil
 }
 
-func addDisk(tw *tar.Writer, d layerDisk, mtime time.Time) (*ImageDisk, error) {
+func addDisk(tw *tar.Writer, d layerDisk, mtime time.Time) (*Disk, error) {
 	h, err := readDiskHeader(d.path)
 	if err != nil {
 		return nil, err
@@ -99,16 +99,16 @@ func addDisk(tw *tar.Writer, d layerDisk, mtime time.Time) (*ImageDisk, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ImageDisk{Name: d.name, File: name, Format: FormatQCOW2, SizeBytes: n,
+	return &Disk{Name: d.name, File: name, Format: FormatQCOW2, SizeBytes: n,
 		VirtualSize: h.VirtualSize, SHA256: sum}, nil
 }
 
-func addBoot(tw *tar.Writer, b *layerBoot, mtime time.Time) (*ImageBoot, error) {
+func addBoot(tw *tar.Writer, b *layerBoot, mtime time.Time) (*Boot, error) {
 	hdr := &tar.Header{Typeflag: tar.TypeDir, Name: BootDir + "/", Mode: 0o555, Uid: DiskUID, Gid: DiskGID, ModTime: mtime, Format: tar.FormatPAX}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
-	ib := &ImageBoot{Kernel: path.Join(BootDir, "vmlinuz"), Cmdline: b.cmdline}
+	ib := &Boot{Kernel: path.Join(BootDir, "vmlinuz"), Cmdline: b.cmdline}
 	var err error
 	if _, ib.KernelSHA256, err = addFile(tw, b.kernel, ib.Kernel, mtime); err != nil {
 		return nil, err

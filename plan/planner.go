@@ -1,7 +1,8 @@
-package podvm
+package plan
 
 import (
 	"fmt"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"regexp"
 	"sort"
 	"strings"
@@ -159,7 +160,7 @@ func selectVMs(vms []discover.VM, want []string) ([]*discover.VM, error) {
 }
 
 // specFor maps a discovered VM onto the pod VM it becomes.
-func specFor(vm *discover.VM, o *Options, names map[string]int) Spec {
+func specFor(vm *discover.VM, o *Options, names map[string]int) podvm.Spec {
 	gos := LookupGuestOS(vm.Guest.GuestID)
 	hw := vm.Hardware
 	cores := max(hw.CoresPerSocket, 1)
@@ -167,29 +168,29 @@ func specFor(vm *discover.VM, o *Options, names map[string]int) Spec {
 	if sockets < 1 {
 		sockets = max(hw.CPUs/cores, 1)
 	}
-	s := Spec{
+	s := podvm.Spec{
 		Name: uniqueName(DNSName(vm.Name), names),
-		Source: SourceRef{VCenter: endpointHost(vm.Source.Endpoint), Moref: vm.Identity.MoRef, Host: vm.Identity.Host, Datacenter: vm.Identity.Datacenter, InstanceUUID: vm.Identity.InstanceUUID,
+		Source: podvm.SourceRef{VCenter: endpointHost(vm.Source.Endpoint), Moref: vm.Identity.MoRef, Host: vm.Identity.Host, Datacenter: vm.Identity.Datacenter, InstanceUUID: vm.Identity.InstanceUUID,
 			BIOSUUID: vm.Identity.BIOSUUID, Name: vm.Name, File: vm.Source.Path},
-		Guest:       Guest{OSID: vm.Guest.GuestID, Family: gos.Family, FullName: vm.Guest.FullName, Hostname: vm.Guest.Hostname},
-		Firmware:    Firmware{Type: FirmwareBIOS},
+		Guest:       podvm.Guest{OSID: vm.Guest.GuestID, Family: gos.Family, FullName: vm.Guest.FullName, Hostname: vm.Guest.Hostname},
+		Firmware:    podvm.Firmware{Type: podvm.FirmwareBIOS},
 		TPM:         hw.VTPM,
-		CPU:         CPU{Sockets: sockets, Cores: cores, Threads: 1},
+		CPU:         podvm.CPU{Sockets: sockets, Cores: cores, Threads: 1},
 		MemoryMiB:   max(hw.MemoryMiB, 16),
 		MachineType: "q35",
 		Mode:        gos.Mode,
 	}
 	if hw.Firmware == discover.FirmwareEFI {
-		s.Firmware = Firmware{Type: FirmwareEFI, SecureBoot: hw.SecureBoot, SMM: hw.SecureBoot}
+		s.Firmware = podvm.Firmware{Type: podvm.FirmwareEFI, SecureBoot: hw.SecureBoot, SMM: hw.SecureBoot}
 	}
 	for i, d := range hw.Disks {
 		sc, _ := lookup(o.Mappings.Storage, d.Datastore)
-		s.Disks = append(s.Disks, Disk{Name: fmt.Sprintf("disk%d", i), Bus: DiskBus(s.Mode), CapacityBytes: max(d.CapacityBytes, 0),
+		s.Disks = append(s.Disks, podvm.Disk{Name: fmt.Sprintf("disk%d", i), Bus: podvm.DiskBus(s.Mode), CapacityBytes: max(d.CapacityBytes, 0),
 			Source: d.File, File: fmt.Sprintf("disk%d.qcow2", i), StorageClass: sc})
 	}
 	for i, n := range hw.NICs {
 		target, _ := lookup(o.Mappings.Network, n.Network)
-		s.NICs = append(s.NICs, NIC{Name: fmt.Sprintf("nic%d", i), Model: NICModel(s.Mode), MAC: strings.ToLower(n.MAC), Network: target})
+		s.NICs = append(s.NICs, podvm.NIC{Name: fmt.Sprintf("nic%d", i), Model: podvm.NICModel(s.Mode), MAC: strings.ToLower(n.MAC), Network: target})
 	}
 	return s
 }

@@ -1,8 +1,4 @@
-// Package migrate runs the batch pipeline (transfer, convert, package,
-// boot, ready) over the VMs of a plan, and keeps its run record: an
-// append-only journal of timed events in a run directory, from which a
-// rerun resumes and reports are rendered.
-package migrate
+package runrecord
 
 import (
 	"bufio"
@@ -16,45 +12,6 @@ import (
 	"sync"
 	"time"
 )
-
-// Phases of one VM's migration, in pipeline order.
-const (
-	PhaseDiscover = "discover"
-	PhasePlan     = "plan"
-	PhaseQuiesce  = "quiesce" // the source VM powered off (or left as it is) before its disks are read
-	PhaseTransfer = "transfer"
-	PhaseConvert  = "convert"
-	PhasePackage  = "package"
-	PhaseBoot     = "boot"
-	PhaseReady    = "ready"
-)
-
-// Phases lists the phases in pipeline order.
-func Phases() []string {
-	return []string{PhaseDiscover, PhasePlan, PhaseQuiesce, PhaseTransfer, PhaseConvert, PhasePackage, PhaseBoot, PhaseReady}
-}
-
-// Event results.
-const (
-	ResultStarted = "started"
-	ResultDone    = "done"
-	ResultFailed  = "failed"
-	ResultSkipped = "skipped" // already done in an earlier run (verified)
-	ResultRetry   = "retry"   // a transient fault; the phase runs again
-)
-
-// Event is one line of the run record.
-type Event struct {
-	Time     time.Time         `json:"time"`
-	VM       string            `json:"vm,omitempty"`    // pod VM name; empty for run-wide events
-	Disk     string            `json:"disk,omitempty"`  // disk name within the VM, for per-disk phases
-	Phase    string            `json:"phase"`           // one of the Phase* constants, or "run"
-	Result   string            `json:"result"`          // one of the Result* constants
-	Bytes    int64             `json:"bytes,omitempty"` // bytes moved in this phase (guest-visible for transfer/convert)
-	Duration time.Duration     `json:"durationNs,omitempty"`
-	Error    string            `json:"error,omitempty"`
-	Attrs    map[string]string `json:"attrs,omitempty"` // e.g. accel, checksum, format, target
-}
 
 // JournalFile is the journal's name inside a run directory.
 const JournalFile = "events.jsonl"
@@ -135,6 +92,7 @@ func ReadJournal(runDir string) ([]Event, error) {
 		if err := json.Unmarshal(b, &e); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
+		upgrade(&e)
 		events = append(events, e)
 	}
 }
@@ -176,3 +134,8 @@ func repairTornTail(path string) error {
 	}
 	return f.Truncate(0)
 }
+
+// PlanFile is the plan's name inside a run directory: migrate keeps a copy
+// of the plan it ran there (a run directory belongs to one plan), and
+// reports pair the journal with it.
+const PlanFile = "plan.yaml"

@@ -1,7 +1,8 @@
-package podvm
+package plan
 
 import (
 	"fmt"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
@@ -73,11 +74,11 @@ func diskRules() []Rule {
 			Remediation: "Consolidate data onto fewer disks, or plan the VM in virtio mode (more slots) once the guest has virtio drivers.",
 			check: func(c *checkContext) []hit {
 				limit := maxVirtioDisks
-				if c.spec.Mode == ModeCompat {
+				if c.spec.Mode == podvm.ModeCompat {
 					limit = maxSATADisks
 				}
 				if n := len(c.spec.Disks); n > limit {
-					return fired("%d disks exceed the %d a %s pod VM can attach", n, limit, DiskBus(c.spec.Mode))
+					return fired("%d disks exceed the %d a %s pod VM can attach", n, limit, podvm.DiskBus(c.spec.Mode))
 				}
 				return nil
 			},

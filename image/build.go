@@ -1,4 +1,4 @@
-package podvm
+package image
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -23,7 +23,7 @@ import (
 // BuildOptions say what goes into a pod VM image and where it goes.
 type BuildOptions struct {
 	Disks    []string        // raw, VMDK (sparse/stream) or qcow2 files, in the spec's disk order
-	Spec     *Spec           // nil: DefaultSpec for the disks
+	Spec     *podvm.Spec     // nil: DefaultSpec for the disks
 	To       string          // oci:DIR:TAG or docker://HOST/REPO:TAG
 	Registry RegistryOptions // TLS and credentials for docker:// destinations
 	// Kernel, Initrd and Cmdline optionally carry the guest's kernel in the
@@ -33,13 +33,13 @@ type BuildOptions struct {
 	Log                     func(format string, args ...any)
 }
 
-// BuildImage packs disks and a spec into a pod VM image and writes it to
+// Build packs disks and a spec into a pod VM image and writes it to
 // o.To with containers/image. Non-qcow2 disks are converted to qcow2 first.
-func BuildImage(ctx context.Context, o BuildOptions) (*ImageInfo, error) {
+func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 	if len(o.Disks) == 0 {
 		return nil, fmt.Errorf("image: no disks given")
 	}
-	dest, err := ParseImageRef(o.To)
+	dest, err := ParseRef(o.To)
 	if err != nil {
 		return nil, err
 	}
@@ -118,12 +118,12 @@ func BuildImage(ctx context.Context, o BuildOptions) (*ImageInfo, error) {
 
 // imageSpec is the spec the image carries: the given one completed with
 // disk file names and capacities, or DefaultSpec.
-func imageSpec(o BuildOptions, headers []*diskHeader) (*Spec, error) {
-	var s Spec
+func imageSpec(o BuildOptions, headers []*diskHeader) (*podvm.Spec, error) {
+	var s podvm.Spec
 	if o.Spec == nil {
-		s = DefaultSpec(NameFromFile(o.Disks[0]), headers[0].VirtualSize)
+		s = podvm.DefaultSpec(podvm.NameFromFile(o.Disks[0]), headers[0].VirtualSize)
 		for i := 1; i < len(o.Disks); i++ {
-			s.Disks = append(s.Disks, Disk{Name: fmt.Sprintf("disk%d", i), Bus: BusVirtio, CapacityBytes: headers[i].VirtualSize})
+			s.Disks = append(s.Disks, podvm.Disk{Name: fmt.Sprintf("disk%d", i), Bus: podvm.BusVirtio, CapacityBytes: headers[i].VirtualSize})
 		}
 	} else {
 		b, _ := json.Marshal(o.Spec) // deep copy: the caller's spec stays untouched
@@ -149,41 +149,10 @@ func imageSpec(o BuildOptions, headers []*diskHeader) (*Spec, error) {
 	return &s, nil
 }
 
-// DefaultSpec is the spec of a Linux pod VM with one virtio disk of the
-// given capacity, SeaBIOS, one vCPU, 512 MiB and a virtio NIC on the pod
-// network.
-func DefaultSpec(name string, capacity int64) Spec {
-	return Spec{
-		Name:      name,
-		Source:    SourceRef{Name: name},
-		Firmware:  Firmware{Type: FirmwareBIOS},
-		CPU:       CPU{Sockets: 1, Cores: 1, Threads: 1},
-		MemoryMiB: 512,
-		Mode:      ModeVirtio,
-		Disks:     []Disk{{Name: "disk0", Bus: BusVirtio, CapacityBytes: capacity}},
-		NICs:      []NIC{{Name: "nic0", Model: NICVirtio, Network: "pod"}},
-	}
-}
-
-var notLabel = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// NameFromFile makes a DNS-1123 label from a file name: "Web 01.vmdk" -> "web-01".
-func NameFromFile(p string) string {
-	base := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
-	n := strings.Trim(notLabel.ReplaceAllString(strings.ToLower(base), "-"), "-")
-	if len(n) > 63 {
-		n = strings.Trim(n[:63], "-")
-	}
-	if n == "" {
-		n = "podvm"
-	}
-	return n
-}
-
 // writeLayout writes a one-image OCI layout (tag "podvm") at dir: the disk
 // layer, a config whose labels hold the spec and disks, and a manifest
 // annotated the same way.
-func writeLayout(dir string, spec *Spec, disks []layerDisk, boot *layerBoot) (*ImageInfo, error) {
+func writeLayout(dir string, spec *podvm.Spec, disks []layerDisk, boot *layerBoot) (*Info, error) {
 	blobs := filepath.Join(dir, "blobs", "sha256")
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
@@ -254,7 +223,7 @@ func writeLayout(dir string, spec *Spec, disks []layerDisk, boot *layerBoot) (*I
 	if err := os.WriteFile(filepath.Join(dir, imgspecv1.ImageLayoutFile), b, 0o644); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
-	return &ImageInfo{MediaType: m.MediaType, Spec: *spec, Disks: lr.disks, Boot: lr.boot, LayerDigest: lr.digest.String(), LayerSize: lr.size}, nil
+	return &Info{MediaType: m.MediaType, Spec: *spec, Disks: lr.disks, Boot: lr.boot, LayerDigest: lr.digest.String(), LayerSize: lr.size}, nil
 }
 
 func writeJSONBlob(blobs, mediaType string, v any) (imgspecv1.Descriptor, error) {

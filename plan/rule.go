@@ -1,7 +1,8 @@
-package podvm
+package plan
 
 import (
 	"fmt"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )
@@ -54,7 +55,7 @@ func fired(format string, a ...any) []hit { return []hit{{msg: fmt.Sprintf(forma
 // and plan-wide facts (for rules such as duplicate MACs).
 type checkContext struct {
 	vm      *discover.VM
-	spec    *Spec
+	spec    *podvm.Spec
 	opts    *Options
 	macUses map[string]int // MAC -> number of NICs in the whole plan using it
 }

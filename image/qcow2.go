@@ -1,4 +1,4 @@
-package podvm
+package image
 
 import (
 	"bytes"

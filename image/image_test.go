@@ -1,4 +1,4 @@
-package podvm
+package image
 
 import (
 	"archive/tar"
@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"io"
 	"os"
 	"os/exec"
@@ -71,13 +72,13 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 	if out, err := exec.Command("qemu-img", "convert", "-O", "qcow2", filepath.Join(g, testenv.GuestRaw), qcow).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img: %v: %s", err, out)
 	}
-	spec := DefaultSpec("web01", 0)
-	spec.Firmware = Firmware{Type: FirmwareEFI, SecureBoot: true, SMM: true}
+	spec := podvm.DefaultSpec("web01", 0)
+	spec.Firmware = podvm.Firmware{Type: podvm.FirmwareEFI, SecureBoot: true, SMM: true}
 	spec.NICs[0].MAC = "00:50:56:aa:bb:cc"
 	cases := []struct {
 		name string
 		disk string
-		spec *Spec
+		spec *podvm.Spec
 		want string // spec name
 		boot bool   // carry the kernel and initramfs
 	}{
@@ -95,7 +96,7 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 			if c.boot {
 				o.Kernel, o.Initrd, o.Cmdline = filepath.Join(g, testenv.GuestKernel), filepath.Join(g, testenv.GuestInitrd), "console=ttyS0"
 			}
-			built, err := BuildImage(ctx, o)
+			built, err := Build(ctx, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +106,7 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 			if c.disk == qcow && built.Disks[0].SHA256 != fileSHA256(t, qcow) {
 				t.Errorf("disk sha256 %s is not the qcow2's", built.Disks[0].SHA256)
 			}
-			got, err := InspectImage(ctx, ref, RegistryOptions{})
+			got, err := Inspect(ctx, ref, RegistryOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +114,7 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 				t.Errorf("read back %+v\nbuilt %+v", got, built)
 			}
 			un := filepath.Join(dir, "unpacked")
-			if _, err := UnpackImage(ctx, ref, un, RegistryOptions{}); err != nil {
+			if _, err := Unpack(ctx, ref, un, RegistryOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if s := fileSHA256(t, filepath.Join(un, "disk0.qcow2")); s != built.Disks[0].SHA256 {
@@ -168,7 +169,7 @@ func checkLayerLayout(t *testing.T, layout, layerDigest string, want []string) {
 }
 
 // checkSkopeo runs skopeo inspect and compares its labels with what was built.
-func checkSkopeo(t *testing.T, ref string, extra []string, built *ImageInfo) {
+func checkSkopeo(t *testing.T, ref string, extra []string, built *Info) {
 	t.Helper()
 	args := append([]string{"inspect"}, extra...)
 	out, err := exec.Command("skopeo", append(args, ref)...).CombinedOutput()
@@ -182,7 +183,7 @@ func checkSkopeo(t *testing.T, ref string, extra []string, built *ImageInfo) {
 	if err := json.Unmarshal(out, &si); err != nil {
 		t.Fatalf("skopeo output: %v: %s", err, out)
 	}
-	var spec Spec
+	var spec podvm.Spec
 	if err := json.Unmarshal([]byte(si.Labels[AnnotationSpec]), &spec); err != nil || !reflect.DeepEqual(spec, built.Spec) {
 		t.Errorf("skopeo shows spec %+v (%v), want %+v", spec, err, built.Spec)
 	}
@@ -203,11 +204,11 @@ func TestImageRegistry(t *testing.T) {
 	insecure := false
 	ro := RegistryOptions{TLSVerify: &insecure}
 	ref := reg.Ref("podvm/guest:v1")
-	built, err := BuildImage(ctx, BuildOptions{Disks: []string{filepath.Join(g, testenv.GuestRaw)}, To: ref, Registry: ro, WorkDir: t.TempDir()})
+	built, err := Build(ctx, BuildOptions{Disks: []string{filepath.Join(g, testenv.GuestRaw)}, To: ref, Registry: ro, WorkDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := InspectImage(ctx, ref, ro)
+	got, err := Inspect(ctx, ref, ro)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,12 +216,12 @@ func TestImageRegistry(t *testing.T) {
 		t.Errorf("read back %+v, built %+v", got, built)
 	}
 	un := filepath.Join(t.TempDir(), "unpacked")
-	if _, err := UnpackImage(ctx, ref, un, ro); err != nil {
+	if _, err := Unpack(ctx, ref, un, ro); err != nil {
 		t.Fatal(err)
 	}
 	checkSkopeo(t, ref, []string{"--tls-verify=false"}, built)
 	// TLS is verified unless asked otherwise: a plain-HTTP registry fails.
-	if _, err := InspectImage(ctx, ref, RegistryOptions{}); err == nil {
+	if _, err := Inspect(ctx, ref, RegistryOptions{}); err == nil {
 		t.Error("inspect over verified TLS of a plain-HTTP registry worked")
 	}
 }
@@ -229,9 +230,9 @@ func TestImageErrors(t *testing.T) {
 	g := testGuest(t)
 	raw := filepath.Join(g, testenv.GuestRaw)
 	dir := t.TempDir()
-	bad := DefaultSpec("Bad_Name", 0)
-	two := DefaultSpec("two", 0)
-	two.Disks = append(two.Disks, Disk{Name: "disk1", Bus: BusVirtio})
+	bad := podvm.DefaultSpec("Bad_Name", 0)
+	two := podvm.DefaultSpec("two", 0)
+	two.Disks = append(two.Disks, podvm.Disk{Name: "disk1", Bus: podvm.BusVirtio})
 	cases := []struct {
 		name string
 		o    BuildOptions
@@ -247,26 +248,13 @@ func TestImageErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.o.WorkDir = dir
-			_, err := BuildImage(context.Background(), c.o)
+			_, err := Build(context.Background(), c.o)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one mentioning %q", err, c.want)
 			}
 		})
 	}
-	if _, err := InspectImage(context.Background(), "oci:"+filepath.Join(dir, "absent")+":v1", RegistryOptions{}); err == nil {
+	if _, err := Inspect(context.Background(), "oci:"+filepath.Join(dir, "absent")+":v1", RegistryOptions{}); err == nil {
 		t.Error("inspect of a missing layout worked")
-	}
-}
-
-func TestNameFromFile(t *testing.T) {
-	for in, want := range map[string]string{
-		"/x/Web 01.vmdk":    "web-01",
-		"guest-stream.vmdk": "guest-stream",
-		"___.raw":           "podvm",
-		"DB_Server.qcow2":   "db-server",
-	} {
-		if got := NameFromFile(in); got != want || !IsDNS1123Label(got) {
-			t.Errorf("NameFromFile(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

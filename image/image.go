@@ -1,7 +1,13 @@
-package podvm
+// Package image builds pod VM images and reads them back: OCI images whose
+// one layer holds the disks as qcow2 under /disk/ (a KubeVirt containerDisk
+// as it is) and whose config labels and manifest annotations carry the pod
+// VM spec and every disk's digest. Images go to OCI layout directories or
+// registries through containers/image.
+package image
 
 import (
 	"fmt"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
 
 	"github.com/containers/image/v5/transports/alltransports"
@@ -12,8 +18,8 @@ import (
 // image config labels and as manifest annotations.
 const (
 	AnnotationSpec  = "io.podvm-migrate.spec"  // the podvm.Spec as JSON
-	AnnotationDisks = "io.podvm-migrate.disks" // []ImageDisk as JSON
-	AnnotationBoot  = "io.podvm-migrate.boot"  // ImageBoot as JSON, when the image carries a kernel
+	AnnotationDisks = "io.podvm-migrate.disks" // []Disk as JSON
+	AnnotationBoot  = "io.podvm-migrate.boot"  // Boot as JSON, when the image carries a kernel
 	// DiskDir is where the disks live in the image, as a KubeVirt
 	// containerDisk expects them.
 	DiskDir = "disk"
@@ -25,8 +31,8 @@ const (
 	DiskMode = 0o440
 )
 
-// ImageDisk is one disk in a pod VM image.
-type ImageDisk struct {
+// Disk is one disk in a pod VM image.
+type Disk struct {
 	Name        string `json:"name"`        // the spec's disk name, e.g. disk0
 	File        string `json:"file"`        // path in the layer, e.g. disk/disk0.qcow2
 	Format      string `json:"format"`      // qcow2
@@ -35,9 +41,9 @@ type ImageDisk struct {
 	SHA256      string `json:"sha256"`      // of the file as stored in the layer
 }
 
-// ImageBoot is an optional kernel and initramfs carried next to the disks,
+// Boot is an optional kernel and initramfs carried next to the disks,
 // so a runtime can boot the guest directly (faster) or smoke-test KVM.
-type ImageBoot struct {
+type Boot struct {
 	Kernel       string `json:"kernel"`           // path in the layer, e.g. boot/vmlinuz
 	KernelSHA256 string `json:"kernelSHA256"`     // of the file
 	Initrd       string `json:"initrd,omitempty"` // e.g. boot/initrd.img
@@ -45,25 +51,25 @@ type ImageBoot struct {
 	Cmdline      string `json:"cmdline,omitempty"` // kernel command line
 }
 
-// ImageInfo is what a pod VM image holds, as read back from a reference.
-type ImageInfo struct {
-	Ref            string      `json:"ref"`
-	ManifestDigest string      `json:"manifestDigest"`
-	MediaType      string      `json:"mediaType"`
-	Spec           Spec        `json:"spec"`
-	Disks          []ImageDisk `json:"disks"`
-	Boot           *ImageBoot  `json:"boot,omitempty"`
-	LayerDigest    string      `json:"layerDigest"`
-	LayerSize      int64       `json:"layerSize"`
+// Info is what a pod VM image holds, as read back from a reference.
+type Info struct {
+	Ref            string     `json:"ref"`
+	ManifestDigest string     `json:"manifestDigest"`
+	MediaType      string     `json:"mediaType"`
+	Spec           podvm.Spec `json:"spec"`
+	Disks          []Disk     `json:"disks"`
+	Boot           *Boot      `json:"boot,omitempty"`
+	LayerDigest    string     `json:"layerDigest"`
+	LayerSize      int64      `json:"layerSize"`
 }
 
-// Header and Rows print an ImageInfo as a table, one row per disk.
-func (i *ImageInfo) Header() []string {
+// Header and Rows print an Info as a table, one row per disk.
+func (i *Info) Header() []string {
 	return []string{"ref", "name", "disk", "bus", "virtual size", "sha256"}
 }
 
 // Rows implements output.Tabular.
-func (i *ImageInfo) Rows() [][]string {
+func (i *Info) Rows() [][]string {
 	var rows [][]string
 	for _, d := range i.Disks {
 		bus := ""
@@ -102,9 +108,9 @@ func (o RegistryOptions) systemContext() *types.SystemContext {
 	return sys
 }
 
-// ParseImageRef parses oci:DIR:TAG or docker://HOST/REPO:TAG (any
+// ParseRef parses oci:DIR:TAG or docker://HOST/REPO:TAG (any
 // containers/image transport).
-func ParseImageRef(ref string) (types.ImageReference, error) {
+func ParseRef(ref string) (types.ImageReference, error) {
 	if !strings.Contains(ref, ":") {
 		return nil, fmt.Errorf("image reference %q: want oci:DIR:TAG or docker://HOST/REPO:TAG", ref)
 	}
@@ -115,9 +121,9 @@ func ParseImageRef(ref string) (types.ImageReference, error) {
 	return r, nil
 }
 
-// IsImageRef reports whether s names an image (transport:…) rather than a
+// IsRef reports whether s names an image (transport:…) rather than a
 // file.
-func IsImageRef(s string) bool {
+func IsRef(s string) bool {
 	for _, p := range []string{"oci:", "docker://", "oci-archive:", "dir:", "docker-archive:"} {
 		if strings.HasPrefix(s, p) {
 			return true

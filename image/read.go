@@ -1,4 +1,4 @@
-package podvm
+package image
 
 import (
 	"archive/tar"
@@ -24,17 +24,17 @@ import (
 // ErrNotPodVMImage is returned for an image without a pod VM spec.
 var ErrNotPodVMImage = errors.New("not a pod VM image (no " + AnnotationSpec + " label)")
 
-// InspectImage reads a pod VM image's manifest and config and returns its
+// Inspect reads a pod VM image's manifest and config and returns its
 // spec and disk list without fetching the disks.
-func InspectImage(ctx context.Context, ref string, ro RegistryOptions) (*ImageInfo, error) {
+func Inspect(ctx context.Context, ref string, ro RegistryOptions) (*Info, error) {
 	info, _, err := openImage(ctx, ref, ro, false)
 	return info, err
 }
 
-// UnpackImage fetches a pod VM image's layer and writes its disks into dir
+// Unpack fetches a pod VM image's layer and writes its disks into dir
 // as NAME.qcow2, checking every disk against the recorded SHA-256. dir must
 // not exist yet; it appears only when everything checked out.
-func UnpackImage(ctx context.Context, ref, dir string, ro RegistryOptions) (*ImageInfo, error) {
+func Unpack(ctx context.Context, ref, dir string, ro RegistryOptions) (*Info, error) {
 	info, src, err := openImage(ctx, ref, ro, true)
 	if err != nil {
 		return nil, err
@@ -87,8 +87,8 @@ func UnpackImage(ctx context.Context, ref, dir string, ro RegistryOptions) (*Ima
 
 // openImage reads the manifest and config of ref; with keep it returns the
 // open source for fetching blobs.
-func openImage(ctx context.Context, ref string, ro RegistryOptions, keep bool) (*ImageInfo, types.ImageSource, error) {
-	r, err := ParseImageRef(ref)
+func openImage(ctx context.Context, ref string, ro RegistryOptions, keep bool) (*Info, types.ImageSource, error) {
+	r, err := ParseRef(ref)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,7 +110,7 @@ func openImage(ctx context.Context, ref string, ro RegistryOptions, keep bool) (
 	return info, src, nil
 }
 
-func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSource) (*ImageInfo, error) {
+func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSource) (*Info, error) {
 	img, err := image.FromUnparsedImage(ctx, sys, image.UnparsedInstance(src, nil))
 	if err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSour
 	if labels[AnnotationSpec] == "" {
 		return nil, ErrNotPodVMImage
 	}
-	info := &ImageInfo{ManifestDigest: digest.FromBytes(mb).String(), MediaType: mt}
+	info := &Info{ManifestDigest: digest.FromBytes(mb).String(), MediaType: mt}
 	if err := json.Unmarshal([]byte(labels[AnnotationSpec]), &info.Spec); err != nil {
 		return nil, fmt.Errorf("label %s: %w", AnnotationSpec, err)
 	}
@@ -141,7 +141,7 @@ func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSour
 		return nil, fmt.Errorf("label %s: %w", AnnotationDisks, err)
 	}
 	if b := labels[AnnotationBoot]; b != "" {
-		info.Boot = &ImageBoot{}
+		info.Boot = &Boot{}
 		if err := json.Unmarshal([]byte(b), info.Boot); err != nil {
 			return nil, fmt.Errorf("label %s: %w", AnnotationBoot, err)
 		}

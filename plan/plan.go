@@ -1,7 +1,12 @@
-package podvm
+// Package plan turns an inventory into a plan: one pod VM spec per VM,
+// the network and storage mappings applied, and the findings of every
+// compatibility rule (id, severity, category, remediation). A critical
+// finding blocks its VM unless the plan allows it for that VM.
+package plan
 
 import (
 	"fmt"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"os"
 	"sort"
 	"time"
@@ -54,11 +59,11 @@ func DefaultTarget() Target {
 
 // PlannedVM is one VM's part of the plan.
 type PlannedVM struct {
-	Name      string    `json:"name"`                // the VM's name in the source
-	Status    Status    `json:"status"`              // ready, warning or blocked
-	Spec      Spec      `json:"spec"`                // the pod VM it becomes
-	Findings  []Finding `json:"findings,omitempty"`  // every rule that fired, most severe first
-	Overrides []string  `json:"overrides,omitempty"` // critical rule ids allowed for this VM (--allow)
+	Name      string     `json:"name"`                // the VM's name in the source
+	Status    Status     `json:"status"`              // ready, warning or blocked
+	Spec      podvm.Spec `json:"spec"`                // the pod VM it becomes
+	Findings  []Finding  `json:"findings,omitempty"`  // every rule that fired, most severe first
+	Overrides []string   `json:"overrides,omitempty"` // critical rule ids allowed for this VM (--allow)
 }
 
 // Finding is one compatibility rule that fired for a VM.

@@ -1,7 +1,8 @@
-package podvm
+package plan
 
 import (
 	"fmt"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
@@ -105,7 +106,7 @@ func guestRules() []Rule {
 			Checks:      "the VM name is not a valid Kubernetes (DNS-1123) name",
 			Remediation: "Nothing to do: the pod VM gets the name shown. Rename the VM in vSphere first if you want another.",
 			check: func(c *checkContext) []hit {
-				if !IsDNS1123Label(c.vm.Name) {
+				if !podvm.IsDNS1123Label(c.vm.Name) {
 					return fired("VM name %q is not a DNS-1123 label; the pod VM is named %q", c.vm.Name, c.spec.Name)
 				}
 				return nil

@@ -1,0 +1,110 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/convert"
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
+)
+
+// Disks is the work on a VM's disks that does not depend on the target:
+// each source disk copied and converted into a qcow2 in the run directory
+// (guest conversion included), and the digest of one already there.
+type Disks interface {
+	// Transfer copies one source disk into dst (a qcow2 file), streaming and
+	// converting in one pass, and returns what it read and wrote.
+	Transfer(ctx context.Context, vm *plan.PlannedVM, disk podvm.Disk, dst string, progress func(done, total int64)) (*TransferResult, error)
+	// Checksum returns the digest of the guest-visible bytes of a finished
+	// disk, to verify it before a rerun skips it.
+	Checksum(ctx context.Context, path string) (string, error)
+}
+
+// TransferResult is what one disk transfer did.
+type TransferResult struct {
+	ReadBytes    int64  // bytes read from the source (allocated data only)
+	VirtualBytes int64  // guest-visible size
+	WrittenBytes int64  // bytes written to the target
+	Checksum     string // of the guest-visible bytes, "algorithm:hex"
+	SourceFormat string // e.g. vmdk/streamOptimized
+	// Guest is what guest conversion did, when it was considered.
+	Guest *runrecord.GuestConversion
+}
+
+// Opener opens a spec disk's source ("[ds1] vm/vm.vmdk" or a file path) for
+// reading, and returns what to call once the image is closed (nil when
+// there is nothing to do).
+type Opener func(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk) (block.Image, func(), error)
+
+// LocalFiles opens disks that are files on this machine (offline VMX, OVF
+// or unpacked OVA sources), relative paths against baseDir.
+func LocalFiles(baseDir string) Opener {
+	return func(_ context.Context, vm *plan.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
+		p := d.Source
+		if p == "" {
+			return nil, nil, fmt.Errorf("disk %s of %s has no source", d.Name, vm.Name)
+		}
+		if strings.HasPrefix(p, "[") {
+			return nil, nil, fmt.Errorf("disk %s of %s is on a vSphere datastore (%s): give the vSphere connection (--url or GOVC_URL)", d.Name, vm.Name, p)
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(baseDir, p)
+		}
+		img, err := convert.Open(p, "")
+		if err != nil {
+			return nil, nil, fmt.Errorf("disk %s of %s: %w", d.Name, vm.Name, err)
+		}
+		return img, nil, nil
+	}
+}
+
+// DiskPipeline is the production Disks: convert's streaming engine from
+// whatever Open reads, then guest conversion on the boot disk.
+type DiskPipeline struct {
+	Open Opener
+	// GuestConversion is auto, always or never (see convert/guest): whether
+	// Transfer runs virt-v2v-in-place on the copied disk. Empty is never.
+	GuestConversion string
+	// GuestCacheDir keeps libguestfs' appliance between runs; empty:
+	// guest.DefaultCacheDir().
+	GuestCacheDir string
+	// ApplianceAccel says which accelerator libguestfs' appliance may use
+	// (kvm only where KVM is known to work); nil means tcg.
+	ApplianceAccel func(ctx context.Context) string
+}
+
+var _ Disks = (*DiskPipeline)(nil)
+
+// Transfer streams the source disk into a qcow2 file.
+func (p *DiskPipeline) Transfer(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk, dst string, progress func(done, total int64)) (*TransferResult, error) {
+	img, done, err := p.Open(ctx, vm, d)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		img.Close()
+		if done != nil {
+			done()
+		}
+	}()
+	res, err := convert.DiskFrom(ctx, img, d.Source, dst, convert.DiskOptions{Format: convert.FormatQCOW2, Force: true, Sync: true, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, Checksum: res.SourceChecksum,
+		SourceFormat: res.SourceFormat}
+	if err := p.convertGuest(ctx, vm, d, dst, tr); err != nil {
+		return nil, err
+	}
+	return tr, nil
+}
+
+// Checksum reads a finished qcow2 disk's guest-visible digest.
+func (p *DiskPipeline) Checksum(ctx context.Context, path string) (string, error) {
+	return convert.Checksum(ctx, path, convert.FormatQCOW2, "", 0)
+}

@@ -1,0 +1,248 @@
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/image"
+	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
+	"github.com/podvm-migrate/podvm-migrate/internal/host"
+	"github.com/podvm-migrate/podvm-migrate/kubevirt"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/runrecord"
+	"github.com/podvm-migrate/podvm-migrate/runtime"
+)
+
+// Targets a migration can run pod VMs on.
+const (
+	TargetRuntime  = "runtime"
+	TargetKubeVirt = "kubevirt"
+)
+
+// How vSphere disks are read.
+const (
+	TransferDatastore = "datastore" // HTTP range reads of the datastore files
+	TransferExport    = "export"    // an ExportVm NFC lease (the VM must be off)
+)
+
+// Config is one migration run as a user asks for it.
+type Config struct {
+	Plan     *plan.Plan
+	PlanData []byte // the plan document as read, kept in the run directory
+	// BaseDir resolves relative disk sources (the plan file's folder).
+	BaseDir string
+	Run     Options // run directory, bounds, retries, VMs, progress
+
+	Target   string // runtime (default) | kubevirt
+	Transfer string // datastore (default) | export
+	// SourcePowerOff shuts each vSphere source VM down before its disks
+	// are read.
+	SourcePowerOff bool
+	// VSphere is the connection for disks on datastores; URL "" means none.
+	VSphere vsphere.Config
+
+	GuestConversion string // auto | always | never
+	GuestCacheDir   string
+	ReadyTimeout    time.Duration
+
+	Runtime  RuntimeConfig
+	KubeVirt KubeVirtConfig
+}
+
+// RuntimeConfig reaches the included runtime.
+type RuntimeConfig struct {
+	URI, StateDir string
+	Accel         string // auto | kvm | tcg
+	// ProbeKernel and ProbeInitrd smoke-boot KVM (migrated disks carry no
+	// kernel to try).
+	ProbeKernel, ProbeInitrd string
+	Log                      *slog.Logger
+}
+
+// KubeVirtConfig reaches a KubeVirt cluster and the registry it pulls from.
+type KubeVirtConfig struct {
+	Kubeconfig  string
+	Registry    string // HOST[:PORT]/PREFIX
+	TLSVerify   bool
+	Namespace   string
+	RunStrategy string
+}
+
+// Migration is a run wired to its sources and target, ready to Run.
+type Migration struct {
+	*Runner
+	closers []func()
+}
+
+// New checks cfg, connects to what the plan needs (vSphere, libvirt or
+// the cluster) and prepares the run directory. Close releases it all.
+func New(ctx context.Context, cfg Config) (m *Migration, err error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	m = &Migration{}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.Run.RunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("run directory: %w", err)
+	}
+	runPlan := filepath.Join(cfg.Run.RunDir, runrecord.PlanFile)
+	if old, err := os.ReadFile(runPlan); err == nil && !bytes.Equal(old, cfg.PlanData) {
+		return nil, &UsageError{fmt.Errorf("run directory %s was made from another plan: use a new --run-dir (or remove the old one)", cfg.Run.RunDir)}
+	}
+	if err := atomicfile.WriteFile(runPlan, cfg.PlanData, 0o644); err != nil {
+		return nil, err
+	}
+	open := LocalFiles(cfg.BaseDir)
+	if (NeedsVSphere(cfg.Plan) || cfg.SourcePowerOff) && cfg.VSphere.URL != "" {
+		conn, err := vsphere.Connect(ctx, cfg.VSphere)
+		if err != nil {
+			return nil, err
+		}
+		m.closers = append(m.closers, func() { conn.Logout(context.WithoutCancel(ctx)) })
+		if cfg.Transfer == TransferExport {
+			open = VSphereExport(conn, open)
+		} else {
+			open = VSphereDatastore(conn, open)
+		}
+		if cfg.SourcePowerOff {
+			cfg.Run.Quiesce = PowerOffSource(conn, 2*time.Minute)
+		}
+	}
+	disks := &DiskPipeline{Open: open, GuestConversion: cfg.GuestConversion, GuestCacheDir: cfg.GuestCacheDir}
+	work := filepath.Join(cfg.Run.RunDir, "tmp")
+	var target Target
+	switch cfg.Target {
+	case TargetKubeVirt:
+		k := cfg.KubeVirt
+		client, err := kubevirt.NewClient(k.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		if err := client.CheckInstalled(ctx, false); err != nil {
+			return nil, err
+		}
+		verify := k.TLSVerify
+		target = &KubeVirtTarget{Client: client, Registry: k.Registry, RegistryOpts: image.RegistryOptions{TLSVerify: &verify},
+			Options: kubevirt.Options{Namespace: k.Namespace, RunStrategy: k.RunStrategy}, ReadyTimeout: cfg.ReadyTimeout, WorkDir: work}
+		// Guest conversion runs here, not on the cluster: KVM for its
+		// appliance only when asked for.
+		disks.ApplianceAccel = func(context.Context) string {
+			if cfg.Runtime.Accel == host.AccelKVM {
+				return host.AccelKVM
+			}
+			return host.AccelTCG
+		}
+	default:
+		r := cfg.Runtime
+		opts := []runtime.Option{runtime.WithURI(r.URI), runtime.WithStateDir(r.StateDir)}
+		if r.Log != nil {
+			opts = append(opts, runtime.WithLogger(r.Log))
+		}
+		if r.ProbeKernel != "" {
+			opts = append(opts, runtime.WithProbeGuest(r.ProbeKernel, r.ProbeInitrd))
+		}
+		rt, err := runtime.New(ctx, opts...)
+		if err != nil {
+			return nil, err
+		}
+		m.closers = append(m.closers, func() { rt.Close() })
+		t := &RuntimeTarget{Runtime: rt, Accel: r.Accel, Ready: cfg.ReadyTimeout, WorkDir: work}
+		target, disks.ApplianceAccel = t, t.ApplianceAccel
+	}
+	runner, err := NewRunner(cfg.Plan, disks, target, cfg.Run)
+	if err != nil {
+		return nil, err
+	}
+	m.Runner = runner
+	return m, nil
+}
+
+// Close ends the run and the connections New made.
+func (m *Migration) Close() error {
+	var err error
+	if m.Runner != nil {
+		err = m.Runner.Close()
+	}
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		m.closers[i]()
+	}
+	m.closers = nil
+	return err
+}
+
+// UsageError is a Config that cannot work as given (the CLI exits 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// check validates the parts of cfg a user sets, before anything connects.
+func (c *Config) check() error {
+	bad := func(format string, a ...any) error {
+		return &UsageError{fmt.Errorf(format, a...)}
+	}
+	if c.Plan == nil {
+		return bad("no plan")
+	}
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"--parallel", c.Run.Parallel}, {"--per-datastore", c.Run.PerDatastore}, {"--per-host", c.Run.PerHost}} {
+		if n.v < 1 {
+			return bad("%s %d: want 1 or more", n.flag, n.v)
+		}
+	}
+	if c.Run.Retries < 0 {
+		return bad("--retries %d: want 0 or more", c.Run.Retries)
+	}
+	switch c.Transfer {
+	case "":
+		c.Transfer = TransferDatastore
+	case TransferDatastore, TransferExport:
+	default:
+		return bad("--transfer %q: want datastore or export", c.Transfer)
+	}
+	switch c.Target {
+	case "":
+		c.Target = TargetRuntime
+	case TargetRuntime:
+	case TargetKubeVirt:
+		if c.KubeVirt.Registry == "" {
+			return bad("--target kubevirt needs --registry HOST/PREFIX: the cluster pulls the pod VM images from there")
+		}
+	default:
+		return bad("--target %q: want runtime or kubevirt", c.Target)
+	}
+	if c.SourcePowerOff && c.VSphere.URL == "" {
+		return bad("--source-power-off needs the vSphere connection (--url or GOVC_URL)")
+	}
+	if NeedsVSphere(c.Plan) && c.VSphere.URL == "" {
+		return bad("the plan has disks on vSphere datastores: give the vSphere connection (--url or GOVC_URL)")
+	}
+	return nil
+}
+
+// NeedsVSphere reports whether a disk of the plan lives on a datastore.
+func NeedsVSphere(p *plan.Plan) bool {
+	for _, vm := range p.VMs {
+		for _, d := range vm.Spec.Disks {
+			if strings.HasPrefix(d.Source, "[") {
+				return true
+			}
+		}
+	}
+	return false
+}

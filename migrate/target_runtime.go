@@ -1,0 +1,97 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/image"
+	"github.com/podvm-migrate/podvm-migrate/plan"
+	"github.com/podvm-migrate/podvm-migrate/runtime"
+)
+
+// RuntimeTarget runs pod VMs on the included runtime: images in OCI
+// layouts in the run directory, booted through libvirt.
+type RuntimeTarget struct {
+	Runtime *runtime.Runtime
+	Accel   string        // auto | kvm | tcg
+	Ready   time.Duration // readiness timeout; default 2 minutes
+	WorkDir string        // scratch for image builds
+}
+
+var _ Target = (*RuntimeTarget)(nil)
+
+// ImageRef is an OCI layout in the run directory.
+func (t *RuntimeTarget) ImageRef(runDir, name string) string {
+	return "oci:" + filepath.Join(runDir, "images", name) + ":latest"
+}
+
+// Package builds the pod VM image into an OCI layout.
+func (t *RuntimeTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
+	return buildImage(ctx, vm, disks, ref, t.WorkDir, image.RegistryOptions{})
+}
+
+// ImageOK checks that the image at ref is the one built before.
+func (t *RuntimeTarget) ImageOK(ctx context.Context, ref, digest string) bool {
+	return imageOK(ctx, ref, digest, image.RegistryOptions{})
+}
+
+// Boot runs the pod VM from its image, replacing a stopped one of the same
+// name, and waits for its readiness line.
+func (t *RuntimeTarget) Boot(ctx context.Context, vm *plan.PlannedVM, ref string) (*BootResult, error) {
+	if _, err := t.Runtime.Get(ctx, vm.Spec.Name); err == nil {
+		if err := t.Runtime.Remove(ctx, vm.Spec.Name, true); err != nil {
+			return nil, fmt.Errorf("replace the earlier pod VM %s: %w", vm.Spec.Name, err)
+		}
+	}
+	timeout := t.Ready
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	start := time.Now()
+	pod, err := t.Runtime.Run(ctx, runtime.MachineConfig{Name: vm.Spec.Name, Image: ref, Accel: t.Accel, WaitReady: true, ReadyTimeout: timeout})
+	if err != nil {
+		return nil, err
+	}
+	ready := time.Duration(pod.ReadyAfter)
+	return &BootResult{Accel: pod.Accel, Started: max(time.Since(start)-ready, 0), ReadyAfter: ready}, nil
+}
+
+// Running reports whether the pod VM runs.
+func (t *RuntimeTarget) Running(ctx context.Context, vm *plan.PlannedVM) bool {
+	pod, err := t.Runtime.Get(ctx, vm.Spec.Name)
+	return err == nil && pod.State == runtime.StateRunning
+}
+
+// ApplianceAccel is the runtime's accelerator verdict, for libguestfs'
+// appliance: TCG unless KVM is known to work.
+func (t *RuntimeTarget) ApplianceAccel(ctx context.Context) string {
+	v, err := t.Runtime.ResolveAccel(ctx, t.Accel, "", "")
+	if err != nil {
+		return runtime.AccelTCG
+	}
+	return v.Accel
+}
+
+// buildImage packages disks and the VM's spec as a pod VM image at ref.
+func buildImage(ctx context.Context, vm *plan.PlannedVM, disks []string, ref, workDir string, ro image.RegistryOptions) (*PackageResult, error) {
+	if workDir != "" {
+		if err := os.MkdirAll(workDir, 0o755); err != nil {
+			return nil, fmt.Errorf("image work folder: %w", err)
+		}
+	}
+	spec := vm.Spec
+	info, err := image.Build(ctx, image.BuildOptions{Disks: disks, Spec: &spec, To: ref, Registry: ro, WorkDir: workDir})
+	if err != nil {
+		return nil, err
+	}
+	return &PackageResult{Ref: info.Ref, Digest: info.ManifestDigest, Bytes: info.LayerSize}, nil
+}
+
+// imageOK reports whether ref holds the image with this manifest digest.
+func imageOK(ctx context.Context, ref, digest string, ro image.RegistryOptions) bool {
+	info, err := image.Inspect(ctx, ref, ro)
+	return err == nil && digest != "" && info.ManifestDigest == digest
+}
