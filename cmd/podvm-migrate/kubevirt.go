@@ -21,7 +21,7 @@ func newKubeVirtCommand(g *globalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "kubevirt",
 		Short: "Run the planned pod VMs on KubeVirt: manifests, apply, conversion Jobs",
-		Long: `Turn a pl into KubeVirt objects: a VirtualMachine per VM (CPU topology,
+		Long: `Turn a plan into KubeVirt objects: a VirtualMachine per VM (CPU topology,
 memory, BIOS or EFI with secure boot and SMM, vTPM, the SMBIOS UUID, disks on
 the compatibility mode's bus, NICs with the source MACs on the pod network or
 the network map's Multus network, labels and annotations naming the source
@@ -172,7 +172,7 @@ func newKubeVirtApplyCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply PLAN [--namespace NS] [--wait]",
 		Short: "Create or update the KubeVirt objects of a plan (server-side apply) and wait for the VMs",
-		Long: `Create or update every DataVolume and VirtualMachine of the pl with
+		Long: `Create or update every DataVolume and VirtualMachine of the plan with
 server-side apply (field manager podvm-migrate): rerunning it changes nothing.
 With --wait, wait until KubeVirt reports each VirtualMachine ready, printing a
 line on stderr whenever a VM's status changes.

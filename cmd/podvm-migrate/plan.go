@@ -33,23 +33,23 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan INVENTORY",
 		Short: "Check every VM's compatibility and plan the pod VM it becomes",
-		Long: `Read an inventory (from 'podvm-migrate discover') and write a pl: for every
+		Long: `Read an inventory (from 'podvm-migrate discover') and write a plan: for every
 VM the pod VM spec it becomes (firmware, CPU topology, memory, disks, NICs with
 their MACs, compatibility mode), the network and storage mappings used, and the
-findings of every compatibility rule ('podvm-migrate pl rules' lists them).
+findings of every compatibility rule ('podvm-migrate plan rules' lists them).
 
 A critical finding blocks its VM; --allow [VM:]RULE overrides one for a VM (or
 all VMs without "VM:"), and the override is recorded in the plan. Without any
 --network-map or --storage-map every network maps to the pod network and every
 datastore to the default storage class; with some, unmapped ones are critical.
 
-The pl is written as YAML (or JSON) to --out, atomically, or to stdout; a
-summary table goes to stdout (stderr when the pl goes to stdout).
+The plan is written as YAML (or JSON) to --out, atomically, or to stdout; a
+summary table goes to stdout (stderr when the plan goes to stdout).
 
 Exit codes: 0 every selected VM is ready (or has warnings only), 3 some are
-blocked, 1 the pl could not be made, 2 bad usage.`,
-		Example: `  podvm-migrate pl inventory.json --network-map "VM Network=pod" --storage-map "*=fast" --out plan.yaml
-  podvm-migrate pl inventory.json --vm 'web*' --allow db01:rdm --out plan.yaml`,
+blocked, 1 the plan could not be made, 2 bad usage.`,
+		Example: `  podvm-migrate plan inventory.json --network-map "VM Network=pod" --storage-map "*=fast" --out plan.yaml
+  podvm-migrate plan inventory.json --vm 'web*' --allow db01:rdm --out plan.yaml`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error { return runPlan(cmd, g, f, args[0]) },
 	}
