@@ -104,9 +104,6 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 				return err
 			}
 			f := g.format
-			if f == output.Auto {
-				f = output.Table
-			}
 			return output.Print(cmd.OutOrStdout(), f, convertDiskOutput{r, gr})
 		},
 	}

@@ -91,9 +91,6 @@ sha256sum prints for a raw copy of the disk, computed on one core.`,
 					AllocatedBytes: st.AllocatedBytes, Checksum: st.Checksum, Seconds: time.Since(start).Seconds()})
 			}
 			f := g.format
-			if f == output.Auto {
-				f = output.Table
-			}
 			return output.Print(cmd.OutOrStdout(), f, out)
 		},
 	}

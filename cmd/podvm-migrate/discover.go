@@ -32,8 +32,9 @@ type discoverFlags struct {
 func newDiscoverCommand(g *globalOptions) *cobra.Command {
 	f := &discoverFlags{}
 	cmd := &cobra.Command{
-		Use:   "discover [--vmx PATH]... [--ovf PATH]... [--ova PATH]...",
-		Short: "Inventory VMs from vSphere or from .vmx, .ovf and .ova files",
+		Use:         "discover [--vmx PATH]... [--ovf PATH]... [--ova PATH]...",
+		Annotations: map[string]string{outputDefault: "auto"},
+		Short:       "Inventory VMs from vSphere or from .vmx, .ovf and .ova files",
 		Long: `Inventory VMs into one document (apiVersion podvm-migrate/v1, kind Inventory)
 that 'podvm-migrate plan' reads: identity, guest, hardware (firmware, CPU,
 memory, controllers, disks, NICs), state (power, snapshots, CBT, devices
@@ -105,7 +106,7 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 	}
 	format := g.format
 	if f.out != "" {
-		if format == output.Auto || format == output.Table {
+		if !g.formatGiven || format == output.Table {
 			format = output.JSON
 			if ext := strings.ToLower(filepath.Ext(f.out)); ext == ".yaml" || ext == ".yml" {
 				format = output.YAML
@@ -121,7 +122,7 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "discover: %d VMs written to %s\n", len(inv.VMs), f.out)
 		return nil
 	}
-	if format.Resolve(cmd.OutOrStdout()) == output.Table {
+	if format == output.Table {
 		return output.Print(cmd.OutOrStdout(), output.Table, inventoryTable{inv})
 	}
 	return output.Print(cmd.OutOrStdout(), format, inv)

@@ -209,9 +209,6 @@ installed, forbidden, invalid, unauthorized, unreachable.`,
 				}
 			}
 			fmtOut := g.format
-			if fmtOut == output.Auto {
-				fmtOut = output.Table
-			}
 			if err := output.Print(cmd.OutOrStdout(), fmtOut, appliedTable(applied)); err != nil {
 				return err
 			}

@@ -90,9 +90,6 @@ Jobs are created with server-side apply: a rerun leaves them as they are.`,
 				}
 			}
 			fmtOut := g.format
-			if fmtOut == output.Auto {
-				fmtOut = output.Table
-			}
 			if err := output.Print(cmd.OutOrStdout(), fmtOut, jobTable{jobs: jobs, states: last}); err != nil {
 				return err
 			}

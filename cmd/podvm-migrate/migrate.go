@@ -118,11 +118,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: no report.html: %v\n", err)
 	}
 	if g.format != output.JSON {
-		format := g.format
-		if format == output.Auto {
-			format = output.Table
-		}
-		if err := output.Print(cmd.OutOrStdout(), format, resultTable(results)); err != nil {
+		if err := output.Print(cmd.OutOrStdout(), g.format, resultTable(results)); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (report: %s)\n", f.runDir, filepath.Join(f.runDir, "report.html"))

@@ -85,7 +85,16 @@ func runPlan(cmd *cobra.Command, g *globalOptions, f *planFlags, invFile string)
 	if err != nil {
 		return usageError{err}
 	}
-	doc, err := marshalPlan(pl, f.planFormat())
+	// On stdout the plan is the document -o names; the summary then goes to
+	// stderr as a table.
+	docFormat, summaryFormat := f.planFormat(), g.format
+	if f.out == "" {
+		if f.format == "" && (g.format == output.JSON || g.format == output.YAML) {
+			docFormat = string(g.format)
+		}
+		summaryFormat = output.Table
+	}
+	doc, err := marshalPlan(pl, docFormat)
 	if err != nil {
 		return err
 	}
@@ -100,7 +109,7 @@ func runPlan(cmd *cobra.Command, g *globalOptions, f *planFlags, invFile string)
 		}
 		summaryTo = cmd.ErrOrStderr()
 	}
-	if err := printPlanSummary(summaryTo, g.format, pl); err != nil {
+	if err := printPlanSummary(summaryTo, summaryFormat, pl); err != nil {
 		return err
 	}
 	if s := pl.Summary; s.Blocked > 0 {
@@ -220,7 +229,7 @@ func (s planSummary) Rows() [][]string {
 }
 
 func printPlanSummary(w io.Writer, f output.Format, p *plan.Plan) error {
-	if f != output.Auto && f != output.Table {
+	if f != output.Table {
 		return output.Print(w, f, p.Summary)
 	}
 	if err := output.Print(w, output.Table, planSummary{p}); err != nil {
@@ -244,9 +253,10 @@ func printPlanSummary(w io.Writer, f output.Format, p *plan.Plan) error {
 
 func newPlanRulesCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rules",
-		Short: "List every compatibility rule: id, severity, what it checks, remediation",
-		Args:  usageArgs(cobra.NoArgs),
+		Use:         "rules",
+		Annotations: map[string]string{outputDefault: "auto"},
+		Short:       "List every compatibility rule: id, severity, what it checks, remediation",
+		Args:        usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return output.Print(cmd.OutOrStdout(), g.format, ruleTable(plan.Rules()))
 		},

@@ -76,6 +76,19 @@ func TestPlanCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, `"kind": "Plan"`) || strings.Contains(stdout, "db01") {
 		t.Errorf("--vm web01 --format json: exit %d\n%s", code, stdout)
 	}
+
+	// Without --out the plan is the document on stdout, so -o names its
+	// format; the summary goes to stderr as a table.
+	for _, o := range []string{"json", "yaml"} {
+		stdout, stderr, code := execute(t, "plan", inv, "--vm", "web01", "-o", o)
+		p, err := plan.UnmarshalPlan([]byte(stdout))
+		if code != exitOK || err != nil || len(p.VMs) != 1 || !strings.Contains(stderr, "1 VMs: 1 ready") {
+			t.Errorf("-o %s: exit %d, %v\n%s\nstderr:\n%s", o, code, err, stdout, stderr)
+		}
+		if isJSON := json.Valid([]byte(stdout)); isJSON != (o == "json") {
+			t.Errorf("-o %s printed a plan that is JSON: %v\n%s", o, isJSON, stdout)
+		}
+	}
 }
 
 func TestPlanCommandErrors(t *testing.T) {

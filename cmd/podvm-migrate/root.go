@@ -18,7 +18,29 @@ type globalOptions struct {
 	kubeconfig string
 	vsphere    vsphere.Config
 	log        *slog.Logger
-	format     output.Format
+	// format is -o, resolved once before any command runs: never Auto.
+	format output.Format
+	// formatGiven says -o was given rather than defaulted.
+	formatGiven bool
+}
+
+// outputDefault is the annotation by which a command says what its output
+// is when -o is not given: "table" (unset: the default) or "auto" (a table
+// on a terminal, JSON otherwise), for commands whose output is data for
+// other tools.
+const outputDefault = "podvm-migrate/output-default"
+
+// resolveFormat turns an -o left unset into the command's default.
+func resolveFormat(cmd *cobra.Command, f output.Format) output.Format {
+	if f != output.Auto {
+		return f
+	}
+	for c := cmd; c != nil; c = c.Parent() {
+		if c.Annotations[outputDefault] == "auto" {
+			return output.Auto.Resolve(cmd.OutOrStdout())
+		}
+	}
+	return output.Table
 }
 
 func newRootCommand() *cobra.Command {
@@ -45,7 +67,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage, 3 some VMs are blocked.`,
 			if err != nil {
 				return usageError{err}
 			}
-			g.format = f
+			g.format, g.formatGiven = resolveFormat(cmd, f), cmd.Flags().Changed("output")
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
 				return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)}
@@ -57,7 +79,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage, 3 some VMs are blocked.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.output, "output", "o", "", "output format: json, yaml or table (default: table on a terminal, json otherwise)")
+	pf.StringVarP(&g.output, "output", "o", "", "output format: json, yaml or table (default: table; discover and plan rules: table on a terminal, json otherwise)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	pf.StringVar(&g.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file for the KubeVirt target ($KUBECONFIG)")
 	pf.StringVar(&g.vsphere.URL, "url", "", "vCenter or ESXi URL, e.g. https://vc.example.com/sdk ($GOVC_URL)")

@@ -147,9 +147,6 @@ func (p podTable) Rows() [][]string {
 // printPodResult prints v as -o asks, a table by default.
 func printPodResult(cmd *cobra.Command, g *globalOptions, v any) error {
 	f := g.format
-	if f == output.Auto {
-		f = output.Table
-	}
 	if t, ok := v.(podTable); ok && f != output.Table && len(t) == 1 && cmd.Name() == "run" {
 		return output.Print(cmd.OutOrStdout(), f, t[0])
 	}

@@ -41,9 +41,6 @@ func newVersionCommand(g *globalOptions) *cobra.Command {
 				}
 			}
 			f := g.format
-			if f == output.Auto {
-				f = output.Table
-			}
 			return output.Print(cmd.OutOrStdout(), f, v)
 		},
 	}
