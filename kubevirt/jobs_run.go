@@ -2,6 +2,7 @@ package kubevirt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // ApplyJobs creates the conversion Jobs with server-side apply; a rerun
@@ -107,11 +109,11 @@ func (c *Client) FollowJobs(ctx context.Context, jobs []ConvertJob, interval tim
 	for _, j := range jobs {
 		pending[j.Job.Namespace+"/"+j.Job.Name] = j
 	}
-	for {
+	err := wait.PollUntilContextCancel(ctx, interval, true, func(ctx context.Context) (bool, error) {
 		for key, cj := range pending {
 			j, err := c.Kube.BatchV1().Jobs(cj.Job.Namespace).Get(ctx, cj.Job.Name, metav1.GetOptions{})
 			if err != nil {
-				return explain(err, "job", key)
+				return false, explain(err, "job", key)
 			}
 			state, msg := JobState(j)
 			p := JobProgress{Namespace: j.Namespace, Name: j.Name, PodVM: cj.PodVM, Disk: cj.Disk, State: state, Message: msg, Elapsed: time.Since(start)}
@@ -129,16 +131,16 @@ func (c *Client) FollowJobs(ctx context.Context, jobs []ConvertJob, interval tim
 				failed = append(failed, fmt.Sprintf("%s (%s)", key, msg))
 			}
 		}
-		if len(pending) == 0 {
-			if len(failed) > 0 {
-				return fmt.Errorf("%d of %d conversion Jobs failed: %s", len(failed), len(jobs), strings.Join(failed, "; "))
-			}
-			return nil
+		if len(pending) > 0 {
+			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d conversion Jobs still running: %w", len(pending), ctx.Err())
-		case <-time.After(interval):
+		if len(failed) > 0 {
+			return false, fmt.Errorf("%d of %d conversion Jobs failed: %s", len(failed), len(jobs), strings.Join(failed, "; "))
 		}
+		return true, nil
+	})
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%d conversion Jobs still running: %w", len(pending), ctx.Err())
 	}
+	return err
 }

@@ -2,11 +2,13 @@ package kubevirt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 )
 
@@ -57,11 +59,11 @@ func (c *Client) WaitReady(ctx context.Context, m *Manifest, interval time.Durat
 	for _, p := range m.PodVMs {
 		pending[p.VM.Namespace+"/"+p.VM.Name] = p.VM
 	}
-	for {
+	err := wait.PollUntilContextCancel(ctx, interval, true, func(ctx context.Context) (bool, error) {
 		for key, want := range pending {
 			vm, err := c.KubeVirt.KubevirtV1().VirtualMachines(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
 			if err != nil {
-				return explain(err, "virtualmachine", key)
+				return false, explain(err, "virtualmachine", key)
 			}
 			p := Progress{Namespace: vm.Namespace, Name: vm.Name, Status: string(vm.Status.PrintableStatus), Ready: IsReady(vm), Elapsed: time.Since(start)}
 			if prev, ok := last[key]; !ok || prev.Status != p.Status || prev.Ready != p.Ready {
@@ -74,19 +76,16 @@ func (c *Client) WaitReady(ctx context.Context, m *Manifest, interval time.Durat
 				delete(pending, key)
 			}
 		}
-		if len(pending) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			var names []string
-			for key, p := range last {
-				if _, ok := pending[key]; ok {
-					names = append(names, p.String())
-				}
+		return len(pending) == 0, nil
+	})
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		var names []string
+		for key, p := range last {
+			if _, ok := pending[key]; ok {
+				names = append(names, p.String())
 			}
-			return fmt.Errorf("%d VirtualMachine(s) not ready: %v: %w", len(pending), names, ctx.Err())
-		case <-time.After(interval):
 		}
+		return fmt.Errorf("%d VirtualMachine(s) not ready: %v: %w", len(pending), names, ctx.Err())
 	}
+	return err
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
@@ -359,20 +361,24 @@ func (r *Runner) acquire(ctx context.Context, name string, n int) func() {
 
 // retry runs f, again after a transient fault, with exponential backoff.
 func (r *Runner) retry(ctx context.Context, vm, disk, phase string, f func() error) error {
-	delay := r.o.Backoff
-	for attempt := 0; ; attempt++ {
-		err := f()
-		if err == nil || attempt >= r.o.Retries || !Transient(err) || ctx.Err() != nil {
-			return err
+	var err error
+	attempt := 0
+	b := wait.Backoff{Duration: r.o.Backoff, Factor: 2, Steps: r.o.Retries + 1}
+	werr := wait.ExponentialBackoffWithContext(ctx, b, func(context.Context) (bool, error) {
+		if err = f(); err == nil {
+			return true, nil
 		}
-		r.emit(runrecord.Event{VM: vm, Disk: disk, Phase: phase, Result: runrecord.ResultRetry, Error: err.Error(), Attrs: map[string]string{"attempt": fmt.Sprint(attempt + 1)}})
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return ctx.Err()
+		if attempt >= r.o.Retries || !Transient(err) || ctx.Err() != nil {
+			return false, err
 		}
-		delay *= 2
+		attempt++
+		r.emit(runrecord.Event{VM: vm, Disk: disk, Phase: phase, Result: runrecord.ResultRetry, Error: err.Error(), Attrs: map[string]string{"attempt": fmt.Sprint(attempt)}})
+		return false, nil
+	})
+	if werr != nil && ctx.Err() != nil && errors.Is(werr, ctx.Err()) {
+		return werr // stopped while waiting to retry
 	}
+	return err
 }
 
 func (r *Runner) journalErr() error {

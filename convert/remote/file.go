@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 )
 
@@ -195,30 +197,29 @@ func statusError(resp *http.Response) error {
 }
 
 // retry runs f until it succeeds, fails permanently, the context ends, or
-// Retries attempts have failed.
+// Retries attempts have failed, waiting Backoff, then twice as long, between
+// attempts.
 func (r *reader) retry(off int64, f func() error) error {
-	wait := r.o.Backoff
 	var err error
-	for attempt := 0; ; attempt++ {
+	attempt := 0
+	b := wait.Backoff{Duration: r.o.Backoff, Factor: 2, Steps: r.o.Retries + 1}
+	werr := wait.ExponentialBackoffWithContext(r.ctx, b, func(context.Context) (bool, error) {
 		if err = f(); err == nil {
-			return nil
+			return true, nil
 		}
 		var p permanent
 		var cv *tls.CertificateVerificationError
 		if errors.As(err, &p) || errors.As(err, &cv) || r.ctx.Err() != nil {
-			return err
+			return false, err
 		}
 		if attempt >= r.o.Retries {
-			return fmt.Errorf("after %d attempts: %w", attempt+1, err)
+			return false, fmt.Errorf("after %d attempts: %w", attempt+1, err)
 		}
+		attempt++
 		r.retries.Add(1)
-		select {
-		case <-time.After(wait):
-		case <-r.ctx.Done():
-			return r.ctx.Err()
-		}
-		wait *= 2
-	}
+		return false, nil
+	})
+	return werr
 }
 
 // Opener returns a function that opens the files next to base: same
