@@ -120,6 +120,7 @@ type Machine struct {
 	base       []baseDisk
 	boot       *podvm.ImageBoot // kernel paths are absolute here
 	accel      *AccelVerdict
+	caps       *hostCaps // libvirt's domain capabilities for the accelerator and machine
 	ovmf       *ovmf
 	dir        string
 	createdDir bool

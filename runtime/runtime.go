@@ -77,6 +77,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Log = l } }
 type Runtime struct {
 	cfg  Config
 	conn *libvirt.Connect
+	caps capsCache // libvirt's domain capabilities, asked once
 }
 
 // New connects to libvirt and prepares the state folder. A daemon that does
