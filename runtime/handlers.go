@@ -173,7 +173,7 @@ func checkHost(_ context.Context, m *Machine) error {
 	}
 	m.caps = caps
 	if s.Firmware.Type == podvm.FirmwareEFI {
-		o, err := findOVMF(m.rt.cfg.OVMFDir, s.Firmware.SecureBoot)
+		o, err := findOVMF(m.rt.cfg.OVMFDir, m.caps, s.Firmware.SecureBoot)
 		if err != nil {
 			return fmt.Errorf("pod VM %s: %w", m.name, err)
 		}
