@@ -2,7 +2,10 @@ module github.com/podvm-migrate/podvm-migrate
 
 go 1.26
 
-require libvirt.org/go/libvirt v1.11010.0
+require (
+	libvirt.org/go/libvirt v1.11010.0
+	libvirt.org/go/libvirtxml v1.12008.0
+)
 
 require (
 	cel.dev/expr v0.24.0 // indirect

@@ -71,8 +71,9 @@ func (r *Runtime) ResolveAccel(ctx context.Context, want, kernel, initrd string)
 
 // smokeBoot boots kernel+initrd as a transient KVM domain and reports
 // whether the guest reached user space (the readiness line or "Run /init")
-// before the probe timeout, a pause (KVM internal error) or an exit. The
-// probe domain never outlives the call.
+// before the probe timeout, a pause (KVM internal error) or an exit. A host
+// where libvirt offers no kvm domain fails without a boot. The probe domain
+// never outlives the call.
 func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, string, error) {
 	r.reapProbes()
 	dir, err := os.MkdirTemp(r.cfg.StateDir, "accel-probe-")
@@ -87,7 +88,11 @@ func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, s
 	serial := filepath.Join(dir, "serial.log")
 	spec := podvm.DefaultSpec("accel-probe", 0)
 	spec.MemoryMiB, spec.Disks, spec.NICs = 256, nil, nil
-	x, err := domainXMLFor(domainParams{Domain: name, Type: "kvm", Spec: &spec, Kernel: kernel, Initrd: initrd,
+	caps, err := r.domainCaps("kvm", machineType(&spec))
+	if err != nil {
+		return false, "KVM smoke boot: libvirt offers no kvm domain: " + lastLine(err.Error()), nil
+	}
+	x, err := domainXMLFor(domainParams{Domain: name, Type: "kvm", Emulator: caps.Emulator, Spec: &spec, Kernel: kernel, Initrd: initrd,
 		Cmdline: "console=ttyS0 panic=-1", Serial: serial,
 		Meta: podMeta{Name: "accel-probe", Accel: AccelKVM, Reason: "smoke boot", State: r.cfg.StateDir,
 			Started: time.Now().UTC().Format(time.RFC3339Nano)}})

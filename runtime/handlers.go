@@ -168,8 +168,13 @@ func checkHost(_ context.Context, m *Machine) error {
 	if avail, err := availableMemoryMiB(); err == nil && s.MemoryMiB+64 > avail {
 		return fmt.Errorf("pod VM %s: %w: it needs %d MiB plus about 64 MiB for QEMU, the host has %d MiB available", m.name, ErrNoMemory, s.MemoryMiB, avail)
 	}
+	caps, err := m.rt.domainCaps(m.accel.DomainType(), machineType(s))
+	if err != nil {
+		return fmt.Errorf("pod VM %s: %w", m.name, err)
+	}
+	m.caps = caps
 	if s.Firmware.Type == podvm.FirmwareEFI {
-		o, err := findOVMF(m.rt.cfg.OVMFDir, s.Firmware.SecureBoot)
+		o, err := findOVMF(m.rt.cfg.OVMFDir, m.caps, s.Firmware.SecureBoot)
 		if err != nil {
 			return fmt.Errorf("pod VM %s: %w", m.name, err)
 		}
@@ -212,6 +217,9 @@ func startDomain(_ context.Context, m *Machine) error {
 		Serial:  filepath.Join(m.dir, "serial.log"),
 		Publish: m.Config.Publish,
 		Agent:   m.Config.Ready == ReadyAgent,
+	}
+	if m.caps != nil {
+		p.Emulator = m.caps.Emulator
 	}
 	if u := m.spec.Source.BIOSUUID; u != "" {
 		// Keep the source VM's SMBIOS UUID (licences may be tied to it),

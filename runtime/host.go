@@ -55,31 +55,6 @@ func availableMemoryMiB() (int64, error) {
 // QbootROM is QEMU's minimal firmware for direct kernel boot.
 const QbootROM = "/usr/share/qemu/qboot.rom"
 
-// ovmf is a UEFI code image and the variable store template that fits it.
-type ovmf struct {
-	Code, Vars string
-	Secure     bool
-}
-
-// findOVMF looks for UEFI firmware in dir: with secureBoot only the
-// secure-boot build (needs SMM) with Microsoft keys enrolled will do.
-func findOVMF(dir string, secureBoot bool) (*ovmf, error) {
-	pairs := [][2]string{{"OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"}, {"OVMF_CODE.fd", "OVMF_VARS.fd"}}
-	if secureBoot {
-		pairs = [][2]string{{"OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"}, {"OVMF_CODE.secboot.fd", "OVMF_VARS.ms.fd"}}
-	}
-	for _, p := range pairs {
-		code, vars := filepath.Join(dir, p[0]), filepath.Join(dir, p[1])
-		if fileExists(code) && fileExists(vars) {
-			return &ovmf{Code: code, Vars: vars, Secure: secureBoot}, nil
-		}
-	}
-	if secureBoot {
-		return nil, fmt.Errorf("%w: secure boot needs OVMF secure-boot firmware (OVMF_CODE_4M.secboot.fd with OVMF_VARS_4M.ms.fd) in %s: install ovmf", ErrUnsatisfiable, dir)
-	}
-	return nil, fmt.Errorf("%w: UEFI needs OVMF firmware (OVMF_CODE_4M.fd with OVMF_VARS_4M.fd) in %s: install ovmf", ErrUnsatisfiable, dir)
-}
-
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()

@@ -121,6 +121,7 @@ type Machine struct {
 	base       []baseDisk
 	boot       *image.Boot // kernel paths are absolute here
 	accel      *AccelVerdict
+	caps       *hostCaps // libvirt's domain capabilities for the accelerator and machine
 	ovmf       *ovmf
 	dir        string
 	createdDir bool

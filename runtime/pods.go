@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -158,8 +157,8 @@ func (r *Runtime) liveDomains() (map[string]liveDomain, error) {
 		name, err := d.GetName()
 		if err == nil && strings.HasPrefix(name, DomainPrefix) {
 			if md, err := d.GetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, MetadataNS, libvirt.DOMAIN_AFFECT_LIVE); err == nil {
-				var ld liveDomain
-				if xml.Unmarshal([]byte(md), &ld.meta) == nil {
+				if meta, err := parseMeta(md); err == nil {
+					ld := liveDomain{meta: meta}
 					ld.state, _, _ = d.GetState()
 					ld.id, _ = d.GetID()
 					out[name] = ld

@@ -39,7 +39,7 @@ var _ PodVMRuntime = (*Runtime)(nil)
 type Config struct {
 	URI          string        // libvirt URI; default qemu:///system
 	StateDir     string        // image store, pod VM folders, accelerator verdict
-	OVMFDir      string        // where OVMF firmware is looked up; default /usr/share/OVMF
+	OVMFDir      string        // where OVMF firmware is looked up; default: the firmware libvirt's domain capabilities list
 	ProbeKernel  string        // kernel for the KVM smoke boot (else the image's own, if any)
 	ProbeInitrd  string        // its initramfs
 	ProbeTimeout time.Duration // how long the KVM smoke boot may take; default 20s
@@ -56,7 +56,8 @@ func WithURI(uri string) Option { return func(c *Config) { c.URI = uri } }
 // WithStateDir sets where images, overlays and logs live.
 func WithStateDir(dir string) Option { return func(c *Config) { c.StateDir = dir } }
 
-// WithOVMFDir sets where UEFI firmware is looked up.
+// WithOVMFDir sets where UEFI firmware is looked up instead of among the
+// firmware libvirt's domain capabilities list.
 func WithOVMFDir(dir string) Option { return func(c *Config) { c.OVMFDir = dir } }
 
 // WithProbeGuest sets the kernel and initramfs of the KVM smoke boot.
@@ -77,12 +78,13 @@ func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Log = l } }
 type Runtime struct {
 	cfg  Config
 	conn *libvirt.Connect
+	caps capsCache // libvirt's domain capabilities, asked once
 }
 
 // New connects to libvirt and prepares the state folder. A daemon that does
 // not answer gives ErrLibvirtUnavailable with how to start it.
 func New(ctx context.Context, opts ...Option) (*Runtime, error) {
-	cfg := Config{URI: DefaultURI, StateDir: DefaultStateDir, OVMFDir: "/usr/share/OVMF", ProbeTimeout: 20 * time.Second}
+	cfg := Config{URI: DefaultURI, StateDir: DefaultStateDir, ProbeTimeout: 20 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}

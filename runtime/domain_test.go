@@ -1,9 +1,10 @@
 package runtime
 
 import (
-	"encoding/xml"
 	"strings"
 	"testing"
+
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
@@ -25,9 +26,11 @@ func TestDomainXML(t *testing.T) {
 	}{
 		{"bios virtio tcg", base(func(*podvm.Spec, *domainParams) {}),
 			[]string{`type="qemu"`, `machine="q35"`, `bus="virtio"`, `<boot order="1">`, `<interface type="user">`, `<model type="virtio">`,
-				`<on_poweroff>destroy</on_poweroff>`, `<memballoon model="none">`, `xmlns:podvm="` + MetadataNS, `a &lt;reason&gt; &amp; more`,
+				`<on_poweroff>destroy</on_poweroff>`, `<memballoon model="none">`, `<pod xmlns="` + MetadataNS + `">`, `a &lt;reason&gt; &amp; more`,
 				`<serial type="file">`, `slot="0x02"`},
-			[]string{"<loader", "host-passthrough", "smm", "qemu:commandline", "<kernel>"}},
+			[]string{"<loader", "host-passthrough", "smm", "commandline", "<kernel>", "<emulator>"}},
+		{"the emulator libvirt's domain capabilities name", base(func(_ *podvm.Spec, p *domainParams) { p.Emulator = "/usr/libexec/qemu-kvm" }),
+			[]string{`<emulator>/usr/libexec/qemu-kvm</emulator>`}, nil},
 		{"kvm uses the host CPU", base(func(_ *podvm.Spec, p *domainParams) { p.Type = "kvm" }),
 			[]string{`type="kvm"`, `mode="host-passthrough"`}, nil},
 		{"efi secure boot", base(func(s *podvm.Spec, p *domainParams) {
@@ -50,7 +53,7 @@ func TestDomainXML(t *testing.T) {
 		{"published ports go through QEMU's user networking", base(func(s *podvm.Spec, p *domainParams) {
 			s.NICs[0].MAC = "00:50:56:01:02:03"
 			p.Publish = []PortForward{{Proto: "tcp", HostPort: 8080, GuestPort: 80}, {Proto: "udp", HostAddr: "127.0.0.1", HostPort: 5353, GuestPort: 53}}
-		}), []string{`xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"`, `hostfwd=tcp::8080-:80,hostfwd=udp:127.0.0.1:5353-:53`,
+		}), []string{`<commandline xmlns="http://libvirt.org/schemas/domain/qemu/1.0">`, `hostfwd=tcp::8080-:80,hostfwd=udp:127.0.0.1:5353-:53`,
 			`virtio-net-pci,netdev=podvmnet0,bus=pcie.0,addr=0x10,mac=00:50:56:01:02:03`}, []string{`<interface`}},
 		{"direct kernel boot", base(func(_ *podvm.Spec, p *domainParams) { p.Kernel, p.Initrd, p.Cmdline = "/k", "/i", "console=ttyS0" }),
 			[]string{`<kernel>/k</kernel>`, `<initrd>/i</initrd>`, `<cmdline>console=ttyS0</cmdline>`}, []string{`<boot order`}},
@@ -65,9 +68,16 @@ func TestDomainXML(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var any struct{}
-			if err := xml.Unmarshal([]byte(x), &any); err != nil {
-				t.Fatalf("not XML: %v\n%s", err, x)
+			var d libvirtxml.Domain
+			if err := d.Unmarshal(x); err != nil {
+				t.Fatalf("not a domain: %v\n%s", err, x)
+			}
+			if d.Metadata == nil {
+				t.Fatalf("no metadata\n%s", x)
+			}
+			m, err := parseMeta(d.Metadata.XML)
+			if m.XMLName = c.p.Meta.XMLName; err != nil || m != c.p.Meta {
+				t.Errorf("metadata reads back as %+v, %v; want %+v", m, err, c.p.Meta)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(x, w) {
@@ -85,18 +95,6 @@ func TestDomainXML(t *testing.T) {
 	s.Firmware.Type = podvm.FirmwareEFI
 	if _, err := domainXMLFor(domainParams{Domain: "d", Type: "qemu", Spec: &s, Disks: []string{"/d"}}); err == nil {
 		t.Error("efi without firmware rendered")
-	}
-}
-
-func TestMetadataRoundTrip(t *testing.T) {
-	m := podMeta{Name: "web01", Image: "docker://r/x:v1", Accel: "tcg", Reason: "<why> & how", Started: "2026-01-01T00:00:00Z", State: "/var/lib/podvm-migrate"}
-	var got podMeta
-	if err := xml.Unmarshal([]byte(m.element()), &got); err != nil {
-		t.Fatal(err)
-	}
-	got.XMLName = m.XMLName
-	if got != m {
-		t.Errorf("got %+v, want %+v", got, m)
 	}
 }
 
