@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"libvirt.org/go/libvirt"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/host"
@@ -108,33 +109,41 @@ func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, s
 		_ = dom.Destroy()
 		dom.Free()
 	}()
-	deadline := time.Now().Add(r.cfg.ProbeTimeout)
-	for time.Now().Before(deadline) {
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.ProbeTimeout)
+	defer cancel()
+	var ok bool
+	var verdict string
+	_ = wait.PollUntilContextCancel(pctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
 		if b, err := os.ReadFile(serial); err == nil {
 			s := string(b)
 			if strings.Contains(s, DefaultReadyLine) || strings.Contains(s, "Run /init as init process") {
-				return true, fmt.Sprintf("KVM smoke boot reached user space in %.1fs", time.Since(start).Seconds()), nil
+				ok, verdict = true, fmt.Sprintf("KVM smoke boot reached user space in %.1fs", time.Since(start).Seconds())
+				return true, nil
 			}
 			if strings.Contains(s, "KVM internal error") {
-				return false, "KVM smoke boot: KVM internal error", nil
+				verdict = "KVM smoke boot: KVM internal error"
+				return true, nil
 			}
 		}
 		st, reason, err := dom.GetState()
 		if err != nil || st == libvirt.DOMAIN_SHUTOFF || st == libvirt.DOMAIN_CRASHED {
-			return false, "KVM smoke boot: guest stopped before user space", nil
+			verdict = "KVM smoke boot: guest stopped before user space"
+			return true, nil
 		}
 		if st == libvirt.DOMAIN_PAUSED {
-			why := "KVM smoke boot: guest paused"
+			verdict = "KVM smoke boot: guest paused"
 			if libvirt.DomainPausedReason(reason) == libvirt.DOMAIN_PAUSED_IOERROR || qemuLogHas(name, "KVM internal error") {
-				why += " (KVM internal error)"
+				verdict += " (KVM internal error)"
 			}
-			return false, why, nil
+			return true, nil
 		}
-		select {
-		case <-ctx.Done():
-			return false, "", ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if verdict != "" {
+		return ok, verdict, nil
+	}
+	if ctx.Err() != nil {
+		return false, "", ctx.Err()
 	}
 	why := fmt.Sprintf("KVM smoke boot not in user space within %s", r.cfg.ProbeTimeout)
 	if qemuLogHas(name, "KVM internal error") {

@@ -14,6 +14,7 @@ import (
 	"libvirt.org/go/libvirt"
 
 	"github.com/podvm-migrate/podvm-migrate/image"
+	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -290,9 +291,8 @@ func (p *PodVM) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(p.Dir, ".pod.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(p.Dir, "pod.json"), b, 0o644); err != nil {
 		return fmt.Errorf("pod VM %s: record: %w", p.Name, err)
 	}
-	return os.Rename(tmp, filepath.Join(p.Dir, "pod.json"))
+	return nil
 }

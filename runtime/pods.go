@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"libvirt.org/go/libvirt"
 
 	"github.com/podvm-migrate/podvm-migrate/podvm"
@@ -208,27 +209,35 @@ func (r *Runtime) Logs(ctx context.Context, name string, w io.Writer, follow boo
 		return fmt.Errorf("pod VM %s: log: %w", name, err)
 	}
 	defer f.Close()
-	for {
+	if _, err := io.Copy(w, f); err != nil || !follow {
+		return logErr(name, p.SerialLog, err)
+	}
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, false, func(context.Context) (bool, error) {
 		if _, err := io.Copy(w, f); err != nil {
-			return fmt.Errorf("pod VM %s: log %s: %w", name, p.SerialLog, err)
-		}
-		if !follow {
-			return nil
+			return false, logErr(name, p.SerialLog, err)
 		}
 		live, err := r.liveDomains()
 		if err != nil {
-			return err
+			return false, err
 		}
 		if _, ok := live[p.Domain]; !ok {
-			_, err := io.Copy(w, f)
-			return err
+			_, err := io.Copy(w, f) // what it printed last
+			return true, logErr(name, p.SerialLog, err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(200 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil // the caller stopped following
 	}
+	return err
+}
+
+// logErr names the pod VM and its log in a copy error; nil stays nil.
+func logErr(name, file string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("pod VM %s: log %s: %w", name, file, err)
 }
 
 // Stop asks the guest to shut down (ACPI) and destroys the domain when it
@@ -246,16 +255,17 @@ func (r *Runtime) Stop(ctx context.Context, name string, grace time.Duration) er
 	defer dom.Free()
 	if grace > 0 {
 		if err := dom.Shutdown(); err == nil {
-			deadline := time.Now().Add(grace)
-			for time.Now().Before(deadline) {
-				if active, err := dom.IsActive(); err != nil || !active {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(100 * time.Millisecond):
-				}
+			gctx, cancel := context.WithTimeout(ctx, grace)
+			err := wait.PollUntilContextCancel(gctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+				active, err := dom.IsActive()
+				return err != nil || !active, nil
+			})
+			cancel()
+			if err == nil {
+				return nil // shut down within grace
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 		}
 	}

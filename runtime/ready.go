@@ -3,12 +3,14 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"libvirt.org/go/libvirt"
 )
 
@@ -20,8 +22,8 @@ const serialPoll = 5 * time.Millisecond
 // the domain pausing or stopping, a timeout, or ctx. A guest that pauses
 // (KVM internal error) is destroyed; one that is merely slow keeps running.
 func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, c MachineConfig) (string, time.Duration, error) {
-	deadline := time.NewTimer(c.ReadyTimeout)
-	defer deadline.Stop()
+	rctx, cancel := context.WithTimeout(ctx, c.ReadyTimeout)
+	defer cancel()
 	var f *os.File
 	defer func() {
 		if f != nil {
@@ -32,7 +34,9 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 	lastState := time.Time{}
 	lastAgent := time.Time{}
 	chunk := make([]byte, 64<<10)
-	for {
+	var line string
+	var after time.Duration
+	err := wait.PollUntilContextCancel(rctx, serialPoll, true, func(context.Context) (bool, error) {
 		if c.Ready == ReadySerial {
 			if f == nil {
 				f, _ = os.Open(p.SerialLog)
@@ -46,11 +50,12 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 					}
 				}
 				if i := bytes.Index(buf, []byte(c.ReadyLine)); i >= 0 {
-					line := string(buf[i:])
+					line = string(buf[i:])
 					if j := strings.IndexAny(line, "\r\n"); j >= 0 {
 						line = line[:j]
 					}
-					return strings.TrimSpace(line), time.Since(p.Started), nil
+					line, after = strings.TrimSpace(line), time.Since(p.Started)
+					return true, nil
 				}
 				if len(buf) > 1<<20 {
 					buf = buf[len(buf)-len(c.ReadyLine):]
@@ -61,7 +66,8 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 			lastAgent = time.Now()
 			if out, err := dom.QemuAgentCommand(`{"execute":"guest-ping"}`, libvirt.DOMAIN_QEMU_AGENT_COMMAND_NOWAIT, 0); err == nil {
 				_ = out
-				return "qemu-guest-agent answered guest-ping", time.Since(p.Started), nil
+				line, after = "qemu-guest-agent answered guest-ping", time.Since(p.Started)
+				return true, nil
 			}
 		}
 		if time.Since(lastState) > 200*time.Millisecond {
@@ -69,22 +75,25 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 			st, _, err := dom.GetState()
 			switch {
 			case err != nil || st == libvirt.DOMAIN_SHUTOFF || st == libvirt.DOMAIN_CRASHED:
-				return "", 0, fmt.Errorf("pod VM %s: %w: the guest stopped before it was ready (see 'podvm-migrate logs %s')", p.Name, ErrNotReady, p.Name)
+				return false, fmt.Errorf("pod VM %s: %w: the guest stopped before it was ready (see 'podvm-migrate logs %s')", p.Name, ErrNotReady, p.Name)
 			case st == libvirt.DOMAIN_PAUSED:
 				why := "paused"
 				if qemuLogHas(p.Domain, "KVM internal error") {
 					why = "paused with a KVM internal error (try --accel tcg)"
 				}
 				_ = dom.Destroy()
-				return "", 0, fmt.Errorf("pod VM %s: %w: the guest %s and was stopped", p.Name, ErrNotReady, why)
+				return false, fmt.Errorf("pod VM %s: %w: the guest %s and was stopped", p.Name, ErrNotReady, why)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return "", 0, ctx.Err()
-		case <-deadline.C:
-			return "", 0, fmt.Errorf("pod VM %s: %w within %s (it keeps running; see 'podvm-migrate logs %s')", p.Name, ErrNotReady, c.ReadyTimeout, p.Name)
-		case <-time.After(serialPoll):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return line, after, nil
+	case ctx.Err() != nil:
+		return "", 0, ctx.Err()
+	case rctx.Err() != nil && errors.Is(err, rctx.Err()):
+		return "", 0, fmt.Errorf("pod VM %s: %w within %s (it keeps running; see 'podvm-migrate logs %s')", p.Name, ErrNotReady, c.ReadyTimeout, p.Name)
 	}
+	return "", 0, err
 }
