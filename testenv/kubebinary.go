@@ -19,7 +19,7 @@ const KubeVersion = "v1.34.3"
 
 // kubeToolsModule is where the tools module that builds kube-apiserver
 // lives, relative to the repository root.
-const kubeToolsModule = "internal/tools/kube-apiserver"
+const kubeToolsModule = "tools/kube-apiserver"
 
 // KubeAPIServerPath returns the path of a cached kube-apiserver binary of
 // KubeVersion under cacheDir, building it first from the tools module when

@@ -30,7 +30,7 @@ CDI's DataVolume, with schemas generated from kubevirt client-go's OpenAPI
 definitions), print where everything is and how long each step took, then
 serve until interrupted. No controllers run: nothing reconciles or runs VMs.
 
-kube-apiserver is built once from internal/tools/kube-apiserver into
+kube-apiserver is built once from tools/kube-apiserver into
 --cache-dir (several minutes on a small machine) and reused after that.
 
 Two kubeconfigs are written: "kubeconfig" (an admin in system:masters) and

@@ -3,7 +3,7 @@
 // separate module so its large dependency graph never enters the main
 // module's; testenv builds it with `go build` from here and caches the
 // binary by version.
-module github.com/podvm-migrate/podvm-migrate/internal/tools/kube-apiserver
+module github.com/podvm-migrate/podvm-migrate/tools/kube-apiserver
 
 go 1.26
 

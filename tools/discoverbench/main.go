@@ -64,7 +64,7 @@ func main() {
 	flag.IntVar(&o.vms, "vms", 5000, "VMs in the simulator")
 	flag.DurationVar(&o.rtt, "rtt", 20*time.Millisecond, "round-trip delay added on the slow link")
 	flag.StringVar(&o.podvm, "podvm-migrate", "bin/podvm-migrate", "podvm-migrate binary")
-	flag.StringVar(&o.govc, "govc", "", "govc binary (default: build ./internal/tools/govc)")
+	flag.StringVar(&o.govc, "govc", "", "govc binary (default: build ./tools/govc)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up on one command after this long")
 	flag.BoolVar(&o.slow, "slow-link", true, "also measure over a netns link with --rtt added")
 	flag.BoolVar(&o.skipVMInfo, "skip-vm-info", false, "leave out govc vm.info over every VM (slow)")
@@ -88,7 +88,7 @@ func run(ctx context.Context, o options) error {
 	if o.govc == "" {
 		o.govc = filepath.Join(tmp, "govc")
 		logf("building govc (govmomi v0.56.0 cli)")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", o.govc, "./internal/tools/govc").CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", o.govc, "./tools/govc").CombinedOutput(); err != nil {
 			return fmt.Errorf("build govc: %v: %s", err, out)
 		}
 	}
