@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
 )
 
 // Artefact file names of the Debian test guest.
@@ -132,7 +134,7 @@ func BuildDebian(ctx context.Context, o DebianOptions) (*DebianGuest, error) {
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
-	if err := runEnv(ctx, []string{"DEBIAN_FRONTEND=noninteractive"}, "debootstrap", "--variant=minbase",
+	if err := cmdrun.RunEnv(ctx, []string{"DEBIAN_FRONTEND=noninteractive"}, "debootstrap", "--variant=minbase",
 		"--cache-dir="+debs, "--include="+strings.Join(debianPackages, ","), DebianSuite, root, o.Mirror); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
@@ -144,10 +146,10 @@ func BuildDebian(ctx context.Context, o DebianOptions) (*DebianGuest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := run(ctx, "chroot", root, "passwd", "-d", "root"); err != nil {
+	if err := cmdrun.Run(ctx, "chroot", root, "passwd", "-d", "root"); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
-	if err := run(ctx, "chroot", root, "update-initramfs", "-u", "-k", release); err != nil {
+	if err := cmdrun.Run(ctx, "chroot", root, "update-initramfs", "-u", "-k", release); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	if err := installGrubFiles(ctx, root, release, uuid, w("core.img")); err != nil {
@@ -159,11 +161,11 @@ func BuildDebian(ctx context.Context, o DebianOptions) (*DebianGuest, error) {
 
 	logf("building the root file system and the disk (%d MiB)", o.DiskMiB)
 	capacity := int64(o.DiskMiB) << 20
-	partBytes := capacity - partitionStart*sectorSize
-	if err := createSized(w("root.img"), partBytes); err != nil {
+	partBytes := capacity - diskimg.PartitionStart*diskimg.SectorSize
+	if err := diskimg.CreateSized(w("root.img"), partBytes); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
-	if err := run(ctx, "mkfs.ext4", "-q", "-F", "-L", "root", "-U", uuid, "-O", "^metadata_csum_seed,^orphan_file",
+	if err := cmdrun.Run(ctx, "mkfs.ext4", "-q", "-F", "-L", "root", "-U", uuid, "-O", "^metadata_csum_seed,^orphan_file",
 		"-d", root, w("root.img")); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
@@ -172,7 +174,7 @@ func BuildDebian(ctx context.Context, o DebianOptions) (*DebianGuest, error) {
 	}
 	os.Remove(w("root.img"))
 	os.Remove(w("core.img"))
-	if err := run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type=lsilogic", w("debian.raw"), w(DebianVMDK)); err != nil {
+	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type=lsilogic", w("debian.raw"), w(DebianVMDK)); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	os.Remove(w("debian.raw"))
@@ -250,15 +252,4 @@ func cleanFolder(dir string) {
 		}
 		os.Remove(filepath.Join(dir, e.Name()))
 	}
-}
-
-// runEnv is run with extra environment variables.
-func runEnv(ctx context.Context, env []string, args ...string) error {
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, lastLine(out))
-	}
-	return nil
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
 )
 
 // grubCoreMaxBytes is what fits between the MBR and the first partition.
-const grubCoreMaxBytes = (partitionStart - 1) * sectorSize
+const grubCoreMaxBytes = (diskimg.PartitionStart - 1) * diskimg.SectorSize
 
 // installGrubFiles copies GRUB's BIOS modules into root/boot/grub/i386-pc
 // (as grub-install would), writes grub.cfg and builds core.img into dst
@@ -28,7 +31,7 @@ func installGrubFiles(ctx context.Context, root, release, rootUUID, dst string) 
 	for _, e := range ents {
 		switch filepath.Ext(e.Name()) {
 		case ".mod", ".lst", ".img":
-			if err := copyFile(filepath.Join(mods, e.Name()), filepath.Join(src, e.Name())); err != nil {
+			if err := diskimg.CopyFile(filepath.Join(mods, e.Name()), filepath.Join(src, e.Name())); err != nil {
 				return fmt.Errorf("grub: %w", err)
 			}
 		}
@@ -38,7 +41,7 @@ func installGrubFiles(ctx context.Context, root, release, rootUUID, dst string) 
 		return fmt.Errorf("grub: %w", err)
 	}
 	const inRoot = "/podvm-core.img"
-	if err := run(ctx, "chroot", root, "grub-mkimage", "-d", "/usr/lib/grub/i386-pc", "-O", "i386-pc",
+	if err := cmdrun.Run(ctx, "chroot", root, "grub-mkimage", "-d", "/usr/lib/grub/i386-pc", "-O", "i386-pc",
 		"-o", inRoot, "-p", "(hd0,msdos1)/boot/grub", "biosdisk", "part_msdos", "ext2"); err != nil {
 		return fmt.Errorf("grub: %w", err)
 	}
@@ -62,7 +65,7 @@ func assembleGrubDisk(dst string, diskBytes int64, bootImg, coreImg, partImage s
 		return fmt.Errorf("disk %s: %w", dst, err)
 	}
 	if len(core) > grubCoreMaxBytes {
-		return fmt.Errorf("disk %s: core.img of %d bytes does not fit before sector %d", dst, len(core), partitionStart)
+		return fmt.Errorf("disk %s: core.img of %d bytes does not fit before sector %d", dst, len(core), diskimg.PartitionStart)
 	}
 	part, err := os.Open(partImage)
 	if err != nil {
@@ -73,7 +76,7 @@ func assembleGrubDisk(dst string, diskBytes int64, bootImg, coreImg, partImage s
 	if err != nil {
 		return fmt.Errorf("disk %s: %w", dst, err)
 	}
-	if partitionStart*sectorSize+st.Size() > diskBytes {
+	if diskimg.PartitionStart*diskimg.SectorSize+st.Size() > diskBytes {
 		return fmt.Errorf("disk %s: %d-byte partition does not fit a %d-byte disk", dst, st.Size(), diskBytes)
 	}
 	out, err := os.Create(dst)
@@ -81,19 +84,19 @@ func assembleGrubDisk(dst string, diskBytes int64, bootImg, coreImg, partImage s
 		return fmt.Errorf("disk %s: %w", dst, err)
 	}
 	defer out.Close()
-	mbr := make([]byte, sectorSize)
-	copy(mbr, boot[:min(len(boot), mbrBootCodeSize)])
+	mbr := make([]byte, diskimg.SectorSize)
+	copy(mbr, boot[:min(len(boot), diskimg.BootCodeSize)])
 	binary.LittleEndian.PutUint32(mbr[440:], 0x44424450) // disk signature "PDBD"
-	writePartitionEntry(mbr[446:462], partitionStart, uint32(st.Size()/sectorSize))
+	diskimg.WritePartitionEntry(mbr[446:462], diskimg.PartitionStart, uint32(st.Size()/diskimg.SectorSize))
 	mbr[446+4] = 0x83 // Linux
 	mbr[510], mbr[511] = 0x55, 0xaa
 	if _, err := out.Write(mbr); err != nil {
 		return fmt.Errorf("disk %s: %w", dst, err)
 	}
-	if _, err := out.WriteAt(core, sectorSize); err != nil {
+	if _, err := out.WriteAt(core, diskimg.SectorSize); err != nil {
 		return fmt.Errorf("disk %s: %w", dst, err)
 	}
-	if err := copySparse(out, part, partitionStart*sectorSize); err != nil {
+	if err := diskimg.CopySparse(out, part, diskimg.PartitionStart*diskimg.SectorSize); err != nil {
 		return fmt.Errorf("disk %s: %w", dst, err)
 	}
 	if err := out.Truncate(diskBytes); err != nil {

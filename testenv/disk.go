@@ -1,20 +1,13 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"strings"
-)
 
-const (
-	sectorSize      = 512
-	partitionStart  = 2048 // first sector of the boot partition (1 MiB aligned)
-	mbrBootCodeSize = 440
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
 )
 
 // syslinuxConfig boots the kernel with the console on the first serial port.
@@ -48,7 +41,7 @@ func defaultBootFiles() bootFiles {
 // buildBootPartition makes a FAT16 file system image of partBytes holding the
 // kernel, initramfs and syslinux for both BIOS and UEFI.
 func buildBootPartition(ctx context.Context, dst string, partBytes int64, vmlinuz, initrd string, bf bootFiles, powerOff bool) error {
-	if err := createSized(dst, partBytes); err != nil {
+	if err := diskimg.CreateSized(dst, partBytes); err != nil {
 		return err
 	}
 	extra := ""
@@ -72,7 +65,7 @@ func buildBootPartition(ctx context.Context, dst string, partBytes int64, vmlinu
 		{"mcopy", "-i", dst, cfg, "::EFI/BOOT/syslinux.cfg"},
 	}
 	for _, s := range steps {
-		if err := run(ctx, s...); err != nil {
+		if err := cmdrun.Run(ctx, s...); err != nil {
 			return fmt.Errorf("boot partition %s: %w", dst, err)
 		}
 	}
@@ -96,7 +89,7 @@ func assembleDisk(dst string, diskBytes int64, partImage, mbrCode string) error 
 	if err != nil {
 		return fmt.Errorf("disk: %w", err)
 	}
-	if partitionStart*sectorSize+st.Size() > diskBytes {
+	if diskimg.PartitionStart*diskimg.SectorSize+st.Size() > diskBytes {
 		return fmt.Errorf("disk: %d-byte partition does not fit a %d-byte disk", st.Size(), diskBytes)
 	}
 	out, err := os.Create(dst)
@@ -104,85 +97,19 @@ func assembleDisk(dst string, diskBytes int64, partImage, mbrCode string) error 
 		return fmt.Errorf("disk: %w", err)
 	}
 	defer out.Close()
-	mbr := make([]byte, sectorSize)
-	copy(mbr, code[:min(len(code), mbrBootCodeSize)])
+	mbr := make([]byte, diskimg.SectorSize)
+	copy(mbr, code[:min(len(code), diskimg.BootCodeSize)])
 	binary.LittleEndian.PutUint32(mbr[440:], 0x504f4456) // disk signature "VDOP"
-	writePartitionEntry(mbr[446:462], partitionStart, uint32(st.Size()/sectorSize))
+	diskimg.WritePartitionEntry(mbr[446:462], diskimg.PartitionStart, uint32(st.Size()/diskimg.SectorSize))
 	mbr[510], mbr[511] = 0x55, 0xaa
 	if _, err := out.Write(mbr); err != nil {
 		return fmt.Errorf("disk: write MBR: %w", err)
 	}
-	if err := copySparse(out, part, partitionStart*sectorSize); err != nil {
+	if err := diskimg.CopySparse(out, part, diskimg.PartitionStart*diskimg.SectorSize); err != nil {
 		return fmt.Errorf("disk: %w", err)
 	}
 	if err := out.Truncate(diskBytes); err != nil {
 		return fmt.Errorf("disk: %w", err)
 	}
 	return out.Close()
-}
-
-// writePartitionEntry fills a 16-byte MBR partition entry: bootable, type
-// 0x0c (FAT32 LBA, which firmware and syslinux accept for FAT16 too), with
-// CHS values for the classic 255-head, 63-sector geometry.
-func writePartitionEntry(e []byte, start, count uint32) {
-	e[0] = 0x80
-	copy(e[1:4], chs(start))
-	e[4] = 0x0c
-	copy(e[5:8], chs(start+count-1))
-	binary.LittleEndian.PutUint32(e[8:], start)
-	binary.LittleEndian.PutUint32(e[12:], count)
-}
-
-func chs(lba uint32) []byte {
-	const heads, sectors = 255, 63
-	c := lba / (heads * sectors)
-	if c > 1023 {
-		return []byte{0xfe, 0xff, 0xff}
-	}
-	h := (lba / sectors) % heads
-	s := lba%sectors + 1
-	return []byte{byte(h), byte(s) | byte((c>>2)&0xc0), byte(c)}
-}
-
-// copySparse copies src into dst at offset off, seeking over all-zero blocks.
-func copySparse(dst *os.File, src io.Reader, off int64) error {
-	buf := make([]byte, 64<<10)
-	zero := make([]byte, len(buf))
-	for {
-		n, err := io.ReadFull(src, buf)
-		if n > 0 && !bytes.Equal(buf[:n], zero[:n]) {
-			if _, werr := dst.WriteAt(buf[:n], off); werr != nil {
-				return werr
-			}
-		}
-		off += int64(n)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func createSized(name string, size int64) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// run runs a host tool and turns a failure into an error carrying its output.
-func run(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, lastLine(out))
-	}
-	return nil
 }

@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
 )
 
 // Artefact file names written by BuildGuest, all from the same guest disk.
@@ -107,7 +110,7 @@ func BuildGuest(ctx context.Context, o GuestOptions) (*Guest, error) {
 	if err := BuildInitramfs(w(GuestInitrd), o.Busybox, k); err != nil {
 		return nil, err
 	}
-	if err := copyFile(w(GuestKernel), k.Vmlinuz); err != nil {
+	if err := diskimg.CopyFile(w(GuestKernel), k.Vmlinuz); err != nil {
 		return nil, err
 	}
 	logf("building the boot partition and disk")
@@ -122,10 +125,10 @@ func BuildGuest(ctx context.Context, o GuestOptions) (*Guest, error) {
 
 	logf("converting to VMDK (monolithicSparse and streamOptimized)")
 	adapter := "lsilogic"
-	if err := run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type="+adapter, w(GuestRaw), w(GuestVMDK)); err != nil {
+	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type="+adapter, w(GuestRaw), w(GuestVMDK)); err != nil {
 		return nil, fmt.Errorf("guest: %w", err)
 	}
-	if err := run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type="+adapter, w(GuestRaw), w(GuestStream)); err != nil {
+	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type="+adapter, w(GuestRaw), w(GuestStream)); err != nil {
 		return nil, fmt.Errorf("guest: %w", err)
 	}
 	if err := os.WriteFile(w(GuestVMX), []byte(o.Hardware.VMX(GuestVMDK)), 0o644); err != nil {
@@ -221,33 +224,4 @@ func sha256File(path string) (string, error) {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return out.Close()
-}
-
-// DefaultCacheDir is where downloads and probe results are kept:
-// $PODVM_CACHE, else $XDG_CACHE_HOME/podvm-migrate, else ~/.cache/podvm-migrate.
-func DefaultCacheDir() string {
-	if d := os.Getenv("PODVM_CACHE"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "podvm-migrate")
-	}
-	return filepath.Join(os.TempDir(), "podvm-migrate-cache")
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
 )
 
 var (
@@ -123,9 +124,9 @@ func TestGuestPartitionTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := pt.PartitionTable.Partitions
-	if pt.PartitionTable.Label != "dos" || len(ps) != 1 || ps[0].Start != partitionStart || ps[0].Type != "c" || !ps[0].Bootable ||
-		ps[0].Size != bootPartMiB<<20/sectorSize {
-		t.Errorf("partition table = %s; want one bootable type-c partition at 2048 of %d sectors", out, bootPartMiB<<20/sectorSize)
+	if pt.PartitionTable.Label != "dos" || len(ps) != 1 || ps[0].Start != diskimg.PartitionStart || ps[0].Type != "c" || !ps[0].Bootable ||
+		ps[0].Size != bootPartMiB<<20/diskimg.SectorSize {
+		t.Errorf("partition table = %s; want one bootable type-c partition at 2048 of %d sectors", out, bootPartMiB<<20/diskimg.SectorSize)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 )
 
 // Kernel is a Debian cloud kernel unpacked into the cache: the image the
@@ -45,7 +47,7 @@ func FetchKernel(ctx context.Context, cacheDir, debPath string) (*Kernel, error)
 		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
 		cmd.Dir = dlDir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("kernel: apt-get download %s: %w: %s (run 'apt-get update' first, or pass --kernel-deb)", pkg, err, lastLine(out))
+			return nil, fmt.Errorf("kernel: apt-get download %s: %w: %s (run 'apt-get update' first, or pass --kernel-deb)", pkg, err, cmdrun.LastLine(out))
 		}
 		matches, _ := filepath.Glob(filepath.Join(dlDir, pkg+"_*.deb"))
 		if len(matches) == 0 {
@@ -59,7 +61,7 @@ func FetchKernel(ctx context.Context, cacheDir, debPath string) (*Kernel, error)
 	}
 	defer os.RemoveAll(tmp)
 	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debPath, tmp).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("kernel: dpkg-deb -x %s: %w: %s", debPath, err, lastLine(out))
+		return nil, fmt.Errorf("kernel: dpkg-deb -x %s: %w: %s", debPath, err, cmdrun.LastLine(out))
 	}
 	final := filepath.Join(cacheDir, "kernel")
 	if err := os.RemoveAll(final); err != nil {
@@ -90,16 +92,11 @@ func cachedKernel(cacheDir string) (*Kernel, error) {
 func resolveCloudKernel(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "apt-cache", "depends", cloudKernelMeta).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("kernel: apt-cache depends %s: %w: %s", cloudKernelMeta, err, lastLine(out))
+		return "", fmt.Errorf("kernel: apt-cache depends %s: %w: %s", cloudKernelMeta, err, cmdrun.LastLine(out))
 	}
 	m := kernelPkgRE.FindStringSubmatch(string(out))
 	if m == nil {
 		return "", fmt.Errorf("kernel: apt knows no %s (run 'apt-get update' first)", cloudKernelMeta)
 	}
 	return "linux-image-" + m[1], nil
-}
-
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/selfsigned"
 )
 
 // kubeSecrets are the files kube-apiserver needs to start: a self-signed
@@ -37,8 +39,8 @@ func writeKubeSecrets(dir string) (*kubeSecrets, error) {
 		SAKeyFile: filepath.Join(dir, "sa.key"), SAPubFile: filepath.Join(dir, "sa.pub"),
 		TokenFile: filepath.Join(dir, "tokens.csv"),
 	}
-	certPEM, keyPEM, err := selfSignedPEM(pkix.Name{CommonName: "podvm-testenv kube-apiserver"},
-		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"}, loopbackIPs())
+	certPEM, keyPEM, err := selfsigned.PEM(pkix.Name{CommonName: "podvm-testenv kube-apiserver"},
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"}, selfsigned.LoopbackIPs())
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}

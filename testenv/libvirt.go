@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirt"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 )
 
 // LibvirtStatus says what EnsureLibvirt found or started.
@@ -34,7 +36,7 @@ func EnsureLibvirt(ctx context.Context, uri string) (*LibvirtStatus, error) {
 				continue
 			}
 			if out, err := exec.CommandContext(ctx, d, "-d").CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("libvirt: start %s: %w: %s (install libvirt-daemon-system)", d, err, lastLine(out))
+				return nil, fmt.Errorf("libvirt: start %s: %w: %s (install libvirt-daemon-system)", d, err, cmdrun.LastLine(out))
 			}
 			st.Started = append(st.Started, d)
 		}

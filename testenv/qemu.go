@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/host"
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
 )
 
 // Accelerators QEMU can run the guest with.
@@ -117,7 +119,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		res.ReadyAfter = time.Since(start)
 		res.ReadyLine = line
 	case err := <-exited:
-		return nil, fmt.Errorf("qemu exited before the guest was ready (%v): %s: %w", err, lastLine([]byte(stderr.String())), ErrNotReady)
+		return nil, fmt.Errorf("qemu exited before the guest was ready (%v): %s: %w", err, cmdrun.LastLine([]byte(stderr.String())), ErrNotReady)
 	case <-ctx.Done():
 		kill()
 		return nil, fmt.Errorf("boot %s with %s: no %s line within %s: %w", o.what(), o.Accel, ReadyPrefix, timeout, ErrNotReady)
@@ -161,7 +163,7 @@ func qemuArgs(o BootOptions) ([]string, func(), error) {
 		}
 		vars.Close()
 		cleanup = func() { os.Remove(vars.Name()) }
-		if err := copyFile(vars.Name(), OVMFVars); err != nil {
+		if err := diskimg.CopyFile(vars.Name(), OVMFVars); err != nil {
 			cleanup()
 			return nil, noop, fmt.Errorf("qemu: OVMF variables: %w (install ovmf)", err)
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 )
 
 // RegistryBinary is Debian's docker-registry (the CNCF distribution registry).
@@ -85,7 +87,7 @@ http:
 		select {
 		case err := <-r.done:
 			b, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-			return nil, fmt.Errorf("registry: exited before answering (%v): %s", err, lastLine(b))
+			return nil, fmt.Errorf("registry: exited before answering (%v): %s", err, cmdrun.LastLine(b))
 		case <-ctx.Done():
 			r.Stop()
 			return nil, fmt.Errorf("registry: %s did not answer: %w", addr, ctx.Err())

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
 )
 
 // diskMaker places real disk files in the simulator's datastores.
@@ -63,7 +65,7 @@ func (d *diskMaker) primary(name string) (string, int64, error) {
 	}
 	dst := filepath.Join(dir, name+".vmdk")
 	if err := os.Link(d.guestVMDK, dst); err != nil {
-		if err := copyFile(dst, d.guestVMDK); err != nil {
+		if err := diskimg.CopyFile(dst, d.guestVMDK); err != nil {
 			return "", 0, fmt.Errorf("vsphere simulator: place %s: %w", dst, err)
 		}
 	}

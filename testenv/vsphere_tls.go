@@ -1,66 +1,23 @@
 package testenv
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"strings"
-	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv/internal/selfsigned"
 )
-
-// selfSignedPEM makes a self-signed serving certificate (its own CA) for
-// the given names and addresses, and returns it and its key in PEM.
-func selfSignedPEM(subject pkix.Name, dnsNames []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               subject,
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(7 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              dnsNames,
-		IPAddresses:           ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
-}
-
-// loopbackIPs are the addresses every test server's certificate is valid for.
-func loopbackIPs() []net.IP { return []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback} }
 
 // selfSignedCert makes a self-signed certificate (its own CA) valid for
 // localhost, 127.0.0.1, ::1 and the given extra host, writes its PEM to
 // certFile and returns it ready for a TLS server.
 func selfSignedCert(certFile, extraHost string) (tls.Certificate, error) {
-	dnsNames, ips := []string{"localhost"}, loopbackIPs()
+	dnsNames, ips := []string{"localhost"}, selfsigned.LoopbackIPs()
 	if extraHost != "" {
 		if ip := net.ParseIP(extraHost); ip != nil {
 			if !ip.IsLoopback() && !ip.IsUnspecified() {
@@ -70,7 +27,7 @@ func selfSignedCert(certFile, extraHost string) (tls.Certificate, error) {
 			dnsNames = append(dnsNames, extraHost)
 		}
 	}
-	certPEM, keyPEM, err := selfSignedPEM(pkix.Name{CommonName: "podvm-testenv vSphere simulator", Organization: []string{"podvm-migrate testenv"}}, dnsNames, ips)
+	certPEM, keyPEM, err := selfsigned.PEM(pkix.Name{CommonName: "podvm-testenv vSphere simulator", Organization: []string{"podvm-migrate testenv"}}, dnsNames, ips)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("vsphere simulator certificate: %w", err)
 	}
