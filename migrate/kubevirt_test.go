@@ -15,6 +15,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
 )
 
 // playVirtController does what KubeVirt's controller would: it marks every
@@ -48,7 +49,7 @@ func TestMigrateToKubeVirt(t *testing.T) {
 		t.Fatal(err)
 	}
 	kube := testenv.StartKubeForTest(t, testenv.KubeOptions{})
-	reg, err := testenv.StartRegistry(ctx, filepath.Join(dir, "registry"))
+	reg, err := registry.Start(ctx, filepath.Join(dir, "registry"))
 	if err != nil {
 		t.Fatal(err)
 	}

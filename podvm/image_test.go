@@ -19,6 +19,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
 )
 
 var (
@@ -195,7 +196,7 @@ func TestImageRegistry(t *testing.T) {
 	g := testGuest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	reg, err := testenv.StartRegistry(ctx, t.TempDir())
+	reg, err := registry.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
 )
 
 // fixture is what every libvirt test shares: one libvirt connection (the
@@ -22,7 +23,7 @@ type fixture struct {
 	guest    string // folder with guest.raw, vmlinuz, initrd.img
 	layout   string // oci:DIR:TAG of the guest image with its kernel
 	accel    string // kvm | tcg, from testenv's cached smoke boot
-	registry *testenv.Registry
+	registry *registry.Server
 }
 
 var (
@@ -265,7 +266,7 @@ func TestRunFromRegistryFastWithPublish(t *testing.T) {
 			t.Fatal(err)
 		}
 		fixDirs = append(fixDirs, dir)
-		if f.registry, err = testenv.StartRegistry(ctx, dir); err != nil {
+		if f.registry, err = registry.Start(ctx, dir); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,8 @@
-package testenv
+// Package registry runs a local OCI registry for tests and the demo:
+// Debian's docker-registry (the CNCF distribution registry) on a free
+// loopback port, plain HTTP, with filesystem storage in a folder of the
+// caller's. The host needs the docker-registry package (make deps).
+package registry
 
 import (
 	"context"
@@ -15,22 +19,22 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 )
 
-// RegistryBinary is Debian's docker-registry (the CNCF distribution registry).
-const RegistryBinary = "/usr/bin/docker-registry"
+// Binary is Debian's docker-registry (the CNCF distribution registry).
+const Binary = "/usr/bin/docker-registry"
 
-// Registry is a local OCI registry on loopback with filesystem storage,
+// Server is a local OCI registry on loopback with filesystem storage,
 // for tests and the demo. Plain HTTP: clients need TLS verification off.
-type Registry struct {
+type Server struct {
 	Addr string `json:"addr"` // host:port on 127.0.0.1
 	Dir  string `json:"dir"`  // storage and config folder
 	cmd  *exec.Cmd
 	done chan error
 }
 
-// StartRegistry starts docker-registry serving dir (created if missing) on
+// Start starts docker-registry serving dir (created if missing) on
 // a free loopback port and waits until it answers /v2/. Stop ends it.
-func StartRegistry(ctx context.Context, dir string) (*Registry, error) {
-	if _, err := os.Stat(RegistryBinary); err != nil {
+func Start(ctx context.Context, dir string) (*Server, error) {
+	if _, err := os.Stat(Binary); err != nil {
 		return nil, fmt.Errorf("registry: %w (install docker-registry)", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
@@ -67,13 +71,13 @@ http:
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(RegistryBinary, "serve", cfgPath)
+	cmd := exec.Command(Binary, "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("registry: start %s: %w", RegistryBinary, err)
+		return nil, fmt.Errorf("registry: start %s: %w", Binary, err)
 	}
-	r := &Registry{Addr: addr, Dir: dir, cmd: cmd, done: make(chan error, 1)}
+	r := &Server{Addr: addr, Dir: dir, cmd: cmd, done: make(chan error, 1)}
 	go func() { r.done <- cmd.Wait() }()
 	client := &http.Client{Timeout: time.Second}
 	for {
@@ -97,12 +101,12 @@ http:
 }
 
 // Ref returns the docker:// reference of repo:tag in this registry.
-func (r *Registry) Ref(repoTag string) string {
+func (r *Server) Ref(repoTag string) string {
 	return "docker://" + r.Addr + "/" + strings.TrimPrefix(repoTag, "/")
 }
 
 // Wait blocks until the registry exits or ctx ends.
-func (r *Registry) Wait(ctx context.Context) error {
+func (r *Server) Wait(ctx context.Context) error {
 	select {
 	case err := <-r.done:
 		r.done <- err
@@ -113,7 +117,7 @@ func (r *Registry) Wait(ctx context.Context) error {
 }
 
 // Stop ends the registry process; its storage stays in Dir.
-func (r *Registry) Stop() {
+func (r *Server) Stop() {
 	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 	err := <-r.done
 	r.done <- err

@@ -1,4 +1,4 @@
-package testenv
+package registry
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	testtool.Require(t, RegistryBinary)
+	testtool.Require(t, Binary)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := StartRegistry(ctx, t.TempDir())
+	r, err := Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,5 +35,17 @@ func TestRegistry(t *testing.T) {
 	}
 	if err := r.Wait(ctx); err == nil {
 		t.Error("Wait after Stop reports no exit")
+	}
+}
+
+func TestStartForTest(t *testing.T) {
+	r := StartForTest(t)
+	resp, err := http.Get("http://" + r.Addr + "/v2/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/v2/: %s", resp.Status)
 	}
 }
