@@ -14,6 +14,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 )
 
 // e2e is a real environment: the test guest's disks as source VMs,
@@ -31,7 +32,7 @@ func newE2E(t *testing.T) *e2e {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	dir := testtool.LibvirtDir(t, "podvm-migrate-e2e-")

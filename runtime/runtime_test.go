@@ -12,6 +12,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
 )
 
@@ -56,7 +57,7 @@ func setup(t *testing.T) *fixture {
 func newFixture() (*fixture, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		return nil, err
 	}
 	f := &fixture{}

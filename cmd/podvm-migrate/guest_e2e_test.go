@@ -18,6 +18,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 )
 
 // slowTests enables the tests that boot the real Debian guest: a cold
@@ -55,7 +56,7 @@ func TestDebianGuestConversion(t *testing.T) {
 		}
 		t.Logf("built the Debian guest in %s", time.Since(start).Round(time.Second))
 	}
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	dir := testtool.LibvirtDir(t, "podvm-guestconv-")

@@ -17,6 +17,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 )
 
 // The test binary doubles as the podvm-migrate command when this variable
@@ -44,7 +45,7 @@ func TestMigrateSurvivesKill(t *testing.T) {
 		t.Skip("migrating to the runtime starts libvirtd for qemu:///system and needs root")
 	}
 	ctx := context.Background()
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	dir := testtool.LibvirtDir(t, "podvm-migrate-kill-")

@@ -1,4 +1,9 @@
-package testenv
+// Package libvirtd makes sure a libvirt daemon answers for the runtime
+// tests and the demo: it connects to qemu:///system and, on machines
+// without systemd, starts virtlogd and libvirtd itself. Starting them
+// needs root and the libvirt-daemon-system package (make deps); the
+// package links libvirt's C library (libvirt-dev) through cgo.
+package libvirtd
 
 import (
 	"context"
@@ -11,8 +16,8 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 )
 
-// LibvirtStatus says what EnsureLibvirt found or started.
-type LibvirtStatus struct {
+// Status says what Ensure found or started.
+type Status struct {
 	URI             string   `json:"uri"`
 	LibvirtVersion  string   `json:"libvirtVersion"`
 	HypervisorVer   string   `json:"hypervisorVersion"`
@@ -20,14 +25,14 @@ type LibvirtStatus struct {
 	ConnectDuration string   `json:"connectDuration"`
 }
 
-// EnsureLibvirt connects to uri (default qemu:///system) and, when that
+// Ensure connects to uri (default qemu:///system) and, when that
 // fails, starts virtlogd and libvirtd as daemons and tries again until the
 // daemon answers or ctx ends. There is no systemd on these machines.
-func EnsureLibvirt(ctx context.Context, uri string) (*LibvirtStatus, error) {
+func Ensure(ctx context.Context, uri string) (*Status, error) {
 	if uri == "" {
 		uri = "qemu:///system"
 	}
-	st := &LibvirtStatus{URI: uri}
+	st := &Status{URI: uri}
 	start := time.Now()
 	conn, err := libvirt.NewConnect(uri)
 	if err != nil {
