@@ -15,6 +15,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
 	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
 )
 
@@ -48,7 +49,7 @@ func TestMigrateToKubeVirt(t *testing.T) {
 	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: guest}); err != nil {
 		t.Fatal(err)
 	}
-	kube := testenv.StartKubeForTest(t, testenv.KubeOptions{})
+	kube := kube.StartForTest(t, kube.Options{})
 	reg, err := registry.Start(ctx, filepath.Join(dir, "registry"))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
 )
 
 // TestKubeVirtFromVSphere is the whole KubeVirt path on real parts:
@@ -48,7 +49,7 @@ func TestKubeVirtFromVSphere(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	k := testenv.StartKubeForTest(t, testenv.KubeOptions{})
+	k := kube.StartForTest(t, kube.Options{})
 	args := []string{"--kubeconfig", k.Kubeconfig, "kubevirt", "apply", plan, "--registry", "registry.example.com/podvms", "-o", "json"}
 	out, errs, code := execute(t, args...)
 	if code != exitOK && code != exitBlocked {

@@ -1,4 +1,4 @@
-package testenv
+package kube
 
 import (
 	"context"
@@ -53,7 +53,7 @@ func TestKubeVirtCRDsAreStructural(t *testing.T) {
 }
 
 func TestStartKube(t *testing.T) {
-	k := StartKubeForTest(t, KubeOptions{})
+	k := StartForTest(t, Options{})
 	ctx := context.Background()
 
 	out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", k.Kubeconfig, "api-resources", "--api-group", "kubevirt.io", "-o", "name").CombinedOutput()

@@ -1,4 +1,4 @@
-package testenv
+package kube
 
 import (
 	"context"
@@ -6,18 +6,18 @@ import (
 	"time"
 )
 
-// StartKubeForTest starts a Kube for one test (or one test package) and
+// StartForTest starts a Server for one test (or one test package) and
 // stops it when the test ends. The first run on a machine builds
 // kube-apiserver into the cache, which takes minutes; later runs take
 // seconds.
-func StartKubeForTest(t testing.TB, o KubeOptions) *Kube {
+func StartForTest(t testing.TB, o Options) *Server {
 	t.Helper()
 	if o.Log == nil {
 		o.Log = t.Logf
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	k, err := StartKube(ctx, o)
+	k, err := Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

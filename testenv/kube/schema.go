@@ -1,4 +1,4 @@
-package testenv
+package kube
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package testenv
+package kube
 
 import (
 	"context"
@@ -12,25 +12,25 @@ import (
 	"time"
 )
 
-// KubeVersion is the Kubernetes release whose kube-apiserver the test
+// Version is the Kubernetes release whose kube-apiserver the test
 // environment builds: the version of k8s.io/client-go that kubevirt
 // client-go uses.
-const KubeVersion = "v1.34.3"
+const Version = "v1.34.3"
 
 // kubeToolsModule is where the tools module that builds kube-apiserver
 // lives, relative to the repository root.
 const kubeToolsModule = "tools/kube-apiserver"
 
-// KubeAPIServerPath returns the path of a cached kube-apiserver binary of
-// KubeVersion under cacheDir, building it first from the tools module when
+// APIServerPath returns the path of a cached kube-apiserver binary of
+// Version under cacheDir, building it first from the tools module when
 // it is not there (about 7 minutes on 2 cores, once). Concurrent callers
 // (parallel test binaries) wait for one build through a lock file. built
 // says whether this call built it.
-func KubeAPIServerPath(ctx context.Context, cacheDir string, log func(string, ...any)) (path string, built bool, err error) {
+func APIServerPath(ctx context.Context, cacheDir string, log func(string, ...any)) (path string, built bool, err error) {
 	if log == nil {
 		log = func(string, ...any) {}
 	}
-	dir := filepath.Join(cacheDir, "kube-apiserver", KubeVersion)
+	dir := filepath.Join(cacheDir, "kube-apiserver", Version)
 	path = filepath.Join(dir, "kube-apiserver")
 	if isExecutable(path) {
 		return path, false, nil
@@ -51,11 +51,11 @@ func KubeAPIServerPath(ctx context.Context, cacheDir string, log func(string, ..
 		return "", false, err
 	}
 	start := time.Now()
-	log("building kube-apiserver %s from %s (once; several minutes)", KubeVersion, src)
+	log("building kube-apiserver %s from %s (once; several minutes)", Version, src)
 	tmp := path + ".tmp"
 	pkgVersion := "k8s.io/component-base/version"
 	ldflags := fmt.Sprintf("-s -w -X %[1]s.gitVersion=%[2]s -X %[1]s.gitMajor=1 -X %[1]s.gitMinor=%[3]s -X %[1]s.gitTreeState=clean",
-		pkgVersion, KubeVersion, strings.Split(KubeVersion, ".")[1])
+		pkgVersion, Version, strings.Split(Version, ".")[1])
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", tmp, "k8s.io/kubernetes/cmd/kube-apiserver")
 	cmd.Dir = src
 	// A static, cgo-free binary, and none of the main module's build
@@ -87,7 +87,7 @@ func findKubeToolsModule() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("kube-apiserver %s is not cached and %s/go.mod is not found above the working directory: run from the podvm-migrate repository or pass a kube-apiserver binary", KubeVersion, kubeToolsModule)
+			return "", fmt.Errorf("kube-apiserver %s is not cached and %s/go.mod is not found above the working directory: run from the podvm-migrate repository or pass a kube-apiserver binary", Version, kubeToolsModule)
 		}
 		dir = parent
 	}

@@ -1,4 +1,15 @@
-package testenv
+// Package kube runs a real Kubernetes API server for the KubeVirt tests
+// and the demo: Debian's etcd and a kube-apiserver on loopback, with
+// self-signed certificates, a static token file (an admin and a user
+// without permissions), kubeconfig files, and the KubeVirt CRDs
+// (VirtualMachine, VirtualMachineInstance, CDI's DataVolume) whose
+// structural schemas come from kubevirt client-go's OpenAPI definitions.
+// No controllers run: tests play their part by writing status.
+//
+// The host needs etcd (the etcd-server package; make deps) and Go: the
+// kube-apiserver is built once from the tools/kube-apiserver module of
+// this repository into the cache (see APIServerPath).
+package kube
 
 import (
 	"context"
@@ -18,19 +29,21 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/podvm-migrate/podvm-migrate/testenv"
 )
 
-// KubeOptions configures StartKube.
-type KubeOptions struct {
+// Options configures Start.
+type Options struct {
 	Dir       string // state folder (etcd data, certificates, logs, kubeconfigs); a new temp folder when empty
-	CacheDir  string // where the kube-apiserver binary is cached; DefaultCacheDir() when empty
+	CacheDir  string // where the kube-apiserver binary is cached; testenv.DefaultCacheDir() when empty
 	APIServer string // a kube-apiserver binary to use instead of the cached build
 	NoCRDs    bool   // leave the KubeVirt CRDs out (an API server without KubeVirt)
 	Log       func(format string, args ...any)
 }
 
-// KubeTimings says how long each start-up step took.
-type KubeTimings struct {
+// Timings says how long each start-up step took.
+type Timings struct {
 	Binary    time.Duration `json:"binary"`    // finding (or building) kube-apiserver
 	Built     bool          `json:"built"`     // whether this start built it
 	Etcd      time.Duration `json:"etcd"`      // etcd answering /health
@@ -39,15 +52,15 @@ type KubeTimings struct {
 	Total     time.Duration `json:"total"`
 }
 
-// Kube is a running etcd + kube-apiserver pair on loopback.
-type Kube struct {
-	Dir            string      `json:"dir"`
-	URL            string      `json:"url"`            // https://127.0.0.1:PORT
-	Kubeconfig     string      `json:"kubeconfig"`     // admin (system:masters)
-	UserKubeconfig string      `json:"userKubeconfig"` // an authenticated user with no permissions
-	EtcdURL        string      `json:"etcdURL"`
-	CRDs           bool        `json:"crds"`
-	Timings        KubeTimings `json:"timings"`
+// Server is a running etcd + kube-apiserver pair on loopback.
+type Server struct {
+	Dir            string  `json:"dir"`
+	URL            string  `json:"url"`            // https://127.0.0.1:PORT
+	Kubeconfig     string  `json:"kubeconfig"`     // admin (system:masters)
+	UserKubeconfig string  `json:"userKubeconfig"` // an authenticated user with no permissions
+	EtcdURL        string  `json:"etcdURL"`
+	CRDs           bool    `json:"crds"`
+	Timings        Timings `json:"timings"`
 
 	secrets *kubeSecrets
 	procs   []kubeProc
@@ -60,19 +73,19 @@ type kubeProc struct {
 	done chan struct{}
 }
 
-// StartKube starts Debian's etcd and kube-apiserver on loopback, writes
+// Start starts Debian's etcd and kube-apiserver on loopback, writes
 // kubeconfig files and installs the KubeVirt CRDs. No controllers run:
 // tests play their part by writing status. Call Stop when done.
-func StartKube(ctx context.Context, o KubeOptions) (k *Kube, err error) {
+func Start(ctx context.Context, o Options) (k *Server, err error) {
 	start := time.Now()
 	log := o.Log
 	if log == nil {
 		log = func(string, ...any) {}
 	}
 	if o.CacheDir == "" {
-		o.CacheDir = DefaultCacheDir()
+		o.CacheDir = testenv.DefaultCacheDir()
 	}
-	k = &Kube{Dir: o.Dir, CRDs: !o.NoCRDs}
+	k = &Server{Dir: o.Dir, CRDs: !o.NoCRDs}
 	if k.Dir == "" {
 		if k.Dir, err = os.MkdirTemp("", "podvm-kube-"); err != nil {
 			return nil, fmt.Errorf("kube: %w", err)
@@ -89,7 +102,7 @@ func StartKube(ctx context.Context, o KubeOptions) (k *Kube, err error) {
 
 	bin := o.APIServer
 	if bin == "" {
-		if bin, k.Timings.Built, err = KubeAPIServerPath(ctx, o.CacheDir, log); err != nil {
+		if bin, k.Timings.Built, err = APIServerPath(ctx, o.CacheDir, log); err != nil {
 			return nil, err
 		}
 	}
@@ -160,12 +173,12 @@ func StartKube(ctx context.Context, o KubeOptions) (k *Kube, err error) {
 		k.Timings.CRDs = time.Since(t)
 	}
 	k.Timings.Total = time.Since(start)
-	log("kube-apiserver %s ready at %s in %s (kubeconfig %s)", KubeVersion, k.URL, k.Timings.Total.Round(time.Millisecond), k.Kubeconfig)
+	log("kube-apiserver %s ready at %s in %s (kubeconfig %s)", Version, k.URL, k.Timings.Total.Round(time.Millisecond), k.Kubeconfig)
 	return k, nil
 }
 
 // RESTConfig is a client configuration for the admin user.
-func (k *Kube) RESTConfig() *rest.Config {
+func (k *Server) RESTConfig() *rest.Config {
 	return &rest.Config{
 		Host:            k.URL,
 		BearerToken:     k.secrets.AdminToken,
@@ -175,7 +188,7 @@ func (k *Kube) RESTConfig() *rest.Config {
 }
 
 // Stop ends kube-apiserver and etcd and removes a temp state folder.
-func (k *Kube) Stop() {
+func (k *Server) Stop() {
 	for i := len(k.procs) - 1; i >= 0; i-- {
 		p := k.procs[i]
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -194,7 +207,7 @@ func (k *Kube) Stop() {
 
 // startProcess starts a server with its output in DIR/NAME.log. It dies
 // with this process (Pdeathsig) so a killed test leaves nothing behind.
-func (k *Kube) startProcess(name, bin string, args ...string) error {
+func (k *Server) startProcess(name, bin string, args ...string) error {
 	logf, err := os.Create(filepath.Join(k.Dir, name+".log"))
 	if err != nil {
 		return fmt.Errorf("kube: %w", err)
@@ -213,7 +226,7 @@ func (k *Kube) startProcess(name, bin string, args ...string) error {
 }
 
 // waitHTTP polls url until it answers 200, the process dies or ctx ends.
-func (k *Kube) waitHTTP(ctx context.Context, name, url string, pool *x509.CertPool, token string) error {
+func (k *Server) waitHTTP(ctx context.Context, name, url string, pool *x509.CertPool, token string) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
 	exited := k.procs[len(k.procs)-1].done
@@ -246,13 +259,13 @@ func (k *Kube) waitHTTP(ctx context.Context, name, url string, pool *x509.CertPo
 	}
 }
 
-func (k *Kube) logTail(name string) string {
+func (k *Server) logTail(name string) string {
 	b, _ := os.ReadFile(filepath.Join(k.Dir, name+".log"))
 	return tail(b, 1500)
 }
 
 // writeKubeconfig writes a kubeconfig for one user of the token file.
-func (k *Kube) writeKubeconfig(path, user, token string) error {
+func (k *Server) writeKubeconfig(path, user, token string) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["podvm-testenv"] = &clientcmdapi.Cluster{Server: k.URL, CertificateAuthorityData: k.secrets.CAData}
 	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: token}
@@ -285,7 +298,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 // MarshalJSON writes the durations as text ("1.234s").
-func (t KubeTimings) MarshalJSON() ([]byte, error) {
+func (t Timings) MarshalJSON() ([]byte, error) {
 	r := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 	return json.Marshal(map[string]any{
 		"binary": r(t.Binary), "built": t.Built, "etcd": r(t.Etcd), "apiserver": r(t.APIServer), "crds": r(t.CRDs), "total": r(t.Total),
