@@ -8,6 +8,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // TestVMSourceThroughExportLease converts a disk named by VM and disk,
@@ -19,7 +20,7 @@ func TestVMSourceThroughExportLease(t *testing.T) {
 	}
 	g := testGuest(t)
 	ctx := context.Background()
-	v, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: 3, GuestVMDK: g.Path(testenv.GuestVMDK)})
+	v, err := vcsim.Start(ctx, vcsim.Options{VMs: 3, GuestVMDK: g.Path(testenv.GuestVMDK)})
 	if err != nil {
 		t.Fatal(err)
 	}

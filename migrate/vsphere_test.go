@@ -16,17 +16,18 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // startVSphere serves the simulator with VMs whose first disk is the test
 // guest, and connects to it verifying its certificate.
-func startVSphere(t *testing.T, e *e2e, vms int) (*testenv.VSphere, vsphere.Config, *vsphere.Conn) {
+func startVSphere(t *testing.T, e *e2e, vms int) (*vcsim.Simulator, vsphere.Config, *vsphere.Conn) {
 	t.Helper()
 	ctx := context.Background()
 	if err := os.MkdirAll(filepath.Join(e.dir, "vsphere"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: vms, GuestVMDK: filepath.Join(e.guest, testenv.GuestVMDK), Dir: filepath.Join(e.dir, "vsphere")})
+	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: vms, GuestVMDK: filepath.Join(e.guest, testenv.GuestVMDK), Dir: filepath.Join(e.dir, "vsphere")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
 	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // TestKubeVirtFromVSphere is the whole KubeVirt path on real parts:
@@ -22,7 +22,7 @@ import (
 // NICs and disks), plan them, apply the plan to a real kube-apiserver with
 // the KubeVirt CRDs, read every VirtualMachine back and rerun.
 func TestKubeVirtFromVSphere(t *testing.T) {
-	sim, err := testenv.StartVSphere(context.Background(), testenv.VSphereOptions{VMs: 20, Dir: t.TempDir()})
+	sim, err := vcsim.Start(context.Background(), vcsim.Options{VMs: 20, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 	"github.com/spf13/cobra"
 )
 
@@ -103,7 +104,7 @@ func (g debianTable) Rows() [][]string {
 }
 
 // debianGuestVMDK points vo.GuestVMDK at the Debian guest for --distro debian.
-func debianGuestVMDK(cmd *cobra.Command, o *options, distro string, vo *testenv.VSphereOptions) error {
+func debianGuestVMDK(cmd *cobra.Command, o *options, distro string, vo *vcsim.Options) error {
 	switch distro {
 	case "":
 		return nil

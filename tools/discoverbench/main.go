@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 type options struct {
@@ -111,7 +111,7 @@ func run(ctx context.Context, o options) error {
 	}
 	logf("starting the simulator with %d VMs", o.vms)
 	start := time.Now()
-	sim, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: o.vms, Listen: listen, Dir: filepath.Join(tmp, "vsphere"), Log: logf})
+	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: o.vms, Listen: listen, Dir: filepath.Join(tmp, "vsphere"), Log: logf})
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func run(ctx context.Context, o options) error {
 }
 
 // commands lists what is measured: ours first, the yardstick of the ratios.
-func commands(o options, sim *testenv.VSphere) []command {
+func commands(o options, sim *vcsim.Simulator) []command {
 	folders := map[string]bool{}
 	var paths []string
 	for _, vm := range sim.VMs {
@@ -222,7 +222,7 @@ func commands(o options, sim *testenv.VSphere) []command {
 // measure runs one command, counting the simulator's requests. Peak RSS
 // comes from GNU time's %M: a child forked straight from this process
 // would inherit its high-water mark (the simulator's) in ru_maxrss.
-func measure(ctx context.Context, timeout time.Duration, sim *testenv.VSphere, env, argv []string, count func([]byte) int) result {
+func measure(ctx context.Context, timeout time.Duration, sim *vcsim.Simulator, env, argv []string, count func([]byte) int) result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	rssFile, err := os.CreateTemp("", "podvm-bench-rss-")

@@ -1,4 +1,4 @@
-package testenv
+package vcsim
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// The features a simulated VM can have (SimVM.Features), and which VMs get
+// The features a simulated VM can have (VM.Features), and which VMs get
 // them: VM i has a feature when i modulo the number is the remainder.
 var vmFeatures = []struct {
 	name     string
@@ -73,12 +73,12 @@ var (
 
 // createVMs creates o.VMs VMs, o.Parallel at a time, then sets the state
 // the API cannot (guest info, FT, consolidation) directly in the model.
-func (v *VSphere) createVMs(ctx context.Context, c *govmomi.Client, inv *simInventory, o VSphereOptions) error {
+func (v *Simulator) createVMs(ctx context.Context, c *govmomi.Client, inv *simInventory, o Options) error {
 	disks, err := newDiskMaker(v, o.GuestVMDK)
 	if err != nil {
 		return err
 	}
-	v.VMs = make([]SimVM, o.VMs)
+	v.VMs = make([]VM, o.VMs)
 	idx := make(chan int)
 	errs := make(chan error, o.Parallel)
 	var wg sync.WaitGroup
@@ -126,10 +126,10 @@ feed:
 
 // createVM creates VM i with its disks, powers it on or suspends it and
 // takes its snapshots.
-func (v *VSphere) createVM(ctx context.Context, c *govmomi.Client, inv *simInventory, disks *diskMaker, i int) (SimVM, error) {
+func (v *Simulator) createVM(ctx context.Context, c *govmomi.Client, inv *simInventory, disks *diskMaker, i int) (VM, error) {
 	name, folder := vmName(i)
 	feats := features(i)
-	sv := SimVM{Name: name, Folder: folder, InventoryPath: v.inventoryPath(folder, name), Features: feats, PowerState: "poweredOff"}
+	sv := VM{Name: name, Folder: folder, InventoryPath: v.inventoryPath(folder, name), Features: feats, PowerState: "poweredOff"}
 	spec, diskPaths, err := v.vmSpec(inv, disks, i, name, sv)
 	if err != nil {
 		return sv, err

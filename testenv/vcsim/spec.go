@@ -1,4 +1,4 @@
-package testenv
+package vcsim
 
 import (
 	"fmt"
@@ -55,7 +55,7 @@ func (b *specBuilder) disk(ctrl, unit int32, file string, ds types.ManagedObject
 }
 
 // vmSpec builds the create spec of VM i and places its disk files.
-func (v *VSphere) vmSpec(inv *simInventory, disks *diskMaker, i int, name string, sv SimVM) (types.VirtualMachineConfigSpec, []string, error) {
+func (v *Simulator) vmSpec(inv *simInventory, disks *diskMaker, i int, name string, sv VM) (types.VirtualMachineConfigSpec, []string, error) {
 	shape := cpuShapes[i%len(cpuShapes)]
 	spec := types.VirtualMachineConfigSpec{
 		Name:              name,

@@ -1,4 +1,4 @@
-package testenv
+package vcsim
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 func TestVSphereSimulator(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
-	v, err := StartVSphere(ctx, VSphereOptions{VMs: 90, Dir: t.TempDir(), Log: t.Logf})
+	v, err := Start(ctx, Options{VMs: 90, Dir: t.TempDir(), Log: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,4 +89,16 @@ func TestVSphereSimulator(t *testing.T) {
 	if v.Requests() == 0 {
 		t.Error("requests are not counted")
 	}
+}
+
+func TestStartForTest(t *testing.T) {
+	v := StartForTest(t, Options{VMs: 2})
+	if len(v.VMs) != 2 || v.Datastores["datastore1"] == "" {
+		t.Fatalf("simulator %+v", v)
+	}
+	c, err := v.Client(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Logout(t.Context())
 }

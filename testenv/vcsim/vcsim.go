@@ -1,4 +1,10 @@
-package testenv
+// Package vcsim serves govmomi's vCenter simulator for the discovery,
+// export and migration tests and the demo: an inventory of VMs with a mix
+// of devices whose disks are real files in local-folder datastores, over
+// HTTPS with a self-signed certificate, plus an ExportVm NFC lease that the
+// simulator lacks. Everything runs in-process; serving NFC exports needs
+// qemu-img (make deps).
+package vcsim
 
 import (
 	"context"
@@ -22,23 +28,23 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// VSphereOptions says what StartVSphere builds.
-type VSphereOptions struct {
+// Options says what Start builds.
+type Options struct {
 	VMs       int    // number of VMs; default 20
 	Listen    string // host:port to serve on; default 127.0.0.1:0 (a free port)
 	Dir       string // working folder for the datastores and the certificate; default a temporary folder that Close removes
-	GuestVMDK string // a real VMDK (e.g. BuildGuest's guest.vmdk) hard-linked (else copied) as every VM's first disk; empty: a generated flat VMDK
+	GuestVMDK string // a real VMDK (e.g. testguest.Build's guest.vmdk) hard-linked (else copied) as every VM's first disk; empty: a generated flat VMDK
 	Username  string // default "podvm"
 	Password  string // default random; set it to test a wrong password
 	Parallel  int    // VMs created at once; default 8
 	Log       func(format string, args ...any)
 }
 
-// VSphere is a running vCenter simulator (govmomi's vcsim, in-process)
+// Simulator is a running vCenter simulator (govmomi's vcsim, in-process)
 // whose VMs have real disk files in local-folder datastores. Every client
 // must trust CACertFile (or pin Thumbprint): the certificate is
 // self-signed and valid for 127.0.0.1, ::1, localhost and the listen host.
-type VSphere struct {
+type Simulator struct {
 	URL        *url.URL          // https://host:port/sdk, without credentials
 	Username   string            // the one user the simulator accepts
 	Password   string            // its password
@@ -47,7 +53,7 @@ type VSphere struct {
 	SHA256     string            // SHA-256 thumbprint, AA:BB:…
 	Datacenter string            // "DC0"
 	Datastores map[string]string // datastore name -> the local folder behind it
-	VMs        []SimVM           // every VM created, in creation order
+	VMs        []VM              // every VM created, in creation order
 
 	model    *simulator.Model
 	server   *simulator.Server
@@ -56,9 +62,9 @@ type VSphere struct {
 	requests atomic.Int64
 }
 
-// SimVM describes one simulated VM and the devices it was given, so tests
+// VM describes one simulated VM and the devices it was given, so tests
 // can check what discovery reports.
-type SimVM struct {
+type VM struct {
 	Name          string   `json:"name"`
 	MoRef         string   `json:"moref"`
 	InventoryPath string   `json:"inventoryPath"`
@@ -69,7 +75,7 @@ type SimVM struct {
 }
 
 // Has reports whether the VM was given a feature (see vmFeatures).
-func (v SimVM) Has(feature string) bool {
+func (v VM) Has(feature string) bool {
 	for _, f := range v.Features {
 		if f == feature {
 			return true
@@ -78,12 +84,12 @@ func (v SimVM) Has(feature string) bool {
 	return false
 }
 
-// StartVSphere builds a vCenter inventory (datacenter DC0, cluster DC0_C0
+// Start builds a vCenter inventory (datacenter DC0, cluster DC0_C0
 // with two hosts and a standalone host, datastores datastore1 and
 // datastore2 on every host, the "VM Network" and a distributed port group,
 // folders apps, apps/web and db) with o.VMs VMs carrying a mix of devices,
 // and serves it over HTTPS. Close stops it.
-func StartVSphere(ctx context.Context, o VSphereOptions) (*VSphere, error) {
+func Start(ctx context.Context, o Options) (*Simulator, error) {
 	if o.VMs == 0 {
 		o.VMs = 20
 	}
@@ -106,7 +112,7 @@ func StartVSphere(ctx context.Context, o VSphereOptions) (*VSphere, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
-	v := &VSphere{Username: o.Username, Password: o.Password, Datacenter: "DC0", Datastores: map[string]string{}, dir: o.Dir}
+	v := &Simulator{Username: o.Username, Password: o.Password, Datacenter: "DC0", Datastores: map[string]string{}, dir: o.Dir}
 	if v.dir == "" {
 		d, err := os.MkdirTemp("", "podvm-vsphere-")
 		if err != nil {
@@ -146,7 +152,7 @@ func StartVSphere(ctx context.Context, o VSphereOptions) (*VSphere, error) {
 
 // serve creates the simulator model and starts its HTTPS server with our
 // own certificate, counting every request.
-func (v *VSphere) serve(o VSphereOptions) error {
+func (v *Simulator) serve(o Options) error {
 	host, _, err := net.SplitHostPort(o.Listen)
 	if err != nil {
 		return fmt.Errorf("vsphere simulator: listen address %q: %w", o.Listen, err)
@@ -194,7 +200,7 @@ func (v *VSphere) serve(o VSphereOptions) error {
 }
 
 // Client logs in to the simulator over HTTPS, trusting its certificate.
-func (v *VSphere) Client(ctx context.Context) (*govmomi.Client, error) {
+func (v *Simulator) Client(ctx context.Context) (*govmomi.Client, error) {
 	u := *v.URL
 	u.User = url.UserPassword(v.Username, v.Password)
 	c, err := govmomi.NewClient(ctx, &u, true)
@@ -206,7 +212,7 @@ func (v *VSphere) Client(ctx context.Context) (*govmomi.Client, error) {
 
 // Env returns the GOVC_* variables (NAME=value) that point govc, or
 // podvm-migrate, at the simulator.
-func (v *VSphere) Env() []string {
+func (v *Simulator) Env() []string {
 	return []string{
 		"GOVC_URL=" + v.URL.String(),
 		"GOVC_USERNAME=" + v.Username,
@@ -217,16 +223,16 @@ func (v *VSphere) Env() []string {
 }
 
 // Requests returns how many HTTP requests (SOAP round trips, datastore
-// and NFC transfers) the simulator has served since StartVSphere returned
+// and NFC transfers) the simulator has served since Start returned
 // or ResetRequests was called.
-func (v *VSphere) Requests() int64 { return v.requests.Load() }
+func (v *Simulator) Requests() int64 { return v.requests.Load() }
 
 // ResetRequests sets the request counter to zero.
-func (v *VSphere) ResetRequests() { v.requests.Store(0) }
+func (v *Simulator) ResetRequests() { v.requests.Store(0) }
 
 // LocalPath maps a datastore path such as "[datastore1] app-0001/app-0001.vmdk"
 // to the file behind it.
-func (v *VSphere) LocalPath(dsPath string) (string, error) {
+func (v *Simulator) LocalPath(dsPath string) (string, error) {
 	var p object.DatastorePath
 	if !p.FromString(dsPath) {
 		return "", fmt.Errorf("vsphere simulator: %q is not a datastore path", dsPath)
@@ -240,11 +246,11 @@ func (v *VSphere) LocalPath(dsPath string) (string, error) {
 
 // Model returns the simulator model, for tests that change the inventory
 // directly (e.g. to inject faults).
-func (v *VSphere) Model() *simulator.Model { return v.model }
+func (v *Simulator) Model() *simulator.Model { return v.model }
 
 // Close stops the server and removes the simulator's files (and Dir
-// when StartVSphere created it).
-func (v *VSphere) Close() {
+// when Start created it).
+func (v *Simulator) Close() {
 	if v.server != nil {
 		v.server.Close()
 		v.server = nil
@@ -275,7 +281,7 @@ type simInventory struct {
 
 // buildInfrastructure adds the datastores (a local folder each, mounted on
 // every host) and the VM folders, and finds the networks and pools.
-func (v *VSphere) buildInfrastructure(ctx context.Context, c *govmomi.Client) (*simInventory, error) {
+func (v *Simulator) buildInfrastructure(ctx context.Context, c *govmomi.Client) (*simInventory, error) {
 	inv := &simInventory{folders: map[string]*object.Folder{}, datastores: map[string]types.ManagedObjectReference{}}
 	f := find.NewFinder(c.Client, false)
 	dc, err := f.Datacenter(ctx, v.Datacenter)
@@ -369,6 +375,6 @@ func vmName(i int) (name, folder string) {
 }
 
 // inventoryPath is the path of a VM in folder (relative to the vm folder).
-func (v *VSphere) inventoryPath(folder, name string) string {
+func (v *Simulator) inventoryPath(folder, name string) string {
 	return strings.TrimSuffix("/"+v.Datacenter+"/vm/"+folder, "/") + "/" + name
 }

@@ -1,4 +1,4 @@
-package testenv
+package vcsim
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 // setRuntimeState writes what only a running guest or vCenter itself
 // would report (guest tools info with IPs and file systems, fault
 // tolerance, consolidation) straight into the simulator's objects.
-func (v *VSphere) setRuntimeState() {
+func (v *Simulator) setRuntimeState() {
 	ctx := v.model.Service.Context
 	for i, sv := range v.VMs {
 		obj, ok := v.model.Map().Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: sv.MoRef}).(*simulator.VirtualMachine)

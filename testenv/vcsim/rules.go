@@ -1,4 +1,4 @@
-package testenv
+package vcsim
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 // clusterRules turns on vSphere HA in the cluster (DRS is on already) and
 // binds every hostRule VM to host DC0_C0_H0 with a mandatory VM-host rule.
-func (v *VSphere) clusterRules(ctx context.Context, inv *simInventory) error {
+func (v *Simulator) clusterRules(ctx context.Context, inv *simInventory) error {
 	var vms []types.ManagedObjectReference
 	for _, sv := range v.VMs {
 		if sv.Has("hostRule") {

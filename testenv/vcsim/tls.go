@@ -1,4 +1,4 @@
-package testenv
+package vcsim
 
 import (
 	"crypto/sha1"

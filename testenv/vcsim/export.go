@@ -1,4 +1,4 @@
-package testenv
+package vcsim
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ import (
 // without range support, as vSphere's NFC does. The conversion to
 // streamOptimized is done with qemu-img when a disk is first read.
 type exporter struct {
-	v      *VSphere
+	v      *Simulator
 	prefix string // URL path prefix of the NFC downloads
 	seq    atomic.Int64
 	mu     sync.Mutex
@@ -49,7 +49,7 @@ type exportLease struct {
 
 var exportVmRE = regexp.MustCompile(`<ExportVm[ >][\s\S]*?<_this[^>]*>([^<]+)</_this>`)
 
-func newExporter(v *VSphere) *exporter {
+func newExporter(v *Simulator) *exporter {
 	return &exporter{v: v, prefix: "/podvm-nfc/", leases: map[string]*exportLease{}, cache: map[string]string{}}
 }
 

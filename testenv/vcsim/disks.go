@@ -1,4 +1,4 @@
-package testenv
+package vcsim
 
 import (
 	"crypto/sha1"
@@ -15,7 +15,7 @@ import (
 
 // diskMaker places real disk files in the simulator's datastores.
 type diskMaker struct {
-	v         *VSphere
+	v         *Simulator
 	guestVMDK string // hard-linked as every first disk; empty: generated flat VMDKs
 	guestCap  int64
 	shareOnce sync.Once
@@ -23,7 +23,7 @@ type diskMaker struct {
 	shareErr  error
 }
 
-func newDiskMaker(v *VSphere, guestVMDK string) (*diskMaker, error) {
+func newDiskMaker(v *Simulator, guestVMDK string) (*diskMaker, error) {
 	d := &diskMaker{v: v, guestVMDK: guestVMDK}
 	if guestVMDK != "" {
 		c, err := sparseCapacity(guestVMDK)
