@@ -7,7 +7,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
@@ -21,7 +21,7 @@ func TestDatastoreSources(t *testing.T) {
 	}
 	g := testGuest(t)
 	ctx := context.Background()
-	v, err := vcsim.Start(ctx, vcsim.Options{VMs: 2, GuestVMDK: g.Path(testenv.GuestVMDK)})
+	v, err := vcsim.Start(ctx, vcsim.Options{VMs: 2, GuestVMDK: g.Path(testguest.VMDK)})
 	if err != nil {
 		t.Fatal(err)
 	}

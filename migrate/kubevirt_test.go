@@ -14,9 +14,9 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
 	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
 	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // playVirtController does what KubeVirt's controller would: it marks every
@@ -46,7 +46,7 @@ func TestMigrateToKubeVirt(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	guest := filepath.Join(dir, "guest")
-	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: guest}); err != nil {
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: guest}); err != nil {
 		t.Fatal(err)
 	}
 	kube := kube.StartForTest(t, kube.Options{})
@@ -135,7 +135,7 @@ func planLocal(t *testing.T, e *e2e, names ...string) *podvm.Plan {
 
 func newPlanFrom(t *testing.T, e *e2e) *podvm.Plan {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.guest, testenv.GuestVMX))
+	b, err := os.ReadFile(filepath.Join(e.guest, testguest.VMX))
 	if err != nil || !strings.Contains(string(b), "guest.vmdk") {
 		t.Fatalf("guest VMX: %v", err)
 	}
@@ -146,5 +146,5 @@ func newPlanFrom(t *testing.T, e *e2e) *podvm.Plan {
 			NICs:  []podvm.NIC{{Name: "nic0", Model: podvm.NICVirtio, Network: podvm.PodNetwork}}}
 	}
 	return &podvm.Plan{APIVersion: podvm.PlanAPIVersion, Kind: podvm.KindPlan, Target: podvm.DefaultTarget(),
-		VMs: []podvm.PlannedVM{{Status: podvm.StatusReady, Spec: spec(testenv.GuestVMDK)}, {Status: podvm.StatusReady, Spec: spec(testenv.GuestStream)}}}
+		VMs: []podvm.PlannedVM{{Status: podvm.StatusReady, Spec: spec(testguest.VMDK)}, {Status: podvm.StatusReady, Spec: spec(testguest.Stream)}}}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
@@ -27,7 +27,7 @@ func startVSphere(t *testing.T, e *e2e, vms int) (*vcsim.Simulator, vsphere.Conf
 	if err := os.MkdirAll(filepath.Join(e.dir, "vsphere"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: vms, GuestVMDK: filepath.Join(e.guest, testenv.GuestVMDK), Dir: filepath.Join(e.dir, "vsphere")})
+	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: vms, GuestVMDK: filepath.Join(e.guest, testguest.VMDK), Dir: filepath.Join(e.dir, "vsphere")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %+v", err, results)
 	}
-	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
+	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
 	for _, res := range results {
 		pod, err := e.rt.Get(ctx, res.VM)
 		if err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
@@ -173,7 +173,7 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %+v", err, results)
 	}
-	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
+	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
 	for _, res := range results {
 		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 		if got != want {

@@ -13,7 +13,9 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
+	"github.com/podvm-migrate/podvm-migrate/testenv/qemu"
 	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // fixture is what every libvirt test shares: one libvirt connection (the
@@ -76,11 +78,11 @@ func newFixture() (*fixture, error) {
 			return nil, err
 		}
 	}
-	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: f.guest, CacheDir: testenv.DefaultCacheDir()}); err != nil {
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: f.guest, CacheDir: testenv.DefaultCacheDir()}); err != nil {
 		return nil, err
 	}
-	kernel, initrd := filepath.Join(f.guest, testenv.GuestKernel), filepath.Join(f.guest, testenv.GuestInitrd)
-	probe, err := testenv.ResolveAccel(ctx, "auto", testenv.DefaultCacheDir(), kernel, initrd)
+	kernel, initrd := filepath.Join(f.guest, testguest.Vmlinuz), filepath.Join(f.guest, testguest.Initrd)
+	probe, err := qemu.ResolveAccel(ctx, "auto", testenv.DefaultCacheDir(), kernel, initrd)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +90,7 @@ func newFixture() (*fixture, error) {
 	f.layout = "oci:" + filepath.Join(f.guest, "layout") + ":v1"
 	spec := podvm.DefaultSpec("guest", 0)
 	spec.MemoryMiB = 256
-	if _, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec,
+	if _, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: []string{filepath.Join(f.guest, testguest.Raw)}, Spec: &spec,
 		To: f.layout, WorkDir: f.guest, Kernel: kernel, Initrd: initrd, Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
 		return nil, err
 	}
@@ -276,8 +278,8 @@ func TestRunFromRegistryFastWithPublish(t *testing.T) {
 	ro := RegistryOptions{TLSVerify: &no}
 	spec := podvm.DefaultSpec("guest", 0)
 	spec.MemoryMiB = 256
-	if _, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec, To: ref, Registry: ro,
-		WorkDir: f.guest, Kernel: filepath.Join(f.guest, testenv.GuestKernel), Initrd: filepath.Join(f.guest, testenv.GuestInitrd), Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
+	if _, err := podvm.BuildImage(ctx, podvm.BuildOptions{Disks: []string{filepath.Join(f.guest, testguest.Raw)}, Spec: &spec, To: ref, Registry: ro,
+		WorkDir: f.guest, Kernel: filepath.Join(f.guest, testguest.Vmlinuz), Initrd: filepath.Join(f.guest, testguest.Initrd), Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := New(ctx, WithStateDir(f.state), WithRegistry(ro))
@@ -311,7 +313,7 @@ func TestRunDiskFileUEFI(t *testing.T) {
 	spec.Disks[0].Bus = podvm.BusSATA
 	spec.NICs[0].Model, spec.NICs[0].MAC = podvm.NICE1000E, "00:50:56:01:02:03"
 	spec.Source.BIOSUUID = "4210c0de-0000-4000-8000-00000000cafe"
-	p := f.runReady(t, MachineConfig{Name: name, Image: filepath.Join(f.guest, testenv.GuestRaw), Spec: &spec})
+	p := f.runReady(t, MachineConfig{Name: name, Image: filepath.Join(f.guest, testguest.Raw), Spec: &spec})
 	x := readFile(t, filepath.Join(p.Dir, "domain.xml"))
 	for _, want := range []string{"OVMF_CODE", "bus=\"sata\"", "e1000e", "00:50:56:01:02:03", "<uuid>4210c0de-0000-4000-8000-00000000cafe</uuid>"} {
 		if !strings.Contains(x, want) {

@@ -1,4 +1,16 @@
-package testenv
+// Package testguest builds the bootable test guest: a small hybrid
+// BIOS/UEFI disk (syslinux on a FAT partition, a Debian cloud kernel and a
+// busybox initramfs that prints a readiness line on the serial console),
+// and from it the files a VMware source holds: raw, monolithicSparse and
+// streamOptimized VMDKs, a VMX, an OVF with its manifest, and an OVA. Its
+// Hardware type writes the VMX and OVF descriptions of any test guest.
+//
+// Building needs qemu-img, mkfs.vfat (dosfstools), syslinux with
+// syslinux-common and syslinux-efi, mtools, busybox-static, and
+// apt-get/dpkg-deb with a reachable Debian archive (or PODVM_KERNEL_DEB)
+// for the kernel, which is cached in testenv.DefaultCacheDir(); make deps
+// installs them all. Nothing is mounted and no root is needed.
+package testguest
 
 import (
 	"archive/tar"
@@ -12,27 +24,28 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/testenv"
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
 )
 
-// Artefact file names written by BuildGuest, all from the same guest disk.
+// Artefact file names written by Build, all from the same guest disk.
 const (
-	GuestRaw       = "guest.raw"         // raw disk, sparse
-	GuestVMDK      = "guest.vmdk"        // monolithicSparse VMDK
-	GuestStream    = "guest-stream.vmdk" // streamOptimized VMDK (what OVAs and NFC exports hold)
-	GuestVMX       = "guest.vmx"         // VMX naming guest.vmdk
-	GuestOVF       = "guest.ovf"         // OVF 1.0 envelope naming guest-stream.vmdk
-	GuestManifest  = "guest.mf"          // SHA256 manifest of the OVF package
-	GuestOVA       = "guest.ova"         // tar of guest.ovf, guest.mf, guest-stream.vmdk
-	GuestKernel    = "vmlinuz"           // the kernel on the disk, for direct kernel boot
-	GuestInitrd    = "initrd.img"        // the initramfs on the disk
+	Raw            = "guest.raw"         // raw disk, sparse
+	VMDK           = "guest.vmdk"        // monolithicSparse VMDK
+	Stream         = "guest-stream.vmdk" // streamOptimized VMDK (what OVAs and NFC exports hold)
+	VMX            = "guest.vmx"         // VMX naming guest.vmdk
+	OVF            = "guest.ovf"         // OVF 1.0 envelope naming guest-stream.vmdk
+	Manifest       = "guest.mf"          // SHA256 manifest of the OVF package
+	OVA            = "guest.ova"         // tar of guest.ovf, guest.mf, guest-stream.vmdk
+	Vmlinuz        = "vmlinuz"           // the kernel on the disk, for direct kernel boot
+	Initrd         = "initrd.img"        // the initramfs on the disk
 	defaultDiskMiB = 64
 	bootPartMiB    = 32
 )
 
-// GuestOptions says how to build the test guest.
-type GuestOptions struct {
+// Options says how to build the test guest.
+type Options struct {
 	OutDir    string   // where the artefacts go; created if missing
 	CacheDir  string   // where the downloaded kernel is kept between builds
 	KernelDeb string   // optional local linux-image-*-cloud-amd64 .deb
@@ -56,12 +69,12 @@ type Guest struct {
 // Path returns the path of one artefact.
 func (g *Guest) Path(name string) string { return filepath.Join(g.Dir, name) }
 
-// BuildGuest builds the bootable test guest: a hybrid BIOS/UEFI disk whose
+// Build builds the bootable test guest: a hybrid BIOS/UEFI disk whose
 // FAT partition holds syslinux, a Debian cloud kernel and a busybox
 // initramfs, and from it the raw, VMDK, VMX, OVF and OVA artefacts. Work
 // happens in a temporary folder inside OutDir; finished files are renamed
 // into place, so OutDir never holds a half-written artefact.
-func BuildGuest(ctx context.Context, o GuestOptions) (*Guest, error) {
+func Build(ctx context.Context, o Options) (*Guest, error) {
 	start := time.Now()
 	if o.OutDir == "" {
 		return nil, fmt.Errorf("guest: no output folder given")
@@ -86,7 +99,7 @@ func BuildGuest(ctx context.Context, o GuestOptions) (*Guest, error) {
 		logf = func(string, ...any) {}
 	}
 	if o.CacheDir == "" {
-		o.CacheDir = DefaultCacheDir()
+		o.CacheDir = testenv.DefaultCacheDir()
 	}
 	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("guest: cache: %w", err)
@@ -107,52 +120,52 @@ func BuildGuest(ctx context.Context, o GuestOptions) (*Guest, error) {
 	w := func(name string) string { return filepath.Join(work, name) }
 
 	logf("building the initramfs (busybox + virtio modules of %s)", k.Release)
-	if err := BuildInitramfs(w(GuestInitrd), o.Busybox, k); err != nil {
+	if err := BuildInitramfs(w(Initrd), o.Busybox, k); err != nil {
 		return nil, err
 	}
-	if err := diskimg.CopyFile(w(GuestKernel), k.Vmlinuz); err != nil {
+	if err := diskimg.CopyFile(w(Vmlinuz), k.Vmlinuz); err != nil {
 		return nil, err
 	}
 	logf("building the boot partition and disk")
-	if err := buildBootPartition(ctx, w("part.img"), bootPartMiB<<20, w(GuestKernel), w(GuestInitrd), defaultBootFiles(), o.PowerOff); err != nil {
+	if err := buildBootPartition(ctx, w("part.img"), bootPartMiB<<20, w(Vmlinuz), w(Initrd), defaultBootFiles(), o.PowerOff); err != nil {
 		return nil, err
 	}
 	capacity := int64(o.DiskMiB) << 20
-	if err := assembleDisk(w(GuestRaw), capacity, w("part.img"), defaultBootFiles().MBR); err != nil {
+	if err := assembleDisk(w(Raw), capacity, w("part.img"), defaultBootFiles().MBR); err != nil {
 		return nil, err
 	}
 	os.Remove(w("part.img"))
 
 	logf("converting to VMDK (monolithicSparse and streamOptimized)")
 	adapter := "lsilogic"
-	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type="+adapter, w(GuestRaw), w(GuestVMDK)); err != nil {
+	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type="+adapter, w(Raw), w(VMDK)); err != nil {
 		return nil, fmt.Errorf("guest: %w", err)
 	}
-	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type="+adapter, w(GuestRaw), w(GuestStream)); err != nil {
+	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type="+adapter, w(Raw), w(Stream)); err != nil {
 		return nil, fmt.Errorf("guest: %w", err)
 	}
-	if err := os.WriteFile(w(GuestVMX), []byte(o.Hardware.VMX(GuestVMDK)), 0o644); err != nil {
+	if err := os.WriteFile(w(VMX), []byte(o.Hardware.VMX(VMDK)), 0o644); err != nil {
 		return nil, fmt.Errorf("guest: %w", err)
 	}
-	st, err := os.Stat(w(GuestStream))
+	st, err := os.Stat(w(Stream))
 	if err != nil {
 		return nil, fmt.Errorf("guest: %w", err)
 	}
-	ovf, err := o.Hardware.OVF(ovfDisk{Href: GuestStream, FileSize: st.Size(), CapacityBytes: capacity})
+	ovf, err := o.Hardware.OVF(ovfDisk{Href: Stream, FileSize: st.Size(), CapacityBytes: capacity})
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(w(GuestOVF), []byte(ovf), 0o644); err != nil {
+	if err := os.WriteFile(w(OVF), []byte(ovf), 0o644); err != nil {
 		return nil, fmt.Errorf("guest: %w", err)
 	}
 	logf("writing the OVF manifest and the OVA")
-	if err := writeManifest(w(GuestManifest), work, GuestOVF, GuestStream); err != nil {
+	if err := writeManifest(w(Manifest), work, OVF, Stream); err != nil {
 		return nil, err
 	}
-	if err := writeOVA(w(GuestOVA), work, GuestOVF, GuestManifest, GuestStream); err != nil {
+	if err := writeOVA(w(OVA), work, OVF, Manifest, Stream); err != nil {
 		return nil, err
 	}
-	files := []string{GuestRaw, GuestVMDK, GuestStream, GuestVMX, GuestOVF, GuestManifest, GuestOVA, GuestKernel, GuestInitrd}
+	files := []string{Raw, VMDK, Stream, VMX, OVF, Manifest, OVA, Vmlinuz, Initrd}
 	for _, f := range files {
 		if err := os.Rename(w(f), filepath.Join(o.OutDir, f)); err != nil {
 			return nil, fmt.Errorf("guest: %w", err)

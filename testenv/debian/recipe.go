@@ -1,4 +1,4 @@
-package testenv
+package debian
 
 import (
 	"crypto/sha256"
@@ -12,8 +12,8 @@ import (
 // files below do not show; it is part of the cache key.
 const debianRecipeVersion = "3"
 
-// DebianSuite is the release the Debian test guest is built from.
-const DebianSuite = "bookworm"
+// Suite is the release the Debian test guest is built from.
+const Suite = "bookworm"
 
 // debianPackages are installed on top of debootstrap's minbase: what a
 // small VMware-installed Debian 12 server has. The cloud kernel builds
@@ -117,7 +117,7 @@ func debianFiles(rootUUID string) map[string]string {
 // debianRecipeKey hashes everything that decides the image's contents.
 func debianRecipeKey(diskMiB int) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "version=%s\nsuite=%s\ndisk=%d\npackages=%s\n", debianRecipeVersion, DebianSuite, diskMiB, strings.Join(debianPackages, ","))
+	fmt.Fprintf(h, "version=%s\nsuite=%s\ndisk=%d\npackages=%s\n", debianRecipeVersion, Suite, diskMiB, strings.Join(debianPackages, ","))
 	files := debianFiles("UUID")
 	names := make([]string, 0, len(files))
 	for n := range files {

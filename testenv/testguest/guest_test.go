@@ -1,4 +1,4 @@
-package testenv
+package testguest
 
 import (
 	"archive/tar"
@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
@@ -33,7 +32,7 @@ func testGuest(t *testing.T) *Guest {
 		if guestErr != nil {
 			return
 		}
-		_, guestErr = BuildGuest(context.Background(), GuestOptions{OutDir: guestDir})
+		_, guestErr = Build(context.Background(), Options{OutDir: guestDir})
 	})
 	if guestErr != nil {
 		t.Fatalf("build test guest: %v", guestErr)
@@ -78,9 +77,9 @@ func TestGuestDisksAreTheSameGuest(t *testing.T) {
 	cases := []struct {
 		file, format, createType string
 	}{
-		{GuestRaw, "raw", ""},
-		{GuestVMDK, "vmdk", "monolithicSparse"},
-		{GuestStream, "vmdk", "streamOptimized"},
+		{Raw, "raw", ""},
+		{VMDK, "vmdk", "monolithicSparse"},
+		{Stream, "vmdk", "streamOptimized"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -91,13 +90,13 @@ func TestGuestDisksAreTheSameGuest(t *testing.T) {
 			if info.VirtualSize != g.CapacityBytes {
 				t.Errorf("%s: virtual size %d, want %d", c.file, info.VirtualSize, g.CapacityBytes)
 			}
-			if out, err := exec.Command("qemu-img", "compare", "-f", "raw", "-F", c.format, g.Path(GuestRaw), g.Path(c.file)).CombinedOutput(); err != nil {
+			if out, err := exec.Command("qemu-img", "compare", "-f", "raw", "-F", c.format, g.Path(Raw), g.Path(c.file)).CombinedOutput(); err != nil {
 				t.Errorf("qemu-img compare raw %s: %v: %s", c.file, err, out)
 			}
 		})
 	}
 	// The raw disk is sparse: the zero tail of the disk and partition are holes.
-	if info := qemuImgInfo(t, g.Path(GuestRaw)); info.ActualSize > 24<<20 {
+	if info := qemuImgInfo(t, g.Path(Raw)); info.ActualSize > 24<<20 {
 		t.Errorf("guest.raw allocates %d bytes; want a sparse file under 24 MiB", info.ActualSize)
 	}
 }
@@ -105,7 +104,7 @@ func TestGuestDisksAreTheSameGuest(t *testing.T) {
 func TestGuestPartitionTable(t *testing.T) {
 	g := testGuest(t)
 	testtool.Require(t, "sfdisk")
-	out, err := exec.Command("sfdisk", "--json", g.Path(GuestRaw)).Output()
+	out, err := exec.Command("sfdisk", "--json", g.Path(Raw)).Output()
 	if err != nil {
 		t.Fatalf("sfdisk --json: %v", err)
 	}
@@ -132,7 +131,7 @@ func TestGuestPartitionTable(t *testing.T) {
 
 func TestGuestVMXDescribesTheDisk(t *testing.T) {
 	g := testGuest(t)
-	b, err := os.ReadFile(g.Path(GuestVMX))
+	b, err := os.ReadFile(g.Path(VMX))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +149,7 @@ func TestGuestVMXDescribesTheDisk(t *testing.T) {
 
 func TestGuestOVAIsAValidPackage(t *testing.T) {
 	g := testGuest(t)
-	f, err := os.Open(g.Path(GuestOVA))
+	f, err := os.Open(g.Path(OVA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,8 +175,8 @@ func TestGuestOVAIsAValidPackage(t *testing.T) {
 			t.Fatal(err)
 		}
 		sums[hdr.Name] = sum
-		if hdr.Name == GuestStream {
-			if out, err := exec.Command("qemu-img", "compare", "-F", "vmdk", g.Path(GuestRaw), dst).CombinedOutput(); err != nil {
+		if hdr.Name == Stream {
+			if out, err := exec.Command("qemu-img", "compare", "-F", "vmdk", g.Path(Raw), dst).CombinedOutput(); err != nil {
 				t.Errorf("disk in OVA differs from guest.raw: %v: %s", err, out)
 			}
 		}
@@ -185,11 +184,11 @@ func TestGuestOVAIsAValidPackage(t *testing.T) {
 	if strings.Join(names, ",") != "guest.ovf,guest.mf,guest-stream.vmdk" {
 		t.Fatalf("OVA members %v: want the descriptor first, then the manifest and the disk", names)
 	}
-	mf, err := os.ReadFile(g.Path(GuestManifest))
+	mf, err := os.ReadFile(g.Path(Manifest))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{GuestOVF, GuestStream} {
+	for _, n := range []string{OVF, Stream} {
 		if want := "SHA256(" + n + ")= " + sums[n] + "\n"; !strings.Contains(string(mf), want) {
 			t.Errorf("manifest lacks %q:\n%s", want, mf)
 		}
@@ -211,13 +210,13 @@ func TestGuestOVAIsAValidPackage(t *testing.T) {
 			Address      string `xml:"Address"`
 		} `xml:"VirtualSystem>VirtualHardwareSection>Item"`
 	}
-	ovf, _ := os.ReadFile(g.Path(GuestOVF))
+	ovf, _ := os.ReadFile(g.Path(OVF))
 	if err := xml.Unmarshal(ovf, &env); err != nil {
 		t.Fatalf("guest.ovf: %v", err)
 	}
-	st, _ := os.Stat(g.Path(GuestStream))
-	if len(env.Refs) != 1 || env.Refs[0].Href != GuestStream || env.Refs[0].Size != st.Size() {
-		t.Errorf("OVF references %+v; want %s of %d bytes", env.Refs, GuestStream, st.Size())
+	st, _ := os.Stat(g.Path(Stream))
+	if len(env.Refs) != 1 || env.Refs[0].Href != Stream || env.Refs[0].Size != st.Size() {
+		t.Errorf("OVF references %+v; want %s of %d bytes", env.Refs, Stream, st.Size())
 	}
 	if len(env.Disks) != 1 || env.Disks[0].Capacity != "67108864" || env.Disks[0].Units != "byte" {
 		t.Errorf("OVF disks %+v", env.Disks)
@@ -234,103 +233,24 @@ func TestGuestOVAIsAValidPackage(t *testing.T) {
 	}
 }
 
-func TestBootGuest(t *testing.T) {
-	g := testGuest(t)
-	ctx := context.Background()
-	probe, err := ResolveAccel(ctx, "auto", DefaultCacheDir(), g.Path(GuestKernel), g.Path(GuestInitrd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("accelerator: %s (%s)", probe.Accel, probe.Reason)
-	cases := []struct {
-		name, disk, firmware, bus string
-		nic                       bool
-	}{
-		{"raw-bios-virtio", GuestRaw, "bios", "virtio", true},
-		{"vmdk-bios-virtio", GuestVMDK, "bios", "virtio", false},
-		{"vmdk-bios-sata", GuestVMDK, "bios", "sata", false},
-		{"stream-bios-scsi", GuestStream, "bios", "scsi", false},
-		{"raw-efi-virtio", GuestRaw, "efi", "virtio", false},
-		{"vmdk-efi-virtio", GuestVMDK, "efi", "virtio", false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var serial strings.Builder
-			res, err := Boot(ctx, BootOptions{Disk: g.Path(c.disk), Firmware: c.firmware, Bus: c.bus, Accel: probe.Accel, NIC: c.nic, Serial: &serial})
-			if err != nil {
-				t.Fatalf("%v\nserial console:\n%s", err, serial.String())
-			}
-			if !strings.HasPrefix(res.ReadyLine, ReadyPrefix+" uptime=") {
-				t.Errorf("ready line %q", res.ReadyLine)
-			}
-			if c.nic && !strings.Contains(res.ReadyLine, "ip=10.0.2.15") {
-				t.Errorf("guest with a NIC did not get a DHCP lease from QEMU: %q", res.ReadyLine)
-			}
-			if !c.nic && !strings.Contains(res.ReadyLine, "ip=none") {
-				t.Errorf("guest without a NIC reports an address: %q", res.ReadyLine)
-			}
-			t.Logf("%s ready after %s: %s", c.name, res.ReadyAfter.Round(time.Millisecond), res.ReadyLine)
-		})
-	}
-}
-
-func TestGuestPowersItselfOff(t *testing.T) {
-	testtool.Require(t, "qemu-img", "qemu-system-x86_64", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
-	dir := t.TempDir()
-	g, err := BuildGuest(context.Background(), GuestOptions{OutDir: dir, PowerOff: true, Hardware: DefaultHardware("efi")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if vmx, _ := os.ReadFile(g.Path(GuestVMX)); !strings.Contains(string(vmx), `firmware = "efi"`) {
-		t.Errorf("efi build's VMX does not say firmware efi")
-	}
-	probe, err := ResolveAccel(context.Background(), "auto", DefaultCacheDir(), g.Path(GuestKernel), g.Path(GuestInitrd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Boot(context.Background(), BootOptions{Disk: g.Path(GuestVMDK), Firmware: "efi", Accel: probe.Accel, WaitPowerOff: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.PoweredOff {
-		t.Errorf("guest built with PowerOff did not power off")
-	}
-	leftovers, _ := filepath.Glob(filepath.Join(dir, ".build-*"))
-	if len(leftovers) != 0 {
-		t.Errorf("build left work folders: %v", leftovers)
-	}
-}
-
 func TestBuildGuestRejectsBadOptions(t *testing.T) {
 	cases := []struct {
 		name string
-		o    GuestOptions
+		o    Options
 		want string
 	}{
-		{"no out dir", GuestOptions{}, "no output folder"},
-		{"tiny disk", GuestOptions{OutDir: t.TempDir(), DiskMiB: 8}, "too small"},
-		{"bad firmware", GuestOptions{OutDir: t.TempDir(), Hardware: Hardware{Name: "x", Firmware: "coreboot"}}, "firmware"},
-		{"secure boot on bios", GuestOptions{OutDir: t.TempDir(), Hardware: func() Hardware { h := DefaultHardware("bios"); h.SecureBoot = true; return h }()}, "secure boot"},
-		{"odd topology", GuestOptions{OutDir: t.TempDir(), Hardware: func() Hardware { h := DefaultHardware("bios"); h.CPUs = 3; return h }()}, "sockets"},
+		{"no out dir", Options{}, "no output folder"},
+		{"tiny disk", Options{OutDir: t.TempDir(), DiskMiB: 8}, "too small"},
+		{"bad firmware", Options{OutDir: t.TempDir(), Hardware: Hardware{Name: "x", Firmware: "coreboot"}}, "firmware"},
+		{"secure boot on bios", Options{OutDir: t.TempDir(), Hardware: func() Hardware { h := DefaultHardware("bios"); h.SecureBoot = true; return h }()}, "secure boot"},
+		{"odd topology", Options{OutDir: t.TempDir(), Hardware: func() Hardware { h := DefaultHardware("bios"); h.CPUs = 3; return h }()}, "sockets"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := BuildGuest(context.Background(), c.o)
+			_, err := Build(context.Background(), c.o)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v; want one mentioning %q", err, c.want)
 			}
 		})
-	}
-}
-
-func TestResolveAccelRejectsUnknown(t *testing.T) {
-	for _, want := range []string{"kvm", "tcg"} {
-		p, err := ResolveAccel(context.Background(), want, t.TempDir(), "", "")
-		if err != nil || p.Accel != want {
-			t.Errorf("ResolveAccel(%s) = %+v, %v", want, p, err)
-		}
-	}
-	if _, err := ResolveAccel(context.Background(), "hvf", t.TempDir(), "", ""); err == nil {
-		t.Error("ResolveAccel(hvf) succeeded")
 	}
 }

@@ -1,4 +1,13 @@
-package testenv
+// Package qemu boots disks and kernels under bare qemu-system-x86_64 for
+// the tests and the demo, and waits for the test guest's readiness line on
+// the serial console; QEMU never outlives a boot. ResolveAccel decides
+// between KVM and TCG with a short KVM smoke boot, since an openable
+// /dev/kvm proves nothing on nested hosts, and caches the verdict per host
+// kernel.
+//
+// The host needs qemu-system-x86 (and ovmf for UEFI boots); make deps
+// installs both. Without a working KVM everything runs under TCG.
+package qemu
 
 import (
 	"bufio"
@@ -17,6 +26,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/internal/host"
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // Accelerators QEMU can run the guest with.
@@ -100,7 +110,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 			if o.Serial != nil {
 				fmt.Fprintln(o.Serial, line)
 			}
-			if i := strings.Index(line, ReadyPrefix); i >= 0 {
+			if i := strings.Index(line, testguest.ReadyPrefix); i >= 0 {
 				select {
 				case ready <- strings.TrimSpace(line[i:]):
 				default:
@@ -122,7 +132,7 @@ func Boot(ctx context.Context, o BootOptions) (*BootResult, error) {
 		return nil, fmt.Errorf("qemu exited before the guest was ready (%v): %s: %w", err, cmdrun.LastLine([]byte(stderr.String())), ErrNotReady)
 	case <-ctx.Done():
 		kill()
-		return nil, fmt.Errorf("boot %s with %s: no %s line within %s: %w", o.what(), o.Accel, ReadyPrefix, timeout, ErrNotReady)
+		return nil, fmt.Errorf("boot %s with %s: no %s line within %s: %w", o.what(), o.Accel, testguest.ReadyPrefix, timeout, ErrNotReady)
 	}
 	if !o.WaitPowerOff {
 		kill()

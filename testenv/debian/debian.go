@@ -1,4 +1,14 @@
-package testenv
+// Package debian builds the real Debian 12 test guest: a VMware-style
+// install (pvscsi, vmxnet3, open-vm-tools, an initramfs without virtio,
+// GRUB, an fstab by UUID) that prints the readiness line from a systemd
+// unit, as a monolithicSparse VMDK and a VMX, cached by a hash of its
+// recipe. Guest conversion tests use it as the guest virt-v2v must fix.
+//
+// Building takes several minutes and needs root (debootstrap and chroot),
+// debootstrap, e2fsprogs (mkfs.ext4 -d), qemu-img and a reachable Debian
+// archive; make deps installs the tools. Nothing is mounted. Reading a
+// cached build needs none of that.
+package debian
 
 import (
 	"context"
@@ -10,61 +20,63 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/testenv"
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/diskimg"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // Artefact file names of the Debian test guest.
 const (
-	DebianVMDK     = "debian.vmdk" // monolithicSparse VMDK of the whole disk
-	DebianVMX      = "debian.vmx"  // VMX naming debian.vmdk: pvscsi controller, vmxnet3 NIC
-	debianMeta     = "debian.json" // the DebianGuest, written last: its presence marks a finished build
+	VMDK           = "debian.vmdk" // monolithicSparse VMDK of the whole disk
+	VMX            = "debian.vmx"  // VMX naming debian.vmdk: pvscsi controller, vmxnet3 NIC
+	debianMeta     = "debian.json" // the Guest, written last: its presence marks a finished build
 	debianDiskMiB  = 2048
 	debianMemMiB   = 1024
 	debianCacheDir = "debian"
 )
 
-// DebianOptions says how to build (or find) the Debian test guest.
-type DebianOptions struct {
-	CacheDir string // where finished images are kept, one folder per recipe hash; default DefaultCacheDir()
+// Options says how to build (or find) the Debian test guest.
+type Options struct {
+	CacheDir string // where finished images are kept, one folder per recipe hash; default testenv.DefaultCacheDir()
 	Mirror   string // Debian archive; default the one apt on this host uses for bookworm
 	DiskMiB  int    // guest-visible disk size; default 2048
 	Rebuild  bool   // build even when the cache holds this recipe
 	Log      func(format string, args ...any)
 }
 
-// DebianGuest is a built Debian 12 test guest: a VMware-style install
+// Guest is a built Debian 12 test guest: a VMware-style install
 // (pvscsi, vmxnet3, open-vm-tools, an initramfs without virtio, GRUB, an
 // fstab by UUID) that prints the readiness line from a systemd unit after
 // multi-user.target.
-type DebianGuest struct {
-	Dir           string        `json:"dir"`
-	Key           string        `json:"key"` // hash of the recipe
-	Kernel        string        `json:"kernel"`
-	RootUUID      string        `json:"rootUUID"`
-	CapacityBytes int64         `json:"capacityBytes"`
-	Hardware      Hardware      `json:"hardware"`
-	BuildTime     time.Duration `json:"buildTime"`
-	Cached        bool          `json:"cached"`
+type Guest struct {
+	Dir           string             `json:"dir"`
+	Key           string             `json:"key"` // hash of the recipe
+	Kernel        string             `json:"kernel"`
+	RootUUID      string             `json:"rootUUID"`
+	CapacityBytes int64              `json:"capacityBytes"`
+	Hardware      testguest.Hardware `json:"hardware"`
+	BuildTime     time.Duration      `json:"buildTime"`
+	Cached        bool               `json:"cached"`
 }
 
 // Path returns the path of one artefact.
-func (g *DebianGuest) Path(name string) string { return filepath.Join(g.Dir, name) }
+func (g *Guest) Path(name string) string { return filepath.Join(g.Dir, name) }
 
-// DebianHardware is the VMware hardware the Debian guest is described with.
-func DebianHardware() Hardware {
-	hw := DefaultHardware("bios")
+// Hardware is the VMware hardware the Debian guest is described with.
+func Hardware() testguest.Hardware {
+	hw := testguest.DefaultHardware("bios")
 	hw.Name = "debian12"
 	hw.MemoryMiB = debianMemMiB
 	hw.MAC = "00:50:56:3f:00:12"
 	return hw
 }
 
-// CachedDebian returns the cached Debian guest for the current recipe, or
+// Cached returns the cached Debian guest for the current recipe, or
 // an error if it has not been built.
-func CachedDebian(cacheDir string, diskMiB int) (*DebianGuest, error) {
+func Cached(cacheDir string, diskMiB int) (*Guest, error) {
 	if cacheDir == "" {
-		cacheDir = DefaultCacheDir()
+		cacheDir = testenv.DefaultCacheDir()
 	}
 	if diskMiB == 0 {
 		diskMiB = debianDiskMiB
@@ -74,7 +86,7 @@ func CachedDebian(cacheDir string, diskMiB int) (*DebianGuest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("debian guest: not built: %w", err)
 	}
-	var g DebianGuest
+	var g Guest
 	if err := json.Unmarshal(b, &g); err != nil {
 		return nil, fmt.Errorf("debian guest: %s: %w", filepath.Join(dir, debianMeta), err)
 	}
@@ -82,14 +94,14 @@ func CachedDebian(cacheDir string, diskMiB int) (*DebianGuest, error) {
 	return &g, nil
 }
 
-// BuildDebian returns the Debian test guest, building it when the cache
+// Build returns the Debian test guest, building it when the cache
 // does not hold the current recipe. Nothing is mounted: debootstrap fills
 // a folder, the packages' own tools run in a chroot of it, mkfs.ext4 -d
 // turns it into the root partition, and GRUB's boot.img and core.img are
 // placed in front of it by hand. Building takes several minutes.
-func BuildDebian(ctx context.Context, o DebianOptions) (*DebianGuest, error) {
+func Build(ctx context.Context, o Options) (*Guest, error) {
 	if o.CacheDir == "" {
-		o.CacheDir = DefaultCacheDir()
+		o.CacheDir = testenv.DefaultCacheDir()
 	}
 	if o.DiskMiB == 0 {
 		o.DiskMiB = debianDiskMiB
@@ -102,12 +114,12 @@ func BuildDebian(ctx context.Context, o DebianOptions) (*DebianGuest, error) {
 		logf = func(string, ...any) {}
 	}
 	if !o.Rebuild {
-		if g, err := CachedDebian(o.CacheDir, o.DiskMiB); err == nil {
+		if g, err := Cached(o.CacheDir, o.DiskMiB); err == nil {
 			return g, nil
 		}
 	}
 	if o.Mirror == "" {
-		m, err := AptMirror("/", DebianSuite)
+		m, err := AptMirror("/", Suite)
 		if err != nil {
 			return nil, fmt.Errorf("debian guest: %w", err)
 		}
@@ -129,13 +141,13 @@ func BuildDebian(ctx context.Context, o DebianOptions) (*DebianGuest, error) {
 	root := w("root")
 	uuid := uuidFrom(key)
 
-	logf("debootstrap %s (minbase + %s) from %s", DebianSuite, strings.Join(debianPackages, ", "), o.Mirror)
+	logf("debootstrap %s (minbase + %s) from %s", Suite, strings.Join(debianPackages, ", "), o.Mirror)
 	debs := filepath.Join(o.CacheDir, "debs", "debootstrap")
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	if err := cmdrun.RunEnv(ctx, []string{"DEBIAN_FRONTEND=noninteractive"}, "debootstrap", "--variant=minbase",
-		"--cache-dir="+debs, "--include="+strings.Join(debianPackages, ","), DebianSuite, root, o.Mirror); err != nil {
+		"--cache-dir="+debs, "--include="+strings.Join(debianPackages, ","), Suite, root, o.Mirror); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	logf("configuring: fstab by UUID %s, initramfs without virtio, GRUB on the serial console, readiness unit", uuid)
@@ -174,16 +186,16 @@ func BuildDebian(ctx context.Context, o DebianOptions) (*DebianGuest, error) {
 	}
 	os.Remove(w("root.img"))
 	os.Remove(w("core.img"))
-	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type=lsilogic", w("debian.raw"), w(DebianVMDK)); err != nil {
+	if err := cmdrun.Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "adapter_type=lsilogic", w("debian.raw"), w(VMDK)); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	os.Remove(w("debian.raw"))
-	hw := DebianHardware()
-	if err := os.WriteFile(w(DebianVMX), []byte(hw.VMX(DebianVMDK)), 0o644); err != nil {
+	hw := Hardware()
+	if err := os.WriteFile(w(VMX), []byte(hw.VMX(VMDK)), 0o644); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	os.RemoveAll(root)
-	g := &DebianGuest{Key: key, Kernel: release, RootUUID: uuid, CapacityBytes: capacity, Hardware: hw, BuildTime: time.Since(start)}
+	g := &Guest{Key: key, Kernel: release, RootUUID: uuid, CapacityBytes: capacity, Hardware: hw, BuildTime: time.Since(start)}
 	b, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
