@@ -50,7 +50,7 @@ clean:
 	rm -rf bin demo
 
 # The KubeVirt tests run a real kube-apiserver, built once from
-# internal/tools/kube-apiserver into $PODVM_CACHE (~/.cache/podvm-migrate):
+# tools/kube-apiserver into $PODVM_CACHE (~/.cache/podvm-migrate):
 # about 8 minutes cold on 2 cores, instant once cached. Building it before
 # the tests keeps it from competing with them.
 kube-apiserver:

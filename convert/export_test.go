@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // TestVMSourceThroughExportLease converts a disk named by VM and disk,
@@ -19,7 +20,7 @@ func TestVMSourceThroughExportLease(t *testing.T) {
 	}
 	g := testGuest(t)
 	ctx := context.Background()
-	v, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: 3, GuestVMDK: g.Path(testenv.GuestVMDK)})
+	v, err := vcsim.Start(ctx, vcsim.Options{VMs: 3, GuestVMDK: g.Path(testguest.VMDK)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestVMSourceThroughExportLease(t *testing.T) {
 	if res.SourceFormat != "vmdk/streamOptimized" {
 		t.Errorf("read as %s, not as the lease serves it", res.SourceFormat)
 	}
-	qemuCompare(t, g.Path(testenv.GuestRaw), dst)
+	qemuCompare(t, g.Path(testguest.Raw), dst)
 
 	for src, want := range map[string]string{
 		"vm:" + on + "/disk0":  "powered-off",

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // TestRealGuest converts the bootable test guest that testenv builds, in
@@ -18,12 +18,12 @@ func TestRealGuest(t *testing.T) {
 		t.Skip("builds the test guest")
 	}
 	g := testGuest(t)
-	want := sumsOf(t, g.Path(testenv.GuestRaw))
-	for _, name := range []string{testenv.GuestVMDK, testenv.GuestStream, testenv.GuestRaw, testenv.GuestOVA} {
+	want := sumsOf(t, g.Path(testguest.Raw))
+	for _, name := range []string{testguest.VMDK, testguest.Stream, testguest.Raw, testguest.OVA} {
 		t.Run(name, func(t *testing.T) {
 			ref := g.Path(name)
-			if name == testenv.GuestOVA {
-				ref = g.Path(testenv.GuestRaw) // qemu-img cannot open an OVA
+			if name == testguest.OVA {
+				ref = g.Path(testguest.Raw) // qemu-img cannot open an OVA
 			}
 			convertAndCompare(t, g.Path(name), ref, want)
 		})
@@ -37,19 +37,19 @@ var (
 )
 
 // testGuest builds the BIOS test guest once for the whole package.
-func testGuest(t *testing.T) *testenv.Guest {
+func testGuest(t *testing.T) *testguest.Guest {
 	t.Helper()
 	testtool.Require(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
 	guestOnce.Do(func() {
 		if guestDir, guestErr = os.MkdirTemp("", "podvm-convert-guest-"); guestErr != nil {
 			return
 		}
-		_, guestErr = testenv.BuildGuest(context.Background(), testenv.GuestOptions{OutDir: guestDir})
+		_, guestErr = testguest.Build(context.Background(), testguest.Options{OutDir: guestDir})
 	})
 	if guestErr != nil {
 		t.Fatalf("build test guest: %v", guestErr)
 	}
-	return &testenv.Guest{Dir: guestDir}
+	return &testguest.Guest{Dir: guestDir}
 }
 
 func TestMain(m *testing.M) {

@@ -7,7 +7,8 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // TestDatastoreSources converts VM disks straight from the datastores of
@@ -20,7 +21,7 @@ func TestDatastoreSources(t *testing.T) {
 	}
 	g := testGuest(t)
 	ctx := context.Background()
-	v, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: 2, GuestVMDK: g.Path(testenv.GuestVMDK)})
+	v, err := vcsim.Start(ctx, vcsim.Options{VMs: 2, GuestVMDK: g.Path(testguest.VMDK)})
 	if err != nil {
 		t.Fatal(err)
 	}

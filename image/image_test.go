@@ -20,6 +20,8 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 var (
@@ -35,7 +37,7 @@ func testGuest(t *testing.T) string {
 	guestOnce.Do(func() {
 		guestDir, guestErr = os.MkdirTemp("", "podvm-image-guest-")
 		if guestErr == nil {
-			_, guestErr = testenv.BuildGuest(context.Background(), testenv.GuestOptions{OutDir: guestDir, CacheDir: testenv.DefaultCacheDir()})
+			_, guestErr = testguest.Build(context.Background(), testguest.Options{OutDir: guestDir, CacheDir: testenv.DefaultCacheDir()})
 		}
 	})
 	if guestErr != nil {
@@ -69,7 +71,7 @@ func fileSHA256(t *testing.T, p string) string {
 func TestImageRoundTripOCILayout(t *testing.T) {
 	g := testGuest(t)
 	qcow := filepath.Join(t.TempDir(), "guest.qcow2")
-	if out, err := exec.Command("qemu-img", "convert", "-O", "qcow2", filepath.Join(g, testenv.GuestRaw), qcow).CombinedOutput(); err != nil {
+	if out, err := exec.Command("qemu-img", "convert", "-O", "qcow2", filepath.Join(g, testguest.Raw), qcow).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img: %v: %s", err, out)
 	}
 	spec := podvm.DefaultSpec("web01", 0)
@@ -83,9 +85,9 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 		boot bool   // carry the kernel and initramfs
 	}{
 		{"qcow2 as is", qcow, &spec, "web01", false},
-		{"raw converted with kernel", filepath.Join(g, testenv.GuestRaw), nil, "guest", true},
-		{"vmdk converted", filepath.Join(g, testenv.GuestVMDK), nil, "guest", false},
-		{"stream vmdk converted", filepath.Join(g, testenv.GuestStream), nil, "guest-stream", false},
+		{"raw converted with kernel", filepath.Join(g, testguest.Raw), nil, "guest", true},
+		{"vmdk converted", filepath.Join(g, testguest.VMDK), nil, "guest", false},
+		{"stream vmdk converted", filepath.Join(g, testguest.Stream), nil, "guest-stream", false},
 	}
 	ctx := context.Background()
 	for _, c := range cases {
@@ -94,7 +96,7 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 			ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
 			o := BuildOptions{Disks: []string{c.disk}, Spec: c.spec, To: ref, WorkDir: dir}
 			if c.boot {
-				o.Kernel, o.Initrd, o.Cmdline = filepath.Join(g, testenv.GuestKernel), filepath.Join(g, testenv.GuestInitrd), "console=ttyS0"
+				o.Kernel, o.Initrd, o.Cmdline = filepath.Join(g, testguest.Vmlinuz), filepath.Join(g, testguest.Initrd), "console=ttyS0"
 			}
 			built, err := Build(ctx, o)
 			if err != nil {
@@ -196,7 +198,7 @@ func TestImageRegistry(t *testing.T) {
 	g := testGuest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	reg, err := testenv.StartRegistry(ctx, t.TempDir())
+	reg, err := registry.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +206,7 @@ func TestImageRegistry(t *testing.T) {
 	insecure := false
 	ro := RegistryOptions{TLSVerify: &insecure}
 	ref := reg.Ref("podvm/guest:v1")
-	built, err := Build(ctx, BuildOptions{Disks: []string{filepath.Join(g, testenv.GuestRaw)}, To: ref, Registry: ro, WorkDir: t.TempDir()})
+	built, err := Build(ctx, BuildOptions{Disks: []string{filepath.Join(g, testguest.Raw)}, To: ref, Registry: ro, WorkDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +230,7 @@ func TestImageRegistry(t *testing.T) {
 
 func TestImageErrors(t *testing.T) {
 	g := testGuest(t)
-	raw := filepath.Join(g, testenv.GuestRaw)
+	raw := filepath.Join(g, testguest.Raw)
 	dir := t.TempDir()
 	bad := podvm.DefaultSpec("Bad_Name", 0)
 	two := podvm.DefaultSpec("two", 0)

@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
 )
 
 // TestApplyOnAPIServer applies the test specs to a real kube-apiserver
@@ -23,7 +23,7 @@ import (
 // reapplies them, plays KubeVirt's part to test waiting, and checks the
 // error cases.
 func TestApplyOnAPIServer(t *testing.T) {
-	k := testenv.StartKubeForTest(t, testenv.KubeOptions{})
+	k := kube.StartForTest(t, kube.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := NewClient(k.Kubeconfig)
@@ -207,7 +207,7 @@ func TestApplyOnAPIServer(t *testing.T) {
 }
 
 func TestApplyWithoutKubeVirt(t *testing.T) {
-	k := testenv.StartKubeForTest(t, testenv.KubeOptions{NoCRDs: true})
+	k := kube.StartForTest(t, kube.Options{NoCRDs: true})
 	c, err := NewClient(k.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)

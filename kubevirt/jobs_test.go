@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
 )
 
 func TestConvertJobsMapping(t *testing.T) {
@@ -62,7 +62,7 @@ func TestConvertJobsMapping(t *testing.T) {
 // TestConvertJobsOnAPIServer creates the Jobs on a real API server, plays
 // the Job controller and follows them to the end, one failing.
 func TestConvertJobsOnAPIServer(t *testing.T) {
-	k := testenv.StartKubeForTest(t, testenv.KubeOptions{NoCRDs: true})
+	k := kube.StartForTest(t, kube.Options{NoCRDs: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := NewClient(k.Kubeconfig)

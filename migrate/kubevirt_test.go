@@ -17,7 +17,9 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // playVirtController does what KubeVirt's controller would: it marks every
@@ -47,11 +49,11 @@ func TestMigrateToKubeVirt(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	guest := filepath.Join(dir, "guest")
-	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: guest}); err != nil {
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: guest}); err != nil {
 		t.Fatal(err)
 	}
-	kube := testenv.StartKubeForTest(t, testenv.KubeOptions{})
-	reg, err := testenv.StartRegistry(ctx, filepath.Join(dir, "registry"))
+	kube := kube.StartForTest(t, kube.Options{})
+	reg, err := registry.Start(ctx, filepath.Join(dir, "registry"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func planLocal(t *testing.T, e *e2e, names ...string) *plan.Plan {
 
 func newPlanFrom(t *testing.T, e *e2e) *plan.Plan {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.guest, testenv.GuestVMX))
+	b, err := os.ReadFile(filepath.Join(e.guest, testguest.VMX))
 	if err != nil || !strings.Contains(string(b), "guest.vmdk") {
 		t.Fatalf("guest VMX: %v", err)
 	}
@@ -147,5 +149,5 @@ func newPlanFrom(t *testing.T, e *e2e) *plan.Plan {
 			NICs:  []podvm.NIC{{Name: "nic0", Model: podvm.NICVirtio, Network: plan.PodNetwork}}}
 	}
 	return &plan.Plan{APIVersion: plan.PlanAPIVersion, Kind: plan.KindPlan, Target: plan.DefaultTarget(),
-		VMs: []plan.PlannedVM{{Status: plan.StatusReady, Spec: spec(testenv.GuestVMDK)}, {Status: plan.StatusReady, Spec: spec(testenv.GuestStream)}}}
+		VMs: []plan.PlannedVM{{Status: plan.StatusReady, Spec: spec(testguest.VMDK)}, {Status: plan.StatusReady, Spec: spec(testguest.Stream)}}}
 }

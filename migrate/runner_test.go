@@ -14,7 +14,8 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // e2e is a real environment: the test guest's disks as source VMs,
@@ -32,17 +33,17 @@ func newE2E(t *testing.T) *e2e {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	dir := testtool.LibvirtDir(t, "podvm-migrate-e2e-")
 	e := &e2e{dir: dir, guest: filepath.Join(dir, "guest")}
-	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: e.guest}); err != nil {
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: e.guest}); err != nil {
 		t.Fatal(err)
 	}
 	var err error
 	e.rt, err = runtime.New(ctx, runtime.WithStateDir(filepath.Join(dir, "state")),
-		runtime.WithProbeGuest(filepath.Join(e.guest, testenv.GuestKernel), filepath.Join(e.guest, testenv.GuestInitrd)))
+		runtime.WithProbeGuest(filepath.Join(e.guest, testguest.Vmlinuz), filepath.Join(e.guest, testguest.Initrd)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func newE2E(t *testing.T) *e2e {
 	})
 
 	// A broken disk: the sparse VMDK cut short, so its grains point past the end.
-	b, err := os.ReadFile(filepath.Join(e.guest, testenv.GuestVMDK))
+	b, err := os.ReadFile(filepath.Join(e.guest, testguest.VMDK))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,9 +76,9 @@ func newE2E(t *testing.T) *e2e {
 	}
 	inv := discover.NewInventory()
 	inv.VMs = []discover.VM{
-		vm("mig-sparse", filepath.Join(e.guest, testenv.GuestVMDK), "00:50:56:00:01:01"),
-		vm("mig-stream", filepath.Join(e.guest, testenv.GuestStream), "00:50:56:00:01:02"),
-		vm("mig-raw", filepath.Join(e.guest, testenv.GuestRaw), "00:50:56:00:01:03"),
+		vm("mig-sparse", filepath.Join(e.guest, testguest.VMDK), "00:50:56:00:01:01"),
+		vm("mig-stream", filepath.Join(e.guest, testguest.Stream), "00:50:56:00:01:02"),
+		vm("mig-raw", filepath.Join(e.guest, testguest.Raw), "00:50:56:00:01:03"),
 		vm("mig-broken", broken, "00:50:56:00:01:04"),
 	}
 	if e.plan, err = plan.NewPlan(inv, plan.Options{}); err != nil {
@@ -125,7 +126,7 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 		}
 	}
 	// The converted disks hold exactly the guest-visible bytes of the sources.
-	want, err := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
+	want, err := convert.Checksum(ctx, filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 		}
 	}
 	// No half-written file under a final name: every disk present verifies.
-	want, _ := convert.Checksum(context.Background(), filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
+	want, _ := convert.Checksum(context.Background(), filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
 	disks, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", "*"))
 	for _, d := range disks {
 		if got, err := convert.Checksum(context.Background(), d, convert.FormatQCOW2, "", 0); err != nil || got != want {

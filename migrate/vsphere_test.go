@@ -16,18 +16,19 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // startVSphere serves the simulator with VMs whose first disk is the test
 // guest, and connects to it verifying its certificate.
-func startVSphere(t *testing.T, e *e2e, vms int) (*testenv.VSphere, vsphere.Config, *vsphere.Conn) {
+func startVSphere(t *testing.T, e *e2e, vms int) (*vcsim.Simulator, vsphere.Config, *vsphere.Conn) {
 	t.Helper()
 	ctx := context.Background()
 	if err := os.MkdirAll(filepath.Join(e.dir, "vsphere"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: vms, GuestVMDK: filepath.Join(e.guest, testenv.GuestVMDK), Dir: filepath.Join(e.dir, "vsphere")})
+	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: vms, GuestVMDK: filepath.Join(e.guest, testguest.VMDK), Dir: filepath.Join(e.dir, "vsphere")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %+v", err, results)
 	}
-	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
+	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
 	for _, res := range results {
 		pod, err := e.rt.Get(ctx, res.VM)
 		if err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
@@ -174,7 +175,7 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %+v", err, results)
 	}
-	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
+	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
 	for _, res := range results {
 		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 		if got != want {

@@ -10,7 +10,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/plan"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // TestRulesOnSimulatorVMs plans the inventory discovered from the vCenter
@@ -21,7 +21,7 @@ func TestRulesOnSimulatorVMs(t *testing.T) {
 	log.SetOutput(io.Discard) // the simulator logs every expected fault
 	defer log.SetOutput(os.Stderr)
 	dir := t.TempDir()
-	sim, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: 60, Dir: dir})
+	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: 60, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/podvm"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 func freePort(t *testing.T) int {
@@ -37,7 +37,7 @@ func listening(port int) bool {
 func TestRunErrors(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	raw := filepath.Join(f.guest, testenv.GuestRaw)
+	raw := filepath.Join(f.guest, testguest.Raw)
 	huge := podvm.DefaultSpec("huge", 64<<20)
 	huge.MemoryMiB = 64 << 20 // 64 TiB
 	secure := podvm.DefaultSpec("secure", 64<<20)
@@ -112,7 +112,7 @@ func TestAccelProbeThroughLibvirt(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(state) })
 	rt, err := New(ctx, WithStateDir(state), WithProbeTimeout(10*time.Second),
-		WithProbeGuest(filepath.Join(f.guest, testenv.GuestKernel), filepath.Join(f.guest, testenv.GuestInitrd)))
+		WithProbeGuest(filepath.Join(f.guest, testguest.Vmlinuz), filepath.Join(f.guest, testguest.Initrd)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,10 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
+	"github.com/podvm-migrate/podvm-migrate/testenv/qemu"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // fixture is what every libvirt test shares: one libvirt connection (the
@@ -23,7 +27,7 @@ type fixture struct {
 	guest    string // folder with guest.raw, vmlinuz, initrd.img
 	layout   string // oci:DIR:TAG of the guest image with its kernel
 	accel    string // kvm | tcg, from testenv's cached smoke boot
-	registry *testenv.Registry
+	registry *registry.Server
 }
 
 var (
@@ -56,7 +60,7 @@ func setup(t *testing.T) *fixture {
 func newFixture() (*fixture, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		return nil, err
 	}
 	f := &fixture{}
@@ -75,11 +79,11 @@ func newFixture() (*fixture, error) {
 			return nil, err
 		}
 	}
-	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: f.guest, CacheDir: testenv.DefaultCacheDir()}); err != nil {
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: f.guest, CacheDir: testenv.DefaultCacheDir()}); err != nil {
 		return nil, err
 	}
-	kernel, initrd := filepath.Join(f.guest, testenv.GuestKernel), filepath.Join(f.guest, testenv.GuestInitrd)
-	probe, err := testenv.ResolveAccel(ctx, "auto", testenv.DefaultCacheDir(), kernel, initrd)
+	kernel, initrd := filepath.Join(f.guest, testguest.Vmlinuz), filepath.Join(f.guest, testguest.Initrd)
+	probe, err := qemu.ResolveAccel(ctx, "auto", testenv.DefaultCacheDir(), kernel, initrd)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +91,7 @@ func newFixture() (*fixture, error) {
 	f.layout = "oci:" + filepath.Join(f.guest, "layout") + ":v1"
 	spec := podvm.DefaultSpec("guest", 0)
 	spec.MemoryMiB = 256
-	if _, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec,
+	if _, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(f.guest, testguest.Raw)}, Spec: &spec,
 		To: f.layout, WorkDir: f.guest, Kernel: kernel, Initrd: initrd, Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
 		return nil, err
 	}
@@ -266,7 +270,7 @@ func TestRunFromRegistryFastWithPublish(t *testing.T) {
 			t.Fatal(err)
 		}
 		fixDirs = append(fixDirs, dir)
-		if f.registry, err = testenv.StartRegistry(ctx, dir); err != nil {
+		if f.registry, err = registry.Start(ctx, dir); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -275,8 +279,8 @@ func TestRunFromRegistryFastWithPublish(t *testing.T) {
 	ro := RegistryOptions{TLSVerify: &no}
 	spec := podvm.DefaultSpec("guest", 0)
 	spec.MemoryMiB = 256
-	if _, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(f.guest, testenv.GuestRaw)}, Spec: &spec, To: ref, Registry: ro,
-		WorkDir: f.guest, Kernel: filepath.Join(f.guest, testenv.GuestKernel), Initrd: filepath.Join(f.guest, testenv.GuestInitrd), Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
+	if _, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(f.guest, testguest.Raw)}, Spec: &spec, To: ref, Registry: ro,
+		WorkDir: f.guest, Kernel: filepath.Join(f.guest, testguest.Vmlinuz), Initrd: filepath.Join(f.guest, testguest.Initrd), Cmdline: "console=ttyS0,115200 quiet panic=-1"}); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := New(ctx, WithStateDir(f.state), WithRegistry(ro))
@@ -310,7 +314,7 @@ func TestRunDiskFileUEFI(t *testing.T) {
 	spec.Disks[0].Bus = podvm.BusSATA
 	spec.NICs[0].Model, spec.NICs[0].MAC = podvm.NICE1000E, "00:50:56:01:02:03"
 	spec.Source.BIOSUUID = "4210c0de-0000-4000-8000-00000000cafe"
-	p := f.runReady(t, MachineConfig{Name: name, Image: filepath.Join(f.guest, testenv.GuestRaw), Spec: &spec})
+	p := f.runReady(t, MachineConfig{Name: name, Image: filepath.Join(f.guest, testguest.Raw), Spec: &spec})
 	x := readFile(t, filepath.Join(p.Dir, "domain.xml"))
 	for _, want := range []string{"OVMF_CODE", "bus=\"sata\"", "e1000e", "00:50:56:01:02:03", "<uuid>4210c0de-0000-4000-8000-00000000cafe</uuid>"} {
 		if !strings.Contains(x, want) {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 func TestConvertDisk(t *testing.T) {
@@ -137,7 +137,7 @@ func TestConvertDiskFromDatastore(t *testing.T) {
 		t.Skip("starts the vCenter simulator")
 	}
 	ctx := context.Background()
-	v, err := testenv.StartVSphere(ctx, testenv.VSphereOptions{VMs: 1})
+	v, err := vcsim.Start(ctx, vcsim.Options{VMs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

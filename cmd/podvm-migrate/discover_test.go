@@ -8,11 +8,11 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 func TestDiscoverCommand(t *testing.T) {
-	sim, err := testenv.StartVSphere(context.Background(), testenv.VSphereOptions{VMs: 12, Dir: t.TempDir()})
+	sim, err := vcsim.Start(context.Background(), vcsim.Options{VMs: 12, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/debian"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 )
 
 // slowTests enables the tests that boot the real Debian guest: a cold
@@ -47,15 +48,15 @@ func TestDebianGuestConversion(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	g, err := testenv.CachedDebian("", 0)
+	g, err := debian.Cached("", 0)
 	if err != nil {
 		start := time.Now()
-		if g, err = testenv.BuildDebian(ctx, testenv.DebianOptions{Log: t.Logf}); err != nil {
+		if g, err = debian.Build(ctx, debian.Options{Log: t.Logf}); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("built the Debian guest in %s", time.Since(start).Round(time.Second))
 	}
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	dir := testtool.LibvirtDir(t, "podvm-guestconv-")
@@ -69,7 +70,7 @@ func TestDebianGuestConversion(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("accelerator %s (%s)", verdict.Accel, verdict.Reason)
-	vmdk := g.Path(testenv.DebianVMDK)
+	vmdk := g.Path(debian.VMDK)
 	// Domain names are global to libvirt: unique ones survive a crashed run.
 	suffix := fmt.Sprintf("-%d", time.Now().UnixNano()%1e6)
 

@@ -13,7 +13,8 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/plan"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // TestKubeVirtFromVSphere is the whole KubeVirt path on real parts:
@@ -21,7 +22,7 @@ import (
 // NICs and disks), plan them, apply the plan to a real kube-apiserver with
 // the KubeVirt CRDs, read every VirtualMachine back and rerun.
 func TestKubeVirtFromVSphere(t *testing.T) {
-	sim, err := testenv.StartVSphere(context.Background(), testenv.VSphereOptions{VMs: 20, Dir: t.TempDir()})
+	sim, err := vcsim.Start(context.Background(), vcsim.Options{VMs: 20, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestKubeVirtFromVSphere(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	k := testenv.StartKubeForTest(t, testenv.KubeOptions{})
+	k := kube.StartForTest(t, kube.Options{})
 	args := []string{"--kubeconfig", k.Kubeconfig, "kubevirt", "apply", planFile, "--registry", "registry.example.com/podvms", "-o", "json"}
 	out, errs, code := execute(t, args...)
 	if code != exitOK && code != exitBlocked {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
 )
 
 // kubeVirtPlan plans web01 (ready) and db01 (blocked by a physical RDM)
@@ -66,7 +66,7 @@ func TestKubeVirtManifests(t *testing.T) {
 
 func TestKubeVirtApplyCommand(t *testing.T) {
 	pl := kubeVirtPlan(t)
-	k := testenv.StartKubeForTest(t, testenv.KubeOptions{})
+	k := kube.StartForTest(t, kube.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	args := []string{"--kubeconfig", k.Kubeconfig, "kubevirt", "apply", pl, "--registry", "registry.example.com/podvms", "-o", "json"}
@@ -155,7 +155,7 @@ func TestKubeVirtApplyCommand(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		bare := testenv.StartKubeForTest(t, testenv.KubeOptions{NoCRDs: true})
+		bare := kube.StartForTest(t, kube.Options{NoCRDs: true})
 		tests := []struct {
 			name string
 			args []string

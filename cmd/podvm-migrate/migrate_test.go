@@ -16,7 +16,8 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // The test binary doubles as the podvm-migrate command when this variable
@@ -44,12 +45,12 @@ func TestMigrateSurvivesKill(t *testing.T) {
 		t.Skip("migrating to the runtime starts libvirtd for qemu:///system and needs root")
 	}
 	ctx := context.Background()
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	dir := testtool.LibvirtDir(t, "podvm-migrate-kill-")
 	guest := filepath.Join(dir, "guest")
-	if _, err := testenv.BuildGuest(ctx, testenv.GuestOptions{OutDir: guest}); err != nil {
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: guest}); err != nil {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
@@ -68,7 +69,7 @@ func TestMigrateSurvivesKill(t *testing.T) {
 	}()
 
 	var vms []discover.VM
-	for i, disk := range []string{testenv.GuestVMDK, testenv.GuestStream, testenv.GuestRaw} {
+	for i, disk := range []string{testguest.VMDK, testguest.Stream, testguest.Raw} {
 		vm := planVM("kill-"+strings.Split(disk, ".")[0], "00:50:56:00:02:0"+string(rune('1'+i)))
 		vm.Hardware.MemoryMiB = 256
 		vm.Hardware.Disks[0].File = filepath.Join(guest, disk)
@@ -103,7 +104,7 @@ func TestMigrateSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rerun after the kill: %v\n%s", err, out)
 	}
-	want, _ := convert.Checksum(ctx, filepath.Join(guest, testenv.GuestRaw), convert.FormatRaw, "", 0)
+	want, _ := convert.Checksum(ctx, filepath.Join(guest, testguest.Raw), convert.FormatRaw, "", 0)
 	for _, vm := range vms {
 		name := vm.Name
 		got, err := convert.Checksum(ctx, filepath.Join(runDir, "disks", name, "disk0.qcow2"), convert.FormatQCOW2, "", 0)

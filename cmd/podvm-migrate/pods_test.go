@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 )
 
 func TestPodVMCommandErrors(t *testing.T) {
@@ -17,7 +17,7 @@ func TestPodVMCommandErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := testenv.EnsureLibvirt(ctx, ""); err != nil {
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	state, err := os.MkdirTemp("", "podvm-cli-state-")

@@ -5,7 +5,8 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/qemu"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 	"github.com/spf13/cobra"
 )
 
@@ -13,7 +14,7 @@ func init() { register(newBootCommand) }
 
 func newBootCommand(o *options) *cobra.Command {
 	var (
-		bopts          testenv.BootOptions
+		bopts          qemu.BootOptions
 		accel          string
 		kernel, initrd string
 	)
@@ -32,17 +33,17 @@ hosts KVM can be present but hang. The verdict is cached in --cache-dir.`,
 			bopts.Disk = args[0]
 			dir := filepath.Dir(args[0])
 			if kernel == "" {
-				kernel = filepath.Join(dir, testenv.GuestKernel)
+				kernel = filepath.Join(dir, testguest.Vmlinuz)
 			}
 			if initrd == "" {
-				initrd = filepath.Join(dir, testenv.GuestInitrd)
+				initrd = filepath.Join(dir, testguest.Initrd)
 			}
-			probe, err := testenv.ResolveAccel(cmd.Context(), accel, o.cacheDir, kernel, initrd)
+			probe, err := qemu.ResolveAccel(cmd.Context(), accel, o.cacheDir, kernel, initrd)
 			if err != nil {
 				return err
 			}
 			bopts.Accel = probe.Accel
-			res, err := testenv.Boot(cmd.Context(), bopts)
+			res, err := qemu.Boot(cmd.Context(), bopts)
 			if err != nil {
 				return err
 			}
@@ -62,8 +63,8 @@ hosts KVM can be present but hang. The verdict is cached in --cache-dir.`,
 }
 
 type bootReport struct {
-	*testenv.BootResult
-	Probe *testenv.AccelProbe `json:"accelProbe"`
+	*qemu.BootResult
+	Probe *qemu.AccelProbe `json:"accelProbe"`
 }
 
 func (b bootReport) Header() []string {

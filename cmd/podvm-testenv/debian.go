@@ -6,7 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/debian"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 	"github.com/spf13/cobra"
 )
 
@@ -39,7 +40,7 @@ Serve it from the vCenter simulator with
   podvm-testenv vsphere --guest-vmdk "$(podvm-testenv debian -o json | jq -r .dir)/debian.vmdk"`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			g, err := testenv.BuildDebian(cmd.Context(), testenv.DebianOptions{
+			g, err := debian.Build(cmd.Context(), debian.Options{
 				CacheDir: o.cacheDir, Mirror: mirror, DiskMiB: diskMiB, Rebuild: rebuild,
 				Log: func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "debian: "+f+"\n", a...) },
 			})
@@ -64,11 +65,11 @@ Serve it from the vCenter simulator with
 }
 
 // linkDebian hard-links (else copies) the guest's files into dir.
-func linkDebian(g *testenv.DebianGuest, dir string) error {
+func linkDebian(g *debian.Guest, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("debian: %w", err)
 	}
-	for _, n := range []string{testenv.DebianVMDK, testenv.DebianVMX} {
+	for _, n := range []string{debian.VMDK, debian.VMX} {
 		dst := filepath.Join(dir, n)
 		os.Remove(dst)
 		if err := os.Link(g.Path(n), dst); err == nil {
@@ -85,14 +86,14 @@ func linkDebian(g *testenv.DebianGuest, dir string) error {
 	return nil
 }
 
-type debianTable struct{ *testenv.DebianGuest }
+type debianTable struct{ *debian.Guest }
 
 func (g debianTable) Header() []string {
 	return []string{"file", "size", "kernel", "root uuid", "cached", "build time"}
 }
 func (g debianTable) Rows() [][]string {
 	var rows [][]string
-	for _, f := range []string{testenv.DebianVMDK, testenv.DebianVMX} {
+	for _, f := range []string{debian.VMDK, debian.VMX} {
 		size := "?"
 		if st, err := os.Stat(g.Path(f)); err == nil {
 			size = output.Bytes(st.Size())
@@ -103,7 +104,7 @@ func (g debianTable) Rows() [][]string {
 }
 
 // debianGuestVMDK points vo.GuestVMDK at the Debian guest for --distro debian.
-func debianGuestVMDK(cmd *cobra.Command, o *options, distro string, vo *testenv.VSphereOptions) error {
+func debianGuestVMDK(cmd *cobra.Command, o *options, distro string, vo *vcsim.Options) error {
 	switch distro {
 	case "":
 		return nil
@@ -114,11 +115,11 @@ func debianGuestVMDK(cmd *cobra.Command, o *options, distro string, vo *testenv.
 	if vo.GuestVMDK != "" {
 		return usageError{fmt.Errorf("--distro and --guest-vmdk both name the first disk: give one")}
 	}
-	g, err := testenv.BuildDebian(cmd.Context(), testenv.DebianOptions{CacheDir: o.cacheDir,
+	g, err := debian.Build(cmd.Context(), debian.Options{CacheDir: o.cacheDir,
 		Log: func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "debian: "+f+"\n", a...) }})
 	if err != nil {
 		return err
 	}
-	vo.GuestVMDK = g.Path(testenv.DebianVMDK)
+	vo.GuestVMDK = g.Path(debian.VMDK)
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"os"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 	"github.com/spf13/cobra"
 )
 
@@ -38,10 +38,10 @@ The kernel is fetched once with apt-get download into --cache-dir.`,
 			if out == "" {
 				return usageError{fmt.Errorf("--out is required")}
 			}
-			hw := testenv.DefaultHardware(firmware)
+			hw := testguest.DefaultHardware(firmware)
 			hw.Controller = controller
 			hw.SecureBoot = secureBoot
-			g, err := testenv.BuildGuest(cmd.Context(), testenv.GuestOptions{
+			g, err := testguest.Build(cmd.Context(), testguest.Options{
 				OutDir: out, CacheDir: o.cacheDir, KernelDeb: kernelDeb, DiskMiB: diskMiB,
 				PowerOff: powerOff, Hardware: hw,
 				Log: func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "image: "+f+"\n", a...) },
@@ -63,7 +63,7 @@ The kernel is fetched once with apt-get download into --cache-dir.`,
 	return cmd
 }
 
-type guestTable struct{ *testenv.Guest }
+type guestTable struct{ *testguest.Guest }
 
 func (g guestTable) Header() []string { return []string{"file", "size", "kernel", "firmware"} }
 func (g guestTable) Rows() [][]string {

@@ -8,14 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
 )
 
 func init() { register(newKubeCommand) }
 
 func newKubeCommand(o *options) *cobra.Command {
 	var (
-		ko       testenv.KubeOptions
+		ko       kube.Options
 		timeout  time.Duration
 		duration time.Duration
 		ready    bool
@@ -30,11 +30,11 @@ CDI's DataVolume, with schemas generated from kubevirt client-go's OpenAPI
 definitions), print where everything is and how long each step took, then
 serve until interrupted. No controllers run: nothing reconciles or runs VMs.
 
-kube-apiserver is built once from internal/tools/kube-apiserver into
+kube-apiserver is built once from tools/kube-apiserver into
 --cache-dir (several minutes on a small machine) and reused after that.
 
 Two kubeconfigs are written: "kubeconfig" (an admin in system:masters) and
-"kubeconfig-nobody" (an authenticated user without any permission).`, testenv.KubeVersion),
+"kubeconfig-nobody" (an authenticated user without any permission).`, kube.Version),
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ko.CacheDir = o.cacheDir
@@ -44,13 +44,13 @@ Two kubeconfigs are written: "kubeconfig" (an admin in system:masters) and
 			defer cancel()
 			if build {
 				start := time.Now()
-				path, built, err := testenv.KubeAPIServerPath(startCtx, o.cacheDir, ko.Log)
+				path, built, err := kube.APIServerPath(startCtx, o.cacheDir, ko.Log)
 				if err != nil {
 					return err
 				}
 				return output.Print(cmd.OutOrStdout(), orTable(o.format), binaryTable{Path: path, Built: built, Duration: time.Since(start).Round(time.Millisecond).String()})
 			}
-			k, err := testenv.StartKube(startCtx, ko)
+			k, err := kube.Start(startCtx, ko)
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ Two kubeconfigs are written: "kubeconfig" (an admin in system:masters) and
 	return cmd
 }
 
-type kubeTable struct{ *testenv.Kube }
+type kubeTable struct{ *kube.Server }
 
 func (k kubeTable) Header() []string {
 	return []string{"url", "kubeconfig", "crds", "binary", "etcd", "apiserver", "crd time", "total"}

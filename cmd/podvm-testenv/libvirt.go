@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 	"github.com/spf13/cobra"
 )
 
@@ -22,7 +22,7 @@ func newLibvirtCommand(o *options) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			st, err := testenv.EnsureLibvirt(ctx, uri)
+			st, err := libvirtd.Ensure(ctx, uri)
 			if err != nil {
 				return err
 			}
@@ -34,7 +34,7 @@ func newLibvirtCommand(o *options) *cobra.Command {
 	return cmd
 }
 
-type libvirtTable struct{ *testenv.LibvirtStatus }
+type libvirtTable struct{ *libvirtd.Status }
 
 func (l libvirtTable) Header() []string {
 	return []string{"uri", "libvirt", "qemu", "started", "connected in"}

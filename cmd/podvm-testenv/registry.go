@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
 )
 
 func init() { register(newRegistryCommand) }
@@ -36,7 +36,7 @@ with --tls-verify=false, e.g.
 				dir = d
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			reg, err := testenv.StartRegistry(ctx, dir)
+			reg, err := registry.Start(ctx, dir)
 			cancel()
 			if err != nil {
 				return err
@@ -56,7 +56,7 @@ with --tls-verify=false, e.g.
 	return cmd
 }
 
-type registryTable struct{ *testenv.Registry }
+type registryTable struct{ *registry.Server }
 
 func (r registryTable) Header() []string { return []string{"addr", "dir", "example ref"} }
 func (r registryTable) Rows() [][]string {

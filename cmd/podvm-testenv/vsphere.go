@@ -10,14 +10,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 func init() { register(newVSphereCommand) }
 
 func newVSphereCommand(o *options) *cobra.Command {
 	var (
-		vo       testenv.VSphereOptions
+		vo       vcsim.Options
 		envFile  string
 		duration time.Duration
 		distro   string
@@ -44,7 +44,7 @@ certificate (valid for 127.0.0.1), then serves until interrupted.`,
 			if err := debianGuestVMDK(cmd, o, distro, &vo); err != nil {
 				return err
 			}
-			v, err := testenv.StartVSphere(cmd.Context(), vo)
+			v, err := vcsim.Start(cmd.Context(), vo)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // TestTestenvGuest reads the OVF and OVA that testenv builds for the
@@ -22,18 +22,18 @@ func TestTestenvGuest(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.firmware, func(t *testing.T) {
-			hw := testenv.DefaultHardware(c.firmware)
+			hw := testguest.DefaultHardware(c.firmware)
 			hw.SecureBoot, hw.Controller = c.secureBoot, string(c.controller)
 			dir := t.TempDir()
-			g, err := testenv.BuildGuest(context.Background(), testenv.GuestOptions{OutDir: dir, Hardware: hw})
+			g, err := testguest.Build(context.Background(), testguest.Options{OutDir: dir, Hardware: hw})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ovfVMs, err := ReadOVF(g.Path(testenv.GuestOVF))
+			ovfVMs, err := ReadOVF(g.Path(testguest.OVF))
 			if err != nil {
 				t.Fatal(err)
 			}
-			ovaVMs, err := ReadOVA(g.Path(testenv.GuestOVA))
+			ovaVMs, err := ReadOVA(g.Path(testguest.OVA))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,10 +57,10 @@ func TestTestenvGuest(t *testing.T) {
 					t.Errorf("%s: NICs %+v", vm.Source.Kind, h.NICs)
 				}
 			}
-			if f := ovfVMs[0].Hardware.Disks[0].File; f != filepath.Join(dir, testenv.GuestStream) {
+			if f := ovfVMs[0].Hardware.Disks[0].File; f != filepath.Join(dir, testguest.Stream) {
 				t.Errorf("ovf disk file %q", f)
 			}
-			if f := ovaVMs[0].Hardware.Disks[0].File; f != testenv.GuestStream || ovaVMs[0].Source.Member != testenv.GuestOVF {
+			if f := ovaVMs[0].Hardware.Disks[0].File; f != testguest.Stream || ovaVMs[0].Source.Member != testguest.OVF {
 				t.Errorf("ova disk member %q from %+v", f, ovaVMs[0].Source)
 			}
 		})

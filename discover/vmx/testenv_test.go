@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // TestTestenvGuest reads the VMX that testenv writes for the bootable
@@ -22,14 +22,14 @@ func TestTestenvGuest(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.firmware, func(t *testing.T) {
-			hw := testenv.DefaultHardware(c.firmware)
+			hw := testguest.DefaultHardware(c.firmware)
 			hw.SecureBoot, hw.Controller = c.secureBoot, c.controller
 			dir := t.TempDir()
-			g, err := testenv.BuildGuest(context.Background(), testenv.GuestOptions{OutDir: dir, Hardware: hw})
+			g, err := testguest.Build(context.Background(), testguest.Options{OutDir: dir, Hardware: hw})
 			if err != nil {
 				t.Fatal(err)
 			}
-			vm, err := ReadFile(g.Path(testenv.GuestVMX))
+			vm, err := ReadFile(g.Path(testguest.VMX))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestTestenvGuest(t *testing.T) {
 				t.Fatalf("disks %+v", vm.Hardware.Disks)
 			}
 			d := vm.Hardware.Disks[0]
-			if d.CapacityBytes != g.CapacityBytes || d.Format != "monolithicSparse" || d.File != filepath.Join(dir, testenv.GuestVMDK) || d.Provisioning != discover.ProvisionThin {
+			if d.CapacityBytes != g.CapacityBytes || d.Format != "monolithicSparse" || d.File != filepath.Join(dir, testguest.VMDK) || d.Provisioning != discover.ProvisionThin {
 				t.Errorf("disk %+v", d)
 			}
 			if len(vm.Hardware.NICs) != 1 || vm.Hardware.NICs[0].MAC != hw.MAC || vm.Hardware.NICs[0].Model != "vmxnet3" || vm.Hardware.NICs[0].Network != hw.Network {

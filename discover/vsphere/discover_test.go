@@ -10,18 +10,18 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
 // sim is the simulator every test in this package shares.
-var sim *testenv.VSphere
+var sim *vcsim.Simulator
 
 const simVMs = 90
 
 func TestMain(m *testing.M) {
 	log.SetOutput(io.Discard) // the simulator logs expected faults
 	var err error
-	sim, err = testenv.StartVSphere(context.Background(), testenv.VSphereOptions{VMs: simVMs})
+	sim, err = vcsim.Start(context.Background(), vcsim.Options{VMs: simVMs})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vsphere simulator:", err)
 		os.Exit(1)
@@ -69,7 +69,7 @@ func TestDiscoverReportsEveryDeviceAndState(t *testing.T) {
 }
 
 // checkVM compares one discovered VM with what the simulator gave it.
-func checkVM(t *testing.T, sv testenv.SimVM, vm discover.VM) {
+func checkVM(t *testing.T, sv vcsim.VM, vm discover.VM) {
 	t.Helper()
 	id, hw, st := vm.Identity, vm.Hardware, vm.State
 	fail := func(format string, a ...any) { t.Errorf("%s: "+format, append([]any{sv.Name}, a...)...) }
@@ -180,14 +180,14 @@ func TestDiscoverFilters(t *testing.T) {
 	cases := []struct {
 		name   string
 		filter discover.Filter
-		want   func(testenv.SimVM) bool
+		want   func(vcsim.VM) bool
 	}{
-		{"name glob", discover.Filter{Name: "db-*"}, func(v testenv.SimVM) bool { return strings.HasPrefix(v.Name, "db-") }},
-		{"folder and below", discover.Filter{Folder: "/DC0/vm/apps"}, func(v testenv.SimVM) bool { return strings.HasPrefix(v.Folder, "apps") }},
-		{"folder exact", discover.Filter{Folder: "/DC0/vm/apps/web/"}, func(v testenv.SimVM) bool { return v.Folder == "apps/web" }},
-		{"power state", discover.Filter{PowerState: discover.PoweredOn}, func(v testenv.SimVM) bool { return v.PowerState == "poweredOn" }},
-		{"datacenter", discover.Filter{Datacenter: "DC0", PowerState: discover.Suspended}, func(v testenv.SimVM) bool { return v.PowerState == "suspended" }},
-		{"other datacenter", discover.Filter{Datacenter: "DC9"}, func(testenv.SimVM) bool { return false }},
+		{"name glob", discover.Filter{Name: "db-*"}, func(v vcsim.VM) bool { return strings.HasPrefix(v.Name, "db-") }},
+		{"folder and below", discover.Filter{Folder: "/DC0/vm/apps"}, func(v vcsim.VM) bool { return strings.HasPrefix(v.Folder, "apps") }},
+		{"folder exact", discover.Filter{Folder: "/DC0/vm/apps/web/"}, func(v vcsim.VM) bool { return v.Folder == "apps/web" }},
+		{"power state", discover.Filter{PowerState: discover.PoweredOn}, func(v vcsim.VM) bool { return v.PowerState == "poweredOn" }},
+		{"datacenter", discover.Filter{Datacenter: "DC0", PowerState: discover.Suspended}, func(v vcsim.VM) bool { return v.PowerState == "suspended" }},
+		{"other datacenter", discover.Filter{Datacenter: "DC9"}, func(vcsim.VM) bool { return false }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
