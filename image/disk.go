@@ -65,10 +65,13 @@ func (d *sourceDisk) asIs() bool {
 }
 
 // qcow2In returns a qcow2 file holding the disk: the file itself when it
-// can go in as it is, else a new NAME.qcow2 in dir written by convert's
-// engine (holes and zeros never written).
+// can go in as it is (once its tables check out), else a new NAME.qcow2 in
+// dir written by convert's engine (holes and zeros never written).
 func (d *sourceDisk) qcow2In(ctx context.Context, dir, name string) (string, error) {
 	if d.asIs() {
+		if err := mapAll(ctx, d.img); err != nil {
+			return "", fmt.Errorf("disk %s: %w", d.path, err)
+		}
 		return d.path, nil
 	}
 	dst := filepath.Join(dir, name+".qcow2")
@@ -77,4 +80,24 @@ func (d *sourceDisk) qcow2In(ctx context.Context, dir, name string) (string, err
 		return "", fmt.Errorf("disk %s: convert to qcow2: %w", d.path, err)
 	}
 	return dst, nil
+}
+
+// mapAll walks an image's map from start to end without reading guest
+// data, so every table is read and every data run is checked to lie inside
+// the file: a qcow2 cut short fails here rather than in the guest.
+func mapAll(ctx context.Context, img block.Image) error {
+	for off := int64(0); off < img.Size(); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := img.Map(ctx, off, img.Size()-off)
+		if err != nil {
+			return err
+		}
+		if r.Length <= 0 {
+			return fmt.Errorf("offset %d: bad run length %d", off, r.Length)
+		}
+		off += r.Length
+	}
+	return nil
 }
