@@ -7,8 +7,9 @@ package image
 
 import (
 	"fmt"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"github.com/containers/image/v5/transports/alltransports"
 	"github.com/containers/image/v5/types"

@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,8 +17,9 @@ import (
 
 // layerDisk is one qcow2 file going into the layer.
 type layerDisk struct {
-	name string // spec disk name
-	path string // qcow2 on the local file system
+	name        string // spec disk name
+	path        string // qcow2 on the local file system
+	virtualSize int64  // guest-visible size, as convert read it
 }
 
 // layerBoot is an optional kernel and initramfs going into the layer.
@@ -48,8 +50,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // writeLayer writes a gzip tar holding disk/ and each disk as
 // disk/NAME.qcow2 (0440, 107:107), and boot/ when a kernel is given, to w,
-// hashing the blob, the tar and every file on the way.
-func writeLayer(w io.Writer, disks []layerDisk, boot *layerBoot, mtime time.Time) (*layerResult, error) {
+// hashing the blob, the tar and every file on the way. It stops with ctx's
+// error between files and within a file's copy.
+func writeLayer(ctx context.Context, w io.Writer, disks []layerDisk, boot *layerBoot, mtime time.Time) (*layerResult, error) {
 	blobHash := sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(w, blobHash)}
 	gz, err := gzip.NewWriterLevel(cw, gzip.BestSpeed)
@@ -64,14 +67,17 @@ func writeLayer(w io.Writer, disks []layerDisk, boot *layerBoot, mtime time.Time
 	}
 	res := &layerResult{}
 	for _, d := range disks {
-		id, err := addDisk(tw, d, mtime)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		id, err := addDisk(ctx, tw, d, mtime)
 		if err != nil {
 			return nil, err
 		}
 		res.disks = append(res.disks, *id)
 	}
 	if boot != nil {
-		b, err := addBoot(tw, boot, mtime)
+		b, err := addBoot(ctx, tw, boot, mtime)
 		if err != nil {
 			return nil, err
 		}
@@ -89,33 +95,31 @@ func writeLayer(w io.Writer, disks []layerDisk, boot *layerBoot, mtime time.Time
 	return res, nil
 }
 
-func addDisk(tw *tar.Writer, d layerDisk, mtime time.Time) (*Disk, error) {
-	h, err := readDiskHeader(d.path)
-	if err != nil {
-		return nil, err
-	}
+// addDisk adds a qcow2 file as disk/NAME.qcow2.
+func addDisk(ctx context.Context, tw *tar.Writer, d layerDisk, mtime time.Time) (*Disk, error) {
 	name := path.Join(DiskDir, d.name+".qcow2")
-	n, sum, err := addFile(tw, d.path, name, mtime)
+	n, sum, err := addFile(ctx, tw, d.path, name, mtime)
 	if err != nil {
 		return nil, err
 	}
 	return &Disk{Name: d.name, File: name, Format: FormatQCOW2, SizeBytes: n,
-		VirtualSize: h.VirtualSize, SHA256: sum}, nil
+		VirtualSize: d.virtualSize, SHA256: sum}, nil
 }
 
-func addBoot(tw *tar.Writer, b *layerBoot, mtime time.Time) (*Boot, error) {
+// addBoot adds boot/ with the kernel and the optional initramfs.
+func addBoot(ctx context.Context, tw *tar.Writer, b *layerBoot, mtime time.Time) (*Boot, error) {
 	hdr := &tar.Header{Typeflag: tar.TypeDir, Name: BootDir + "/", Mode: 0o555, Uid: DiskUID, Gid: DiskGID, ModTime: mtime, Format: tar.FormatPAX}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
 	ib := &Boot{Kernel: path.Join(BootDir, "vmlinuz"), Cmdline: b.cmdline}
 	var err error
-	if _, ib.KernelSHA256, err = addFile(tw, b.kernel, ib.Kernel, mtime); err != nil {
+	if _, ib.KernelSHA256, err = addFile(ctx, tw, b.kernel, ib.Kernel, mtime); err != nil {
 		return nil, err
 	}
 	if b.initrd != "" {
 		ib.Initrd = path.Join(BootDir, "initrd.img")
-		if _, ib.InitrdSHA256, err = addFile(tw, b.initrd, ib.Initrd, mtime); err != nil {
+		if _, ib.InitrdSHA256, err = addFile(ctx, tw, b.initrd, ib.Initrd, mtime); err != nil {
 			return nil, err
 		}
 	}
@@ -123,8 +127,8 @@ func addBoot(tw *tar.Writer, b *layerBoot, mtime time.Time) (*Boot, error) {
 }
 
 // addFile copies a local file into the tar as name (0440, 107:107) and
-// returns its size and SHA-256.
-func addFile(tw *tar.Writer, src, name string, mtime time.Time) (int64, string, error) {
+// returns its size and SHA-256. The copy stops with ctx's error.
+func addFile(ctx context.Context, tw *tar.Writer, src, name string, mtime time.Time) (int64, string, error) {
 	f, err := os.Open(src)
 	if err != nil {
 		return 0, "", fmt.Errorf("layer: %w", err)
@@ -139,7 +143,7 @@ func addFile(tw *tar.Writer, src, name string, mtime time.Time) (int64, string, 
 		return 0, "", fmt.Errorf("layer: %s: %w", src, err)
 	}
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tw, sum), f)
+	n, err := io.Copy(io.MultiWriter(tw, sum), ctxReader{ctx, f})
 	if err != nil {
 		return 0, "", fmt.Errorf("layer: copy %s: %w", src, err)
 	}

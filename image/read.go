@@ -66,7 +66,7 @@ func Unpack(ctx context.Context, ref, dir string, ro RegistryOptions) (*Info, er
 			files[path.Clean(b.Initrd)] = extractFile{dst: "initrd.img", sha256: b.InitrdSHA256}
 		}
 	}
-	if err := extractFiles(io.TeeReader(blob, verifier), tmp, files); err != nil {
+	if err := extractFiles(ctx, io.TeeReader(blob, verifier), tmp, files); err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	if !verifier.Verified() {
@@ -164,8 +164,10 @@ type extractFile struct {
 }
 
 // extractFiles reads a (possibly compressed) layer tar and writes each
-// wanted file into dir (0444), checking its SHA-256.
-func extractFiles(layer io.Reader, dir string, want map[string]extractFile) error {
+// wanted file into dir (0444), checking its SHA-256. It stops with ctx's
+// error within a chunk.
+func extractFiles(ctx context.Context, layer io.Reader, dir string, want map[string]extractFile) error {
+	layer = ctxReader{ctx, layer}
 	r, _, err := compression.AutoDecompress(layer)
 	if err != nil {
 		return fmt.Errorf("layer: %w", err)
@@ -199,6 +201,8 @@ func extractFiles(layer io.Reader, dir string, want map[string]extractFile) erro
 	return nil
 }
 
+// writeChecked writes r to a new file dst (0444 when done) and checks its
+// SHA-256 against want; name is the file's name in the layer.
 func writeChecked(r io.Reader, dst, name, want string) error {
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {

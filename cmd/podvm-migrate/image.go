@@ -69,10 +69,11 @@ func newImageBuildCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build DISK... --to oci:DIR:TAG|docker://HOST/REPO:TAG",
 		Short: "Pack disks and a spec into a pod VM image",
-		Long: `Pack DISK... (qcow2 as is; raw and VMDK converted to qcow2 with qemu-img) and
-a pod VM spec into a pod VM image written to --to. Without --spec, a spec is
-made up: named after the first disk, SeaBIOS, 1 vCPU, 512 MiB, virtio disks,
-one virtio NIC. --kernel/--initrd add the guest's kernel under /boot/ so the
+		Long: `Pack DISK... and a pod VM spec into a pod VM image written to --to. A
+standalone qcow2 goes in as it is; raw, VMDK (snapshot deltas included), a
+qcow2 with a backing chain and an OVA's disk are converted to qcow2 as
+"convert disk" does. Without --spec, a spec is made up: named after the
+first disk, SeaBIOS, 1 vCPU, 512 MiB, virtio disks, one virtio NIC. --kernel/--initrd add the guest's kernel under /boot/ so the
 runtime can boot it directly (run --fast).`,
 		Example: `  podvm-migrate image build web01.vmdk --spec web01.json --to oci:./images/web01:v1
   podvm-migrate image build disk.qcow2 --to docker://registry.local:5000/web01:v1`,
