@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // TestImageBuildCancelled cancels a build at each of its steps: it must
@@ -38,7 +38,7 @@ func TestImageBuildCancelled(t *testing.T) {
 				cancel()
 			}
 			logged := false
-			o := BuildOptions{Disks: []string{filepath.Join(g, testenv.GuestRaw)}, To: "oci:" + layout + ":v1", WorkDir: tmp,
+			o := BuildOptions{Disks: []string{filepath.Join(g, testguest.Raw)}, To: "oci:" + layout + ":v1", WorkDir: tmp,
 				Log: func(format string, _ ...any) {
 					if c.at != "" && strings.HasPrefix(format, c.at) {
 						logged = true
@@ -139,7 +139,7 @@ func TestImageUnpackCancelled(t *testing.T) {
 	g := testGuest(t)
 	tmp := t.TempDir()
 	ref := "oci:" + filepath.Join(tmp, "layout") + ":v1"
-	if _, err := Build(context.Background(), BuildOptions{Disks: []string{filepath.Join(g, testenv.GuestRaw)}, To: ref, WorkDir: tmp}); err != nil {
+	if _, err := Build(context.Background(), BuildOptions{Disks: []string{filepath.Join(g, testguest.Raw)}, To: ref, WorkDir: tmp}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

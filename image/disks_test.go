@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
-	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
 // deltaSectors is the guest size of the ESX test disks: past the 2 MiB a
@@ -126,7 +126,7 @@ func TestImageBuildConvertsThroughConvert(t *testing.T) {
 	chain := filepath.Join(dir, "chain.raw")
 	writeFile(t, chain, writeCOWDDelta(t, dir, base))
 	overlay := filepath.Join(dir, "overlay.qcow2")
-	testtool.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(g, testenv.GuestRaw), overlay)
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(g, testguest.Raw), overlay)
 	testtool.Run(t, "qemu-io", "-c", "write -P 0x5a 1M 64k", overlay)
 	cases := []struct {
 		name string
@@ -136,7 +136,7 @@ func TestImageBuildConvertsThroughConvert(t *testing.T) {
 	}{
 		{"vmfsSparse delta over a vmfs base", filepath.Join(dir, "delta.vmdk"), []string{filepath.Join(dir, "delta.vmdk"), chain}, deltaSectors * 512},
 		{"qcow2 over a raw backing file", overlay, []string{overlay}, 64 << 20},
-		{"OVA's disk", filepath.Join(g, testenv.GuestOVA), []string{filepath.Join(g, testenv.GuestRaw)}, 64 << 20},
+		{"OVA's disk", filepath.Join(g, testguest.OVA), []string{filepath.Join(g, testguest.Raw)}, 64 << 20},
 	}
 	ctx := context.Background()
 	for _, c := range cases {
@@ -185,7 +185,7 @@ func TestImageBuildBrokenDisks(t *testing.T) {
 	half := func(n int64) int64 { return n / 2 }
 	first := func(n int64) func(int64) int64 { return func(int64) int64 { return n } }
 	qcow := filepath.Join(dir, "whole.qcow2")
-	testtool.Run(t, "qemu-img", "convert", "-O", "qcow2", filepath.Join(g, testenv.GuestRaw), qcow)
+	testtool.Run(t, "qemu-img", "convert", "-O", "qcow2", filepath.Join(g, testguest.Raw), qcow)
 	base := writeESXBase(t, dir)
 	writeCOWDDelta(t, dir, base)
 	if err := os.Remove(filepath.Join(dir, "base-flat.vmdk")); err != nil {
@@ -195,9 +195,9 @@ func TestImageBuildBrokenDisks(t *testing.T) {
 		name string
 		disk string
 	}{
-		{"sparse VMDK cut in its grains", cut("cut-grains.vmdk", filepath.Join(g, testenv.GuestVMDK), half)},
-		{"sparse VMDK cut in its header", cut("cut-header.vmdk", filepath.Join(g, testenv.GuestVMDK), first(300))},
-		{"stream VMDK cut", cut("cut-stream.vmdk", filepath.Join(g, testenv.GuestStream), half)},
+		{"sparse VMDK cut in its grains", cut("cut-grains.vmdk", filepath.Join(g, testguest.VMDK), half)},
+		{"sparse VMDK cut in its header", cut("cut-header.vmdk", filepath.Join(g, testguest.VMDK), first(300))},
+		{"stream VMDK cut", cut("cut-stream.vmdk", filepath.Join(g, testguest.Stream), half)},
 		{"qcow2 cut in its header", cut("cut.qcow2", qcow, first(40))},
 		{"qcow2 cut in its clusters", cut("cut-clusters.qcow2", qcow, half)},
 		{"delta whose base lost its extent", filepath.Join(dir, "delta.vmdk")},
