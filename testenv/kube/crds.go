@@ -9,6 +9,7 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 )
 
@@ -124,23 +125,23 @@ func InstallKubeVirtCRDs(ctx context.Context, cfg *rest.Config) error {
 
 // waitEstablished polls a CRD until the API server serves it.
 func waitEstablished(ctx context.Context, cs apiextensionsclient.Interface, name string) error {
-	for {
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		crd, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("crd %s: %w", name, err)
+			return false, fmt.Errorf("crd %s: %w", name, err)
 		}
 		for _, c := range crd.Status.Conditions {
 			if c.Type == apiextensionsv1.NonStructuralSchema && c.Status == apiextensionsv1.ConditionTrue {
-				return fmt.Errorf("crd %s: schema is not structural: %s", name, c.Message)
+				return false, fmt.Errorf("crd %s: schema is not structural: %s", name, c.Message)
 			}
 			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-				return nil
+				return true, nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("crd %s: not established: %w", name, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("crd %s: not established: %w", name, ctx.Err())
 	}
+	return err
 }

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -231,10 +232,10 @@ func (k *Server) waitHTTP(ctx context.Context, name, url string, pool *x509.Cert
 	defer client.CloseIdleConnections()
 	exited := k.procs[len(k.procs)-1].done
 	var last string
-	for {
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return fmt.Errorf("kube: %s: %w", name, err)
+			return false, fmt.Errorf("kube: %s: %w", name, err)
 		}
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -243,20 +244,23 @@ func (k *Server) waitHTTP(ctx context.Context, name, url string, pool *x509.Cert
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return true, nil
 			}
 			last = resp.Status
 		} else {
 			last = err.Error()
 		}
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kube: %s not ready (%s): %w; see %s", name, last, ctx.Err(), k.logTail(name))
 		case <-exited:
-			return fmt.Errorf("kube: %s exited: %s", name, k.logTail(name))
-		case <-time.After(100 * time.Millisecond):
+			return false, fmt.Errorf("kube: %s exited: %s", name, k.logTail(name))
+		default:
+			return false, nil
 		}
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("kube: %s not ready (%s): %w; see %s", name, last, ctx.Err(), k.logTail(name))
 	}
+	return err
 }
 
 func (k *Server) logTail(name string) string {

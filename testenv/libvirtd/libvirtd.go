@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"libvirt.org/go/libvirt"
 
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
@@ -45,16 +46,12 @@ func Ensure(ctx context.Context, uri string) (*Status, error) {
 			}
 			st.Started = append(st.Started, d)
 		}
-		for {
-			conn, err = libvirt.NewConnect(uri)
-			if err == nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("libvirt: %s did not answer after starting the daemons: %w", uri, err)
-			case <-time.After(200 * time.Millisecond):
-			}
+		var last error
+		if werr := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(context.Context) (bool, error) {
+			conn, last = libvirt.NewConnect(uri)
+			return last == nil, nil
+		}); werr != nil {
+			return nil, fmt.Errorf("libvirt: %s did not answer after starting the daemons: %w (%v)", uri, werr, last)
 		}
 	}
 	defer conn.Close()

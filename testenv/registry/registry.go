@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/cmdrun"
 )
 
@@ -80,24 +82,30 @@ http:
 	r := &Server{Addr: addr, Dir: dir, cmd: cmd, done: make(chan error, 1)}
 	go func() { r.done <- cmd.Wait() }()
 	client := &http.Client{Timeout: time.Second}
-	for {
+	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
 		resp, err := client.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return r, nil
+				return true, nil
 			}
 		}
 		select {
 		case err := <-r.done:
 			b, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-			return nil, fmt.Errorf("registry: exited before answering (%v): %s", err, cmdrun.LastLine(b))
-		case <-ctx.Done():
+			return false, fmt.Errorf("registry: exited before answering (%v): %s", err, cmdrun.LastLine(b))
+		default:
+			return false, nil
+		}
+	})
+	if err != nil {
+		if ctx.Err() != nil {
 			r.Stop()
 			return nil, fmt.Errorf("registry: %s did not answer: %w", addr, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
 		}
+		return nil, err
 	}
+	return r, nil
 }
 
 // Ref returns the docker:// reference of repo:tag in this registry.
