@@ -11,7 +11,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/qcow2"
 	"github.com/podvm-migrate/podvm-migrate/convert/raw"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // DiskOptions say how Disk converts one disk image.

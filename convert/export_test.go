@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // TestVMSourceThroughExportLease converts a disk named by VM and disk,

@@ -8,7 +8,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // SourceOptions say how OpenSource reaches a source.

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/testenv"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // TestDatastoreSources converts VM disks straight from the datastores of

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/internal/host"
@@ -18,6 +17,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // Targets a migration can run pod VMs on.

@@ -13,9 +13,9 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // VSphereDatastore opens "[datastore] folder/disk.vmdk" sources straight
