@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/plan"
@@ -111,8 +108,8 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	// The sources were shut down before their disks were read.
 	for _, res := range results {
 		pv, _ := pl.VM(res.VM)
-		state, err := object.NewVirtualMachine(conn.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: pv.Spec.Source.Moref}).PowerState(ctx)
-		if err != nil || state != types.VirtualMachinePowerStatePoweredOff {
+		state, err := conn.PowerState(ctx, pv.Spec.Source.Moref)
+		if err != nil || state != discover.PoweredOff {
 			t.Errorf("source of %s is %s, %v; want poweredOff", res.VM, state, err)
 		}
 	}

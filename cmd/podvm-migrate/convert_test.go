@@ -122,6 +122,9 @@ func TestConvertDiskUsage(t *testing.T) {
 		{"convert", "disk", "a", "b", "--format", "vhd"},
 		{"convert", "disk", "a", "b", "--source-format", "vhdx"},
 		{"convert", "disk", "a", "b", "--format", "raw", "--compress"},
+		{"convert", "disk", "vm:web01", "b"},
+		{"convert", "disk", "[datastore1 web01.vmdk", "b"},
+		{"convert", "checksum", "a.vmdk", "ftp://host/b.vmdk"},
 	}
 	for _, args := range cases {
 		if _, errs, code := execute(t, args...); code != exitUsage {
