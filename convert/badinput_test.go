@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
@@ -85,7 +86,7 @@ func TestBadInputFailsCleanly(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
 			dst := filepath.Join(out, "out.qcow2")
-			_, err := Disk(context.Background(), c.src, dst, DiskOptions{Format: FormatQCOW2, SourceFormat: FormatVMDK})
+			_, err := Disk(context.Background(), disksource.File(c.src), dst, DiskOptions{Format: FormatQCOW2, SourceFormat: FormatVMDK})
 			if err == nil {
 				t.Fatalf("converting %s worked", filepath.Base(c.src))
 			}
@@ -112,17 +113,17 @@ func TestNothingOverwrittenWithoutForce(t *testing.T) {
 	if err := os.WriteFile(dst, []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Disk(context.Background(), src, dst, DiskOptions{Format: FormatRaw}); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, err := Disk(context.Background(), disksource.File(src), dst, DiskOptions{Format: FormatRaw}); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("overwrote without --force: %v", err)
 	}
 	if b, _ := os.ReadFile(dst); string(b) != "keep me" {
 		t.Fatalf("target changed: %q", b)
 	}
-	if _, err := Disk(context.Background(), src, dst, DiskOptions{Format: FormatRaw, Force: true}); err != nil {
+	if _, err := Disk(context.Background(), disksource.File(src), dst, DiskOptions{Format: FormatRaw, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	qemuCompare(t, src, dst)
-	if _, err := Disk(context.Background(), src, src, DiskOptions{Format: FormatRaw, Force: true}); err == nil {
+	if _, err := Disk(context.Background(), disksource.File(src), src, DiskOptions{Format: FormatRaw, Force: true}); err == nil {
 		t.Fatal("converted a file onto itself")
 	}
 	entries, _ := os.ReadDir(dir)
@@ -137,7 +138,7 @@ func TestCancelRemovesPartialTarget(t *testing.T) {
 	writeTestRaw(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	dst := filepath.Join(dir, "out.qcow2")
-	_, err := Disk(ctx, src, dst, DiskOptions{Progress: func(done, total int64) { cancel() }})
+	_, err := Disk(ctx, disksource.File(src), dst, DiskOptions{Progress: func(done, total int64) { cancel() }})
 	if err == nil {
 		t.Fatal("cancelled conversion succeeded")
 	}

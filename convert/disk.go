@@ -11,7 +11,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/qcow2"
 	"github.com/podvm-migrate/podvm-migrate/convert/raw"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 )
 
 // DiskOptions say how Disk converts one disk image.
@@ -25,9 +25,10 @@ type DiskOptions struct {
 	Verify       bool   // re-read the finished target and check its checksum
 	Checksum     string // SumTree (default), SumSHA256 or SumNone (no Verify then)
 	Progress     func(done, total int64)
-	// VSphere and Datacenter reach sources on vSphere: "[datastore] path"
-	// or a datastore's https://…/folder/… URL (see OpenSource).
-	VSphere    *vsphere.Config
+	// Opener and Datacenter reach sources on vSphere: "[datastore] path",
+	// "vm:NAME/DISK" or a datastore's https://…/folder/… URL (see
+	// OpenSource).
+	Opener     Opener
 	Datacenter string
 }
 
@@ -60,21 +61,21 @@ func (r *Result) Rows() [][]string {
 		i(r.ReadBytes), i(r.WrittenBytes), fmt.Sprintf("%.2f", r.Seconds), fmt.Sprintf("%.1f", r.MBPerSecond), r.SourceChecksum}}
 }
 
-// Disk converts the disk image src (a local path, a URL or a datastore
-// path: see OpenSource) into a new image dst. The target is
+// Disk converts the disk image src (a local path, a URL, a datastore path
+// or a VM's disk: see OpenSource) into a new image dst. The target is
 // written under a temporary name and renamed when complete; on failure it
 // is removed. An existing dst is an error unless Force is set.
-func Disk(ctx context.Context, src, dst string, o DiskOptions) (*Result, error) {
-	if !IsRemote(src) && same(src, dst) {
+func Disk(ctx context.Context, src disksource.Source, dst string, o DiskOptions) (*Result, error) {
+	if src.Kind == disksource.KindFile && same(src.File, dst) {
 		return nil, fmt.Errorf("%s: source and target are the same file", dst)
 	}
-	img, done, err := OpenSource(ctx, src, SourceOptions{Format: o.SourceFormat, VSphere: o.VSphere, Datacenter: o.Datacenter})
+	img, done, err := OpenSource(ctx, src, SourceOptions{Format: o.SourceFormat, Opener: o.Opener, Datacenter: o.Datacenter})
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	defer img.Close()
-	return DiskFrom(ctx, img, src, dst, o)
+	return DiskFrom(ctx, img, src.String(), dst, o)
 }
 
 // DiskFrom is Disk from an opened image (a remote one, say), named src in

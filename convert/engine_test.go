@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
@@ -25,7 +26,7 @@ func TestHolesAreNeitherReadNorWritten(t *testing.T) {
 		dst := filepath.Join(dir, "out."+format)
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		r, err := Disk(context.Background(), src, dst, DiskOptions{Format: format})
+		r, err := Disk(context.Background(), disksource.File(src), dst, DiskOptions{Format: format})
 		if err != nil {
 			t.Fatal(err)
 		}

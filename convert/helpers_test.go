@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
@@ -112,7 +113,7 @@ func convertAndCompare(t *testing.T, src, ref string, want sums) {
 	}
 	for _, c := range cases {
 		dst := filepath.Join(dir, c.name)
-		r, err := Disk(context.Background(), src, dst, DiskOptions{Format: c.format, Compress: c.compress, Verify: true, Workers: 2, Checksum: c.checksum})
+		r, err := Disk(context.Background(), disksource.File(src), dst, DiskOptions{Format: c.format, Compress: c.compress, Verify: true, Workers: 2, Checksum: c.checksum})
 		if err != nil {
 			t.Fatalf("%s -> %s: %v", filepath.Base(src), c.name, err)
 		}

@@ -3,88 +3,64 @@ package convert
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strings"
+	"net/http"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/remote"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 )
+
+// An Opener opens the disk sources convert cannot reach by itself, a
+// "[datastore] path" and a "vm:NAME/DISK", and gives the HTTP client that
+// reads http(s) URLs in its session. The vsphere package's Conn is one; the
+// caller owns its session.
+type Opener interface {
+	// Open opens a source of kind disksource.KindDatastore or KindVM; the
+	// returned function (never nil) releases what reading it held, after
+	// the image is closed.
+	Open(ctx context.Context, src disksource.Source, o SourceOptions) (block.Image, func(), error)
+	// HTTPClient is the client with the session's TLS rules and cookie.
+	HTTPClient() *http.Client
+}
 
 // SourceOptions say how OpenSource reaches a source.
 type SourceOptions struct {
-	Format     string          // vmdk, qcow2 or raw; "" detects it
-	VSphere    *vsphere.Config // the session for "[datastore] path" and vSphere URLs; nil for none
-	Datacenter string          // of a "[datastore] path"; "" for the only one
-	Remote     remote.Options  // retries; the client comes from the session when there is one
-}
-
-// IsRemote reports whether src names a disk on a server rather than a local file.
-func IsRemote(src string) bool {
-	return strings.HasPrefix(src, "[") || strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "vm:")
+	Format string // vmdk, qcow2 or raw; "" detects it
+	// Opener opens "[datastore] path" and "vm:NAME/DISK" sources, and its
+	// HTTP client reads URLs (a datastore's /folder/ URL needs the
+	// session); nil for none.
+	Opener     Opener
+	Datacenter string         // of a "[datastore] path" or a VM; "" for the only one
+	Remote     remote.Options // retries; the client comes from Opener when there is one
 }
 
 // OpenSource opens a disk image named by a local path, an http(s) URL (a
-// datastore's /folder/… URL, read in the vSphere session if one is
-// configured), "[datastore] folder/disk.vmdk" on the configured vSphere, or
-// "vm:NAME/DISK": a disk of a powered-off VM read through an ExportVm lease.
-// The returned function ends the session; call it after closing the image.
-func OpenSource(ctx context.Context, src string, o SourceOptions) (block.Image, func(), error) {
-	if !IsRemote(src) {
-		img, err := Open(src, o.Format)
+// datastore's /folder/… URL, read in the session of o.Opener if there is
+// one), or, through o.Opener, "[datastore] folder/disk.vmdk" or
+// "vm:NAME/DISK": a disk of a powered-off VM read through an export lease.
+// The returned function releases what o.Opener held; call it after closing
+// the image.
+func OpenSource(ctx context.Context, src disksource.Source, o SourceOptions) (block.Image, func(), error) {
+	switch src.Kind {
+	case disksource.KindFile:
+		img, err := Open(src.File, o.Format)
 		return img, func() {}, err
-	}
-	done := func() {}
-	ro := o.Remote
-	var conn *vsphere.Conn
-	if o.VSphere != nil && o.VSphere.URL != "" {
-		c, err := vsphere.Connect(ctx, *o.VSphere)
-		if err != nil {
-			return nil, nil, err
+	case disksource.KindURL:
+		ro := o.Remote
+		if o.Opener != nil {
+			ro.Client = o.Opener.HTTPClient()
 		}
-		conn = c
-		done = func() { c.Logout(context.WithoutCancel(ctx)) }
-		ro.Client = remote.SessionClient(c.Client)
-	}
-	if strings.HasPrefix(src, "vm:") {
-		if conn == nil {
-			return nil, nil, fmt.Errorf("%s: a VM source needs a vSphere connection: set --url or GOVC_URL", src)
+		img, err := OpenURL(ctx, src.URL, o.Format, ro)
+		return img, func() {}, err
+	case disksource.KindDatastore, disksource.KindVM:
+		if o.Opener == nil {
+			what := "a datastore path"
+			if src.Kind == disksource.KindVM {
+				what = "a VM source"
+			}
+			return nil, nil, fmt.Errorf("%s: %s needs a vSphere connection: set --url or GOVC_URL", src, what)
 		}
-		name, disk, err := parseVMSource(src)
-		if err != nil {
-			done()
-			return nil, nil, err
-		}
-		ref, err := findVM(ctx, conn.Client, o.Datacenter, name)
-		if err != nil {
-			done()
-			return nil, nil, err
-		}
-		img, complete, err := OpenExport(ctx, conn.Client, ref, disk, ro)
-		if err != nil {
-			done()
-			return nil, nil, err
-		}
-		return img, func() { complete(); done() }, nil
+		return o.Opener.Open(ctx, src, o)
 	}
-	var u *url.URL
-	var err error
-	if strings.HasPrefix(src, "[") {
-		if conn == nil {
-			return nil, nil, fmt.Errorf("%s: a datastore path needs a vSphere connection: set --url or GOVC_URL", src)
-		}
-		u, err = remote.DatastoreURL(ctx, conn.Client, o.Datacenter, src)
-	} else {
-		u, err = url.Parse(src)
-	}
-	if err != nil {
-		done()
-		return nil, nil, err
-	}
-	img, err := OpenURL(ctx, u, o.Format, ro)
-	if err != nil {
-		done()
-		return nil, nil, err
-	}
-	return img, done, nil
+	return nil, nil, fmt.Errorf("disk source %q: unknown kind %v", src, src.Kind)
 }

@@ -3,13 +3,13 @@ package kubevirt
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -136,25 +136,29 @@ func convertJob(s *podvm.Spec, d podvm.Disk, onDataVolume bool, ns string, o Job
 
 type sourceVolume struct{ claim, mountPath string }
 
-var datastorePath = regexp.MustCompile(`^\[([^\]]+)\]\s*(.+)$`)
-
 // sourceMount maps a VMware disk path to a path inside the Job and the
 // PVC to mount for it.
 func (o JobOptions) sourceMount(source string) (string, sourceVolume, error) {
-	if m := datastorePath.FindStringSubmatch(source); m != nil {
-		ds, rel := m[1], strings.TrimPrefix(m[2], "/")
-		if pvc, ok := o.DatastorePVCs[ds]; ok {
-			return path.Join("/source", rel), sourceVolume{claim: pvc, mountPath: "/source"}, nil
+	src, err := disksource.Parse(source)
+	if err != nil {
+		return "", sourceVolume{}, err
+	}
+	switch src.Kind {
+	case disksource.KindDatastore:
+		if pvc, ok := o.DatastorePVCs[src.Datastore]; ok {
+			return path.Join("/source", src.Path), sourceVolume{claim: pvc, mountPath: "/source"}, nil
 		}
 		if o.SourcePVC == "" {
-			return "", sourceVolume{}, fmt.Errorf("no PVC holds datastore %q: name a source PVC or a datastore PVC", ds)
+			return "", sourceVolume{}, fmt.Errorf("no PVC holds datastore %q: name a source PVC or a datastore PVC", src.Datastore)
 		}
-		return path.Join("/source", ds, rel), sourceVolume{claim: o.SourcePVC, mountPath: "/source"}, nil
+		return path.Join("/source", src.Datastore, src.Path), sourceVolume{claim: o.SourcePVC, mountPath: "/source"}, nil
+	case disksource.KindFile:
+		if o.SourcePVC == "" {
+			return "", sourceVolume{}, fmt.Errorf("no PVC holds %s: name a source PVC", source)
+		}
+		return path.Join("/source", src.File), sourceVolume{claim: o.SourcePVC, mountPath: "/source"}, nil
 	}
-	if o.SourcePVC == "" {
-		return "", sourceVolume{}, fmt.Errorf("no PVC holds %s: name a source PVC", source)
-	}
-	return path.Join("/source", source), sourceVolume{claim: o.SourcePVC, mountPath: "/source"}, nil
+	return "", sourceVolume{}, fmt.Errorf("%s is a %s: convert jobs read disks from PVCs, so give a datastore path or a file", source, src.Kind)
 }
 
 func pvcVolume(name, claim string, readOnly bool) corev1.Volume {

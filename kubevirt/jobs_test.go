@@ -59,6 +59,32 @@ func TestConvertJobsMapping(t *testing.T) {
 	}
 }
 
+func TestConvertJobsSourceMount(t *testing.T) {
+	o := JobOptions{SourcePVC: "datastores", DatastorePVCs: map[string]string{"datastore 2": "ds2"}}
+	cases := []struct{ source, path, claim, err string }{
+		{source: "[datastore1] web01/web01.vmdk", path: "/source/datastore1/web01/web01.vmdk", claim: "datastores"},
+		{source: "[datastore1]/web01/web01.vmdk", path: "/source/datastore1/web01/web01.vmdk", claim: "datastores"},
+		{source: "[datastore 2] my vm/my vm.vmdk", path: "/source/my vm/my vm.vmdk", claim: "ds2"},
+		{source: "/vms/web01/web01.vmdk", path: "/source/vms/web01/web01.vmdk", claim: "datastores"},
+		{source: "web01/web01.vmdk", path: "/source/web01/web01.vmdk", claim: "datastores"},
+		{source: "[datastore1 web01.vmdk", err: "no \"]\""},
+		{source: "vm:web01/disk0", err: "is a VM disk"},
+		{source: "https://vc/folder/web01.vmdk", err: "is a URL"},
+	}
+	for _, c := range cases {
+		p, vol, err := o.sourceMount(c.source)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want one mentioning %q", c.source, err, c.err)
+			}
+			continue
+		}
+		if err != nil || p != c.path || vol.claim != c.claim {
+			t.Errorf("%s: %q on %q, %v; want %q on %q", c.source, p, vol.claim, err, c.path, c.claim)
+		}
+	}
+}
+
 // TestConvertJobsOnAPIServer creates the Jobs on a real API server, plays
 // the Job controller and follows them to the end, one failing.
 func TestConvertJobsOnAPIServer(t *testing.T) {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
@@ -45,13 +45,22 @@ type Opener func(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk) (block.I
 // or unpacked OVA sources), relative paths against baseDir.
 func LocalFiles(baseDir string) Opener {
 	return func(_ context.Context, vm *plan.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
-		p := d.Source
-		if p == "" {
+		if d.Source == "" {
 			return nil, nil, fmt.Errorf("disk %s of %s has no source", d.Name, vm.Name)
 		}
-		if strings.HasPrefix(p, "[") {
-			return nil, nil, fmt.Errorf("disk %s of %s is on a vSphere datastore (%s): give the vSphere connection (--url or GOVC_URL)", d.Name, vm.Name, p)
+		src, err := disksource.Parse(d.Source)
+		if err != nil {
+			return nil, nil, fmt.Errorf("disk %s of %s: %w", d.Name, vm.Name, err)
 		}
+		switch src.Kind {
+		case disksource.KindDatastore:
+			return nil, nil, fmt.Errorf("disk %s of %s is on a vSphere datastore (%s): give the vSphere connection (--url or GOVC_URL)", d.Name, vm.Name, d.Source)
+		case disksource.KindVM:
+			return nil, nil, fmt.Errorf("disk %s of %s is a disk of a vSphere VM (%s): give the vSphere connection (--url or GOVC_URL)", d.Name, vm.Name, d.Source)
+		case disksource.KindURL:
+			return nil, nil, fmt.Errorf("disk %s of %s is a URL (%s), not a local file", d.Name, vm.Name, src.URL.Redacted())
+		}
+		p := src.File
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(baseDir, p)
 		}

@@ -7,10 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/internal/host"
@@ -18,6 +17,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // Targets a migration can run pod VMs on.
@@ -235,11 +235,12 @@ func (c *Config) check() error {
 	return nil
 }
 
-// NeedsVSphere reports whether a disk of the plan lives on a datastore.
+// NeedsVSphere reports whether a disk of the plan lives on a datastore (or
+// is named as a VM's disk, vm:NAME/DISK).
 func NeedsVSphere(p *plan.Plan) bool {
 	for _, vm := range p.VMs {
 		for _, d := range vm.Spec.Disks {
-			if strings.HasPrefix(d.Source, "[") {
+			if src, err := disksource.Parse(d.Source); err == nil && src.NeedsVSphere() {
 				return true
 			}
 		}

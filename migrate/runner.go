@@ -16,7 +16,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/podvm-migrate/podvm-migrate/convert/remote"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
@@ -316,8 +316,8 @@ func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, d podvm.D
 	if h := vm.Spec.Source.Host; h != "" {
 		defer r.acquire(ctx, "host:"+h, r.o.PerHost)()
 	}
-	if ds, _, err := remote.ParseDatastorePath(d.Source); err == nil {
-		defer r.acquire(ctx, "ds:"+vm.Spec.Source.Datacenter+"/"+ds, r.o.PerDatastore)()
+	if src, err := disksource.Parse(d.Source); err == nil && src.Kind == disksource.KindDatastore {
+		defer r.acquire(ctx, "ds:"+vm.Spec.Source.Datacenter+"/"+src.Datastore, r.o.PerDatastore)()
 	}
 	start := time.Now()
 	r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultStarted, Transfer: &runrecord.Transfer{Source: d.Source}})

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/convert/remote"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
@@ -49,8 +49,8 @@ func (s *scriptedStages) ImageRef(runDir, name string) string {
 
 func (s *scriptedStages) Transfer(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk, dst string, _ func(int64, int64)) (*TransferResult, error) {
 	s.attempts.Add(1)
-	ds, _, _ := remote.ParseDatastorePath(d.Source)
-	keys := []string{"host:" + vm.Spec.Source.Host, "ds:" + ds}
+	src, _ := disksource.Parse(d.Source)
+	keys := []string{"host:" + vm.Spec.Source.Host, "ds:" + src.Datastore}
 	s.mu.Lock()
 	if s.transient[vm.Spec.Name] > 0 {
 		s.transient[vm.Spec.Name]--

@@ -8,16 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // startVSphere serves the simulator with VMs whose first disk is the test
@@ -112,8 +109,8 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	// The sources were shut down before their disks were read.
 	for _, res := range results {
 		pv, _ := pl.VM(res.VM)
-		state, err := object.NewVirtualMachine(conn.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: pv.Spec.Source.Moref}).PowerState(ctx)
-		if err != nil || state != types.VirtualMachinePowerStatePoweredOff {
+		state, err := conn.PowerState(ctx, pv.Spec.Source.Moref)
+		if err != nil || state != discover.PoweredOff {
 			t.Errorf("source of %s is %s, %v; want poweredOff", res.VM, state, err)
 		}
 	}

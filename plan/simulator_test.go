@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // TestRulesOnSimulatorVMs plans the inventory discovered from the vCenter

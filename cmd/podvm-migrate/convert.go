@@ -89,11 +89,16 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			if err := o.guest.validate(); err != nil {
 				return err
 			}
+			srcs, opener, logout, err := g.diskSources(cmd.Context(), args[:1])
+			if err != nil {
+				return err
+			}
+			defer logout()
 			p := newDiskProgress(cmd.ErrOrStderr(), "converting "+args[0], o.noProgress)
-			r, err := convert.Disk(cmd.Context(), args[0], args[1], convert.DiskOptions{
+			r, err := convert.Disk(cmd.Context(), srcs[0], args[1], convert.DiskOptions{
 				SourceFormat: o.sourceFormat, Format: o.format, Force: o.force, Sync: o.sync, Compress: o.compress,
 				Workers: o.workers, Verify: o.verify, Checksum: o.checksum, Progress: p.update,
-				VSphere: &g.vsphere, Datacenter: o.datacenter,
+				Opener: opener, Datacenter: o.datacenter,
 			})
 			p.finish(err == nil)
 			if err != nil {

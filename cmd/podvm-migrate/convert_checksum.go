@@ -69,11 +69,16 @@ sha256sum prints for a raw copy of the disk, computed on one core.`,
 			if o.checksum == convert.SumNone {
 				return usageError{fmt.Errorf("--checksum %s computes nothing", convert.SumNone)}
 			}
+			srcs, opener, logout, err := g.diskSources(cmd.Context(), args)
+			if err != nil {
+				return err
+			}
+			defer logout()
 			var out diskChecksums
-			for _, disk := range args {
+			for i, disk := range args {
 				start := time.Now()
-				img, done, err := convert.OpenSource(cmd.Context(), disk, convert.SourceOptions{
-					Format: o.sourceFormat, VSphere: &g.vsphere, Datacenter: o.datacenter})
+				img, done, err := convert.OpenSource(cmd.Context(), srcs[i], convert.SourceOptions{
+					Format: o.sourceFormat, Opener: opener, Datacenter: o.datacenter})
 				if err != nil {
 					return err
 				}

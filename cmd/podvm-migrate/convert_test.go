@@ -122,6 +122,9 @@ func TestConvertDiskUsage(t *testing.T) {
 		{"convert", "disk", "a", "b", "--format", "vhd"},
 		{"convert", "disk", "a", "b", "--source-format", "vhdx"},
 		{"convert", "disk", "a", "b", "--format", "raw", "--compress"},
+		{"convert", "disk", "vm:web01", "b"},
+		{"convert", "disk", "[datastore1 web01.vmdk", "b"},
+		{"convert", "checksum", "a.vmdk", "ftp://host/b.vmdk"},
 	}
 	for _, args := range cases {
 		if _, errs, code := execute(t, args...); code != exitUsage {
@@ -163,6 +166,19 @@ func TestConvertDiskFromDatastore(t *testing.T) {
 	}
 	if out, err := exec.Command("qemu-img", "compare", local, dst).CombinedOutput(); err != nil {
 		t.Errorf("qemu-img compare: %v\n%s", err, out)
+	}
+	// convert checksum reads the datastore path in one session and gives
+	// the digest convert disk recorded.
+	var res struct {
+		SourceChecksum string `json:"sourceChecksum"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	sums, errs, code := execute(t, "convert", "checksum", dsPath, dst, "--url", v.URL.String(), "--username", v.Username,
+		"--password-file", pw, "--ca-cert", v.CACertFile, "--datacenter", v.Datacenter, "-o", "json", "--no-progress")
+	if code != exitOK || strings.Count(sums, res.SourceChecksum) != 2 {
+		t.Errorf("checksum: exit %d, %s %s; want %s twice", code, sums, errs, res.SourceChecksum)
 	}
 	// Without a vSphere URL a datastore path is a clear error.
 	if _, errs, code := execute(t, "convert", "disk", dsPath, filepath.Join(dir, "x.qcow2")); code != exitError || !strings.Contains(errs, "GOVC_URL") {

@@ -14,9 +14,9 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/discover/ovf"
 	"github.com/podvm-migrate/podvm-migrate/discover/vmx"
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 func init() { register(newDiscoverCommand) }

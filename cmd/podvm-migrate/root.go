@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // globalOptions are the flags every command shares.

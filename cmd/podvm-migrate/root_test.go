@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podvm-migrate/podvm-migrate/discover/vsphere"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // execute runs the command line in-process, as main does, and returns

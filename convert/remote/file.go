@@ -1,7 +1,8 @@
 // Package remote reads disk files over HTTP(S) with range requests, such as
 // the files of a vSphere datastore (/folder/…). Reads are retried and
 // resumed where a dropped connection stopped; TLS follows the given
-// http.Client (build it from discover/vsphere for vSphere's rules).
+// http.Client (a vSphere session's, vsphere.Conn.HTTPClient, for its rules
+// and cookie). Finding a datastore file's URL is the vsphere package's job.
 package remote
 
 import (

@@ -14,6 +14,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
 	"github.com/podvm-migrate/podvm-migrate/convert/vmdk"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 )
 
@@ -152,7 +153,7 @@ func convertAndCompare(t *testing.T, src, ref string, want []byte) {
 	sum := treeSum(t, want)
 	for _, format := range []string{convert.FormatRaw, convert.FormatQCOW2} {
 		dst := filepath.Join(t.TempDir(), "out."+format)
-		r, err := convert.Disk(context.Background(), src, dst, convert.DiskOptions{Format: format, Verify: true, Workers: 2})
+		r, err := convert.Disk(context.Background(), disksource.File(src), dst, convert.DiskOptions{Format: format, Verify: true, Workers: 2})
 		if err != nil {
 			t.Fatalf("%s -> %s: %v", filepath.Base(src), format, err)
 		}
@@ -238,7 +239,7 @@ func TestESXDeltaBadInput(t *testing.T) {
 			src := filepath.Join(dir, fmt.Sprintf("bad%02d.vmdk", i))
 			write(t, src, []byte(vmdk.ESXDescriptor("vmfsSparse", 1, "", 0xffffffff, fmt.Sprintf(`RW 20000 %s "%s"`, c.typ, name))))
 			out := t.TempDir()
-			_, err := convert.Disk(context.Background(), src, filepath.Join(out, "out.qcow2"), convert.DiskOptions{Format: convert.FormatQCOW2, Workers: 2})
+			_, err := convert.Disk(context.Background(), disksource.File(src), filepath.Join(out, "out.qcow2"), convert.DiskOptions{Format: convert.FormatQCOW2, Workers: 2})
 			if err == nil {
 				t.Fatalf("converting %s worked", name)
 			}

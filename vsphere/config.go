@@ -1,4 +1,3 @@
-// Package vsphere discovers VMs from vCenter or ESXi with govmomi.
 package vsphere
 
 import (

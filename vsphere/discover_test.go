@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	sim.Close()
+	if guestDir != "" {
+		os.RemoveAll(guestDir)
+	}
 	os.Exit(code)
 }
 

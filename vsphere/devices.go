@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 )
 
 // hardware maps the VM's configuration and device list.
@@ -161,9 +161,8 @@ func (r *resolver) disk(d *types.VirtualDisk, label string, ctrls map[int32]stri
 		out.File = b.FileName
 		out.Datastore = r.name(b.Datastore)
 		if out.Datastore == "" || b.Datastore == nil {
-			var p object.DatastorePath
-			if p.FromString(b.FileName) {
-				out.Datastore = p.Datastore
+			if src, err := disksource.Parse(b.FileName); err == nil && src.Kind == disksource.KindDatastore {
+				out.Datastore = src.Datastore
 			}
 		}
 	}
