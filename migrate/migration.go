@@ -184,6 +184,7 @@ func (m *Migration) Close() error {
 // UsageError is a Config that cannot work as given (the CLI exits 2).
 type UsageError struct{ Err error }
 
+// Error returns the underlying error's text.
 func (e *UsageError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the underlying error.
