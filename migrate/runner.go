@@ -148,20 +148,31 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 	start := time.Now()
 	r.emit(runrecord.Event{Phase: runrecord.PhaseRun, Result: runrecord.ResultStarted, Attrs: map[string]string{"vms": fmt.Sprint(len(vms))}})
 	results := make([]VMResult, len(vms))
-	sem := make(chan struct{}, r.o.Parallel)
+	// Two pools of Parallel slots: one for the copy and packaging, one for
+	// boot and readiness. A VM hands its copy slot on when it starts to
+	// boot, so the next VM's transfer overlaps the guest coming up.
+	work := make(chan struct{}, r.o.Parallel)
+	boot := make(chan struct{}, r.o.Parallel)
 	var wg sync.WaitGroup
 	for i, vm := range vms {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			if !acquire(ctx, work) {
 				results[i] = VMResult{VM: vm.Spec.Name, Status: runrecord.ResultFailed, Error: ctx.Err().Error()}
 				return
 			}
-			defer func() { <-sem }()
-			results[i] = r.migrateVM(ctx, vm)
+			var once sync.Once
+			releaseWork := func() { once.Do(func() { <-work }) }
+			defer releaseWork()
+			handoff := func() (func(), error) {
+				releaseWork()
+				if !acquire(ctx, boot) {
+					return nil, ctx.Err()
+				}
+				return func() { <-boot }, nil
+			}
+			results[i] = r.migrateVM(ctx, vm, handoff)
 		}()
 	}
 	wg.Wait()
@@ -220,7 +231,9 @@ func (r *Runner) selected() ([]*plan.PlannedVM, error) {
 	return out, nil
 }
 
-func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM) VMResult {
+// migrateVM takes one VM through every step; handoff trades its copy slot
+// for a boot slot before the boot.
+func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func() (func(), error)) VMResult {
 	name := vm.Spec.Name
 	res := VMResult{VM: name}
 	fail := func(phase string, err error) VMResult {
@@ -281,9 +294,14 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM) VMResult {
 		res.Status = "ready"
 		return res
 	}
+	release, err := handoff()
+	if err != nil {
+		return fail(runrecord.PhaseBoot, err)
+	}
+	defer release()
 	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseBoot, Result: runrecord.ResultStarted})
 	var br *BootResult
-	err := r.retry(ctx, name, "", runrecord.PhaseBoot, func() error {
+	err = r.retry(ctx, name, "", runrecord.PhaseBoot, func() error {
 		var err error
 		br, err = r.target.Boot(ctx, vm, ref)
 		return err
@@ -339,6 +357,16 @@ func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, d podvm.D
 		VirtualBytes: tr.VirtualBytes, WrittenBytes: tr.WrittenBytes, Guest: tr.Guest}
 	r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start), Transfer: rec})
 	return dst, tr.Checksum, nil
+}
+
+// acquire takes a slot of sem, or reports that ctx ended first.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // acquire takes one of n slots of a named resource (a datastore, a host)

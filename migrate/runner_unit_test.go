@@ -273,3 +273,54 @@ func TestSameVMNamedTwiceRunsOnce(t *testing.T) {
 		t.Errorf("results %+v, %v, transfers %v", res, err, s.transfers)
 	}
 }
+
+// overlapTarget holds the first boot until another VM's disk is copied,
+// so a runner that keeps a VM's copy slot through its boot never gets
+// there (the wait gives up after a while instead of hanging).
+type overlapTarget struct {
+	*scriptedStages
+	copied chan string
+	first  *atomic.Bool
+}
+
+func (o overlapTarget) Boot(ctx context.Context, vm *plan.PlannedVM, ref string) (*BootResult, error) {
+	if o.first.CompareAndSwap(false, true) {
+		timeout := time.After(10 * time.Second)
+		for other := vm.Spec.Name; other == vm.Spec.Name; {
+			select {
+			case other = <-o.copied:
+			case <-timeout:
+				return nil, fmt.Errorf("no other VM's transfer ran while %s booted", vm.Spec.Name)
+			}
+		}
+	}
+	return o.scriptedStages.Boot(ctx, vm, ref)
+}
+
+// signallingDisks says whose disk it copied.
+type signallingDisks struct {
+	*scriptedStages
+	copied chan string
+}
+
+func (d signallingDisks) Transfer(ctx context.Context, vm *plan.PlannedVM, disk podvm.Disk, dst string, p func(int64, int64)) (*TransferResult, error) {
+	tr, err := d.scriptedStages.Transfer(ctx, vm, disk, dst, p)
+	d.copied <- vm.Spec.Name
+	return tr, err
+}
+
+// TestNextTransferOverlapsBoot: with one VM at a time, the next VM's copy
+// runs while the previous VM boots.
+func TestNextTransferOverlapsBoot(t *testing.T) {
+	s := newScripted()
+	copied := make(chan string, 4)
+	r, err := NewRunner(scriptedPlan(2), signallingDisks{s, copied}, overlapTarget{s, copied, new(atomic.Bool)}, Options{RunDir: t.TempDir(), Parallel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	results, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatalf("%v: %+v", err, results)
+	}
+}
