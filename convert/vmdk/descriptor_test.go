@@ -50,7 +50,7 @@ func TestParseDescriptor(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", d, c.want)
 			}
 			for i, e := range d.Extents {
-				e.Line = 0
+				e.Line, e.LineNo = 0, 0
 				if e != c.want.Extents[i] {
 					t.Errorf("extent %d: got %+v, want %+v", i, e, c.want.Extents[i])
 				}
