@@ -44,14 +44,25 @@ func (e *RefusedError) Error() string {
 
 func (e *RefusedError) Unwrap() error { return e.Err }
 
-// Reasons a RefusedError gives.
-const (
-	widen          = "; pass --allow-path DIR to allow it"
-	outsideLocal   = "outside the descriptor's folder" + widen
-	outsideServer  = "outside the descriptor's folder on its server; a descriptor read over HTTP may only name files next to it"
-	outsideArchive = "outside the OVA (not one of its files)" + widen
-	neverDevice    = "only regular files are read from a descriptor, never device nodes, FIFOs or sockets"
-)
+// neverDevice is why a RefusedError refuses a device, FIFO or socket.
+const neverDevice = "only regular files are read from a descriptor, never device nodes, FIFOs or sockets"
+
+// outside is why a RefusedError refuses a name outside what fl may read,
+// and what to do about it. base, if set, is the file name of an absolute
+// name that is not next to the descriptor either.
+func (fl *files) outside(base string) string {
+	s, tail := "outside the descriptor's folder", "; pass --allow-path DIR to allow it"
+	switch {
+	case fl.archive:
+		s = "outside the OVA (not one of its files)"
+	case fl.open != nil:
+		s, tail = "outside the descriptor's folder on its server", "; a descriptor read over HTTP may only name files next to it"
+	}
+	if base != "" {
+		s += ", and no " + base + " is next to the descriptor"
+	}
+	return s + tail
+}
 
 // files is where the descriptors of one disk find the files they name.
 type files struct {
@@ -109,10 +120,11 @@ func (fl *files) openNamed(desc string, line int, what, name string) (*block.Fil
 	if abs {
 		p = path.Clean(slashed)
 	}
-	if !foreign && within(p, dir) {
+	if !foreign && p != dir && within(p, dir) {
 		f, err := fl.open(p)
 		return f, p, err
 	}
+	base := ""
 	if abs {
 		if b := path.Base(slashed); b != "/" && b != "." && b != ".." {
 			q := path.Join(dir, b)
@@ -120,17 +132,15 @@ func (fl *files) openNamed(desc string, line int, what, name string) (*block.Fil
 			if err == nil || !errors.Is(err, os.ErrNotExist) {
 				return f, q, err
 			}
+			base = b
 		}
 	}
-	if !fl.archive {
-		return nil, p, refuse(p, outsideServer, nil)
-	}
-	if abs && !foreign {
+	if fl.archive && abs && !foreign {
 		if roots := fl.allowed(); len(roots) > 0 {
-			return fl.openHost(filepath.Clean(slashed), roots, outsideArchive, refuse)
+			return fl.openHost(filepath.Clean(slashed), roots, fl.outside(base), refuse)
 		}
 	}
-	return nil, p, refuse(p, outsideArchive, nil)
+	return nil, p, refuse(p, fl.outside(base), nil)
 }
 
 // openLocal is openNamed for local files.
@@ -140,7 +150,7 @@ func (fl *files) openLocal(desc, name string, foreign bool, refuse func(p, reaso
 		return nil, "", err
 	}
 	roots := append(fl.allowed(), rootsOf(dir)...)
-	var p string
+	var p, base string
 	switch {
 	case foreign:
 		p = filepath.Join(dir, filepath.Base(name))
@@ -149,12 +159,14 @@ func (fl *files) openLocal(desc, name string, foreign bool, refuse func(p, reaso
 		if !exists(p) || !within(realPath(p), roots...) {
 			if b := filepath.Base(p); b != "/" && exists(filepath.Join(dir, b)) {
 				p = filepath.Join(dir, b)
+			} else {
+				base = b
 			}
 		}
 	default:
 		p = filepath.Join(dir, name)
 	}
-	return fl.openHost(p, roots, outsideLocal, refuse)
+	return fl.openHost(p, roots, fl.outside(base), refuse)
 }
 
 // openHost opens the local regular file p if it lies (symlinks resolved)
