@@ -13,7 +13,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # libvirt.org/go/libvirt is cgo.
 export CGO_ENABLED := 1
 
-.PHONY: all build test demo bench lint deps check-deps clean kube-apiserver debian-guest
+.PHONY: all build test demo bench lint fuzz deps check-deps clean kube-apiserver debian-guest
 
 all: build
 
@@ -35,6 +35,13 @@ demo: build
 bench: build
 	@set -e; for b in scripts/bench-*.sh; do [ -x "$$b" ] || continue; echo "== $$b"; "$$b"; done
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench . -benchtime 1x ./...
+
+# Every Fuzz* target in the repository, one after the other, FUZZTIME each
+# (make fuzz FUZZTIME=10m before closing a parser change); prints the
+# executions per target.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) FUZZ_TAGS='$(TAGS)' GO=$(GO) ./scripts/fuzz.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi

@@ -34,9 +34,10 @@ func CheckChecksum(algorithm string) error {
 }
 
 // Checksum returns the digest ("algorithm:hex") of the guest-visible bytes
-// of a local disk image, by SumTree when algorithm is "".
+// of a local disk image, by SumTree when algorithm is "". The files a VMDK
+// descriptor names are confined to its folder.
 func Checksum(ctx context.Context, path, format, algorithm string, workers int) (string, error) {
-	img, err := Open(path, format)
+	img, err := Open(path, format, PathPolicy{})
 	if err != nil {
 		return "", err
 	}

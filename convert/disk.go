@@ -30,6 +30,9 @@ type DiskOptions struct {
 	// OpenSource).
 	Opener     Opener
 	Datacenter string
+	// Paths widens which local files a VMDK descriptor may name besides
+	// its own folder (see SourceOptions).
+	Paths PathPolicy
 }
 
 // Result is what Disk did.
@@ -69,7 +72,7 @@ func Disk(ctx context.Context, src disksource.Source, dst string, o DiskOptions)
 	if src.Kind == disksource.KindFile && same(src.File, dst) {
 		return nil, fmt.Errorf("%s: source and target are the same file", dst)
 	}
-	img, done, err := OpenSource(ctx, src, SourceOptions{Format: o.SourceFormat, Opener: o.Opener, Datacenter: o.Datacenter})
+	img, done, err := OpenSource(ctx, src, SourceOptions{Format: o.SourceFormat, Opener: o.Opener, Datacenter: o.Datacenter, Paths: o.Paths})
 	if err != nil {
 		return nil, err
 	}

@@ -69,9 +69,14 @@ func isText(b []byte) bool {
 	return len(b) > 0
 }
 
+// PathPolicy says which local files the VMDK descriptors of a source may
+// name besides those in their own folder (or OVA): see vmdk.Policy.
+type PathPolicy = vmdk.Policy
+
 // Open opens a disk image for reading: format "" detects it. VMDK snapshot
-// chains and qcow2 backing files are followed down to the base.
-func Open(path, format string) (block.Image, error) {
+// chains and qcow2 backing files are followed down to the base; the files
+// a VMDK descriptor names are confined by p.
+func Open(path, format string, p PathPolicy) (block.Image, error) {
 	if format == "" {
 		var err error
 		if format, err = Detect(path); err != nil {
@@ -80,18 +85,18 @@ func Open(path, format string) (block.Image, error) {
 	}
 	switch format {
 	case FormatVMDK:
-		return vmdk.Open(path)
+		return vmdk.Open(path, p)
 	case FormatRaw:
 		return raw.Open(path)
 	case FormatQCOW2:
-		return openQCOW2(path, 0)
+		return openQCOW2(path, 0, p)
 	case FormatOVA:
-		return openOVA(path)
+		return openOVA(path, p)
 	}
 	return nil, fmt.Errorf("%s: unknown source format %q: want vmdk, qcow2, raw or ova", path, format)
 }
 
-func openQCOW2(path string, depth int) (block.Image, error) {
+func openQCOW2(path string, depth int, p PathPolicy) (block.Image, error) {
 	if depth > maxBacking {
 		return nil, fmt.Errorf("%s: backing chain deeper than %d images (a loop?)", path, maxBacking)
 	}
@@ -110,12 +115,12 @@ func openQCOW2(path string, depth int) (block.Image, error) {
 	switch img.BackingFormat {
 	case "", FormatQCOW2:
 		if f, _ := Detect(bpath); f == FormatQCOW2 {
-			base, err = openQCOW2(bpath, depth+1)
+			base, err = openQCOW2(bpath, depth+1, p)
 		} else {
-			base, err = Open(bpath, "")
+			base, err = Open(bpath, "", p)
 		}
 	default:
-		base, err = Open(bpath, img.BackingFormat)
+		base, err = Open(bpath, img.BackingFormat, p)
 	}
 	if err != nil {
 		img.Close()

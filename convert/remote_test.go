@@ -94,12 +94,12 @@ func TestRemoteSourcesResumeOverTLS(t *testing.T) {
 	if _, err := OpenURL(ctx, u, "", remote.Options{Client: strict, Retries: 1, Backoff: 1}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("untrusted server: %v", err)
 	}
-	// A missing extent is a clean error, not retried forever.
+	// A missing extent (HTTP 404) is a clean error, not retried forever.
 	if err := os.Remove(filepath.Join(dir, "twoGbMaxExtentFlat-f001.vmdk")); err != nil {
 		t.Fatal(err)
 	}
 	u, _ = url.Parse(srv.URL + "/twoGbMaxExtentFlat.vmdk")
-	if _, err := OpenURL(ctx, u, "", o); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := OpenURL(ctx, u, "", o); err == nil || !strings.Contains(err.Error(), `extent file "twoGbMaxExtentFlat-f001.vmdk" is missing`) {
 		t.Errorf("missing remote extent: %v", err)
 	}
 }

@@ -32,6 +32,10 @@ type SourceOptions struct {
 	Opener     Opener
 	Datacenter string         // of a "[datastore] path" or a VM; "" for the only one
 	Remote     remote.Options // retries; the client comes from Opener when there is one
+	// Paths widens which local files a VMDK descriptor may name (besides
+	// its own folder, or its OVA): --allow-path. A descriptor read over
+	// HTTP may only name files next to it on the same server, always.
+	Paths PathPolicy
 }
 
 // OpenSource opens a disk image named by a local path, an http(s) URL (a
@@ -43,7 +47,7 @@ type SourceOptions struct {
 func OpenSource(ctx context.Context, src disksource.Source, o SourceOptions) (block.Image, func(), error) {
 	switch src.Kind {
 	case disksource.KindFile:
-		img, err := Open(src.File, o.Format)
+		img, err := Open(src.File, o.Format, o.Paths)
 		return img, func() {}, err
 	case disksource.KindURL:
 		ro := o.Remote

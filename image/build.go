@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -20,7 +21,10 @@ type BuildOptions struct {
 	// image under boot/, for direct kernel boot and KVM smoke tests.
 	Kernel, Initrd, Cmdline string
 	WorkDir                 string // scratch space for conversions; default os.TempDir()
-	Log                     func(format string, args ...any)
+	// Paths widens which local files a VMDK descriptor among Disks may
+	// name besides its own folder (--allow-path).
+	Paths convert.PathPolicy
+	Log   func(format string, args ...any)
 }
 
 // Build packs disks and a spec into a pod VM image and writes it to
@@ -57,7 +61,7 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 		}
 	}()
 	for _, p := range o.Disks {
-		d, err := openDisk(p)
+		d, err := openDisk(p, o.Paths)
 		if err != nil {
 			return nil, fmt.Errorf("image: %w", err)
 		}

@@ -22,7 +22,7 @@ const (
 // raw or ova) and returns its guest-visible size, read through convert: a
 // VMDK descriptor with its extents, a snapshot delta through its parents.
 func DiskFormat(path string) (format string, virtualSize int64, err error) {
-	d, err := openDisk(path)
+	d, err := openDisk(path, convert.PathPolicy{})
 	if err != nil {
 		return "", 0, err
 	}
@@ -37,8 +37,9 @@ type sourceDisk struct {
 	img    block.Image // the guest view, backing chains followed
 }
 
-// openDisk opens a regular disk file with convert's detector and readers.
-func openDisk(path string) (*sourceDisk, error) {
+// openDisk opens a regular disk file with convert's detector and readers;
+// the files a VMDK descriptor names are confined by p.
+func openDisk(path string, p convert.PathPolicy) (*sourceDisk, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("disk %s: %w", path, err)
@@ -50,7 +51,7 @@ func openDisk(path string) (*sourceDisk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("disk %s: %w", path, err)
 	}
-	img, err := convert.Open(path, format)
+	img, err := convert.Open(path, format, p)
 	if err != nil {
 		return nil, fmt.Errorf("disk %s: %w", path, err)
 	}

@@ -42,8 +42,9 @@ type TransferResult struct {
 type Opener func(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk) (block.Image, func(), error)
 
 // LocalFiles opens disks that are files on this machine (offline VMX, OVF
-// or unpacked OVA sources), relative paths against baseDir.
-func LocalFiles(baseDir string) Opener {
+// or unpacked OVA sources), relative paths against baseDir; the files their
+// VMDK descriptors name are confined by paths.
+func LocalFiles(baseDir string, paths convert.PathPolicy) Opener {
 	return func(_ context.Context, vm *plan.PlannedVM, d podvm.Disk) (block.Image, func(), error) {
 		if d.Source == "" {
 			return nil, nil, fmt.Errorf("disk %s of %s has no source", d.Name, vm.Name)
@@ -64,7 +65,7 @@ func LocalFiles(baseDir string) Opener {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(baseDir, p)
 		}
-		img, err := convert.Open(p, "")
+		img, err := convert.Open(p, "", paths)
 		if err != nil {
 			return nil, nil, fmt.Errorf("disk %s of %s: %w", d.Name, vm.Name, err)
 		}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
+	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/plan"
@@ -67,7 +68,7 @@ func TestMigrateToKubeVirt(t *testing.T) {
 	e := &e2e{dir: dir, guest: guest}
 	e.plan = planLocal(t, e, "kv-sparse", "kv-stream")
 	noVerify := false
-	disks := &DiskPipeline{Open: LocalFiles(dir)}
+	disks := &DiskPipeline{Open: LocalFiles(dir, convert.PathPolicy{})}
 	target := &KubeVirtTarget{WorkDir: filepath.Join(dir, "tmp"),
 		Client: client, Registry: reg.Addr + "/podvms", RegistryOpts: image.RegistryOptions{TLSVerify: &noVerify},
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
@@ -38,7 +39,10 @@ type Config struct {
 	PlanData []byte // the plan document as read, kept in the run directory
 	// BaseDir resolves relative disk sources (the plan file's folder).
 	BaseDir string
-	Run     Options // run directory, bounds, retries, VMs, progress
+	// Paths widens which local files the VMDK descriptors of local disk
+	// sources may name besides their own folder (--allow-path).
+	Paths convert.PathPolicy
+	Run   Options // run directory, bounds, retries, VMs, progress
 
 	Target   string // runtime (default) | kubevirt
 	Transfer string // datastore (default) | export
@@ -103,7 +107,7 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 	if err := atomicfile.WriteFile(runPlan, cfg.PlanData, 0o644); err != nil {
 		return nil, err
 	}
-	open := LocalFiles(cfg.BaseDir)
+	open := LocalFiles(cfg.BaseDir, cfg.Paths)
 	if (NeedsVSphere(cfg.Plan) || cfg.SourcePowerOff) && cfg.VSphere.URL != "" {
 		conn, err := vsphere.Connect(ctx, cfg.VSphere)
 		if err != nil {

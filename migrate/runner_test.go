@@ -91,7 +91,7 @@ func newE2E(t *testing.T) *e2e {
 // the run directory when done.
 func (e *e2e) run(ctx context.Context, t *testing.T, runDir string) ([]VMResult, error) {
 	t.Helper()
-	disks := &DiskPipeline{Open: LocalFiles(e.dir)}
+	disks := &DiskPipeline{Open: LocalFiles(e.dir, convert.PathPolicy{})}
 	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
 	r, err := NewRunner(e.plan, disks, target, Options{RunDir: runDir, Parallel: 2, Retries: 3, Backoff: 10 * time.Millisecond})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
@@ -40,7 +41,7 @@ func TestNeedsVSphere(t *testing.T) {
 }
 
 func TestLocalFilesRefusesRemoteSources(t *testing.T) {
-	open := LocalFiles(t.TempDir())
+	open := LocalFiles(t.TempDir(), convert.PathPolicy{})
 	for src, want := range map[string]string{
 		"":                              "has no source",
 		"[datastore1] web01/web01.vmdk": "give the vSphere connection (--url or GOVC_URL)",

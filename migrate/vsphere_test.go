@@ -81,7 +81,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	}
 	e.plan = pl
 	runDir := filepath.Join(e.dir, "run")
-	disks := &DiskPipeline{Open: VSphereDatastore(conn, LocalFiles(e.dir))}
+	disks := &DiskPipeline{Open: VSphereDatastore(conn, LocalFiles(e.dir, convert.PathPolicy{}))}
 	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
 	r, err := NewRunner(pl, disks, target, Options{RunDir: runDir, Parallel: 2, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
 	if err != nil {
@@ -155,7 +155,7 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	}
 
 	// ExportVm refuses a VM that runs, with a message that says what to do.
-	open := VSphereExport(conn, LocalFiles(e.dir))
+	open := VSphereExport(conn, LocalFiles(e.dir, convert.PathPolicy{}))
 	if _, _, err := open(ctx, on, on.Spec.Disks[0]); err == nil || !strings.Contains(err.Error(), "--source-power-off") {
 		t.Fatalf("exporting a running VM: %v", err)
 	}

@@ -42,6 +42,7 @@ type convertDiskOptions struct {
 	workers      int
 	noProgress   bool
 	datacenter   string
+	allow        allowPaths
 	guest        guestConversionFlags
 }
 
@@ -66,7 +67,10 @@ vmfsSparse/seSparse, read through to their base), a qcow2 (with its backing
 chain) or a raw image. Unallocated and zero blocks are never read or written;
 grains are inflated on all cores.
 DST is written under a temporary name and renamed when complete; an
-existing DST is kept unless --force is given. Progress goes to stderr.`,
+existing DST is kept unless --force is given, and nothing is left on
+failure. Progress goes to stderr.
+
+` + allowPathLong,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.format != convert.FormatRaw && o.format != convert.FormatQCOW2 {
@@ -89,6 +93,10 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			if err := o.guest.validate(); err != nil {
 				return err
 			}
+			paths, err := o.allow.policy()
+			if err != nil {
+				return err
+			}
 			srcs, opener, logout, err := g.diskSources(cmd.Context(), args[:1])
 			if err != nil {
 				return err
@@ -98,7 +106,7 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 			r, err := convert.Disk(cmd.Context(), srcs[0], args[1], convert.DiskOptions{
 				SourceFormat: o.sourceFormat, Format: o.format, Force: o.force, Sync: o.sync, Compress: o.compress,
 				Workers: o.workers, Verify: o.verify, Checksum: o.checksum, Progress: p.update,
-				Opener: opener, Datacenter: o.datacenter,
+				Opener: opener, Datacenter: o.datacenter, Paths: paths,
 			})
 			p.finish(err == nil)
 			if err != nil {
@@ -123,6 +131,7 @@ existing DST is kept unless --force is given. Progress goes to stderr.`,
 	f.IntVar(&o.workers, "workers", 0, "goroutines inflating and encoding (default: all cores)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "print no progress on stderr")
 	f.StringVar(&o.datacenter, "datacenter", "", "datacenter of a \"[datastore] path\" SRC (default: the only one)")
+	o.allow.register(f)
 	o.guest.add(f, true)
 	return c
 }

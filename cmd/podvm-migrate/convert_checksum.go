@@ -17,6 +17,7 @@ type convertChecksumOptions struct {
 	workers      int
 	noProgress   bool
 	datacenter   string
+	allow        allowPaths
 }
 
 // diskChecksum is one row of convert checksum's output.
@@ -58,7 +59,9 @@ image, an OVA, a datastore URL, "[datastore] path" or "vm:NAME/DISK".
 Unallocated blocks are not read. The default sha256-tree is the SHA-256 tree
 hash of 1 MiB leaves (each leaf's SHA-256, then pairs of digests hashed
 level by level; as Amazon Glacier defines it). --checksum sha256 gives what
-sha256sum prints for a raw copy of the disk, computed on one core.`,
+sha256sum prints for a raw copy of the disk, computed on one core.
+
+` + allowPathLong,
 		Example: `  podvm-migrate convert checksum web01.vmdk web01.qcow2
   podvm-migrate convert checksum --checksum sha256 -o json disk.raw`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
@@ -69,6 +72,10 @@ sha256sum prints for a raw copy of the disk, computed on one core.`,
 			if o.checksum == convert.SumNone {
 				return usageError{fmt.Errorf("--checksum %s computes nothing", convert.SumNone)}
 			}
+			paths, err := o.allow.policy()
+			if err != nil {
+				return err
+			}
 			srcs, opener, logout, err := g.diskSources(cmd.Context(), args)
 			if err != nil {
 				return err
@@ -78,7 +85,7 @@ sha256sum prints for a raw copy of the disk, computed on one core.`,
 			for i, disk := range args {
 				start := time.Now()
 				img, done, err := convert.OpenSource(cmd.Context(), srcs[i], convert.SourceOptions{
-					Format: o.sourceFormat, Opener: opener, Datacenter: o.datacenter})
+					Format: o.sourceFormat, Opener: opener, Datacenter: o.datacenter, Paths: paths})
 				if err != nil {
 					return err
 				}
@@ -105,5 +112,6 @@ sha256sum prints for a raw copy of the disk, computed on one core.`,
 	f.IntVar(&o.workers, "workers", 0, "goroutines reading, inflating and hashing (default: all cores)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "print no progress on stderr")
 	f.StringVar(&o.datacenter, "datacenter", "", "datacenter of a \"[datastore] path\" DISK (default: the only one)")
+	o.allow.register(f)
 	return c
 }

@@ -65,6 +65,7 @@ func newImageBuildCommand(g *globalOptions) *cobra.Command {
 		specFile, to            string
 		kernel, initrd, cmdline string
 		reg                     registryFlags
+		allow                   allowPaths
 	)
 	cmd := &cobra.Command{
 		Use:   "build DISK... --to oci:DIR:TAG|docker://HOST/REPO:TAG",
@@ -74,7 +75,9 @@ standalone qcow2 goes in as it is; raw, VMDK (snapshot deltas included), a
 qcow2 with a backing chain and an OVA's disk are converted to qcow2 as
 "convert disk" does. Without --spec, a spec is made up: named after the
 first disk, SeaBIOS, 1 vCPU, 512 MiB, virtio disks, one virtio NIC. --kernel/--initrd add the guest's kernel under /boot/ so the
-runtime can boot it directly (run --fast).`,
+runtime can boot it directly (run --fast).
+
+` + allowPathLong,
 		Example: `  podvm-migrate image build web01.vmdk --spec web01.json --to oci:./images/web01:v1
   podvm-migrate image build disk.qcow2 --to docker://registry.local:5000/web01:v1`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
@@ -85,8 +88,12 @@ runtime can boot it directly (run --fast).`,
 			if _, err := image.ParseRef(to); err != nil {
 				return usageError{err}
 			}
+			paths, err := allow.policy()
+			if err != nil {
+				return err
+			}
 			o := image.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed),
-				Kernel: kernel, Initrd: initrd, Cmdline: cmdline,
+				Kernel: kernel, Initrd: initrd, Cmdline: cmdline, Paths: paths,
 				Log: func(f string, a ...any) { g.log.Info(fmt.Sprintf(f, a...)) }}
 			if specFile != "" {
 				s, err := readSpec(specFile)
@@ -109,6 +116,7 @@ runtime can boot it directly (run --fast).`,
 	f.StringVar(&initrd, "initrd", "", "also carry this initramfs")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line for direct kernel boot")
 	reg.register(f)
+	allow.register(f)
 	return cmd
 }
 

@@ -28,6 +28,7 @@ type migrateFlags struct {
 	parallel, perDatastore, perHost, retries int
 	readyTimeout                             time.Duration
 	guest                                    guestConversionFlags
+	allow                                    allowPaths
 }
 
 func newMigrateCommand(g *globalOptions) *cobra.Command {
@@ -46,7 +47,12 @@ A VM's failure does not stop the others.
 
 Progress: bars on a terminal, log lines otherwise, JSON events with -o json.
 When the run ends, 'podvm-migrate report RUN_DIR' renders its report (an
-HTML report is written to RUN_DIR/report.html already).`,
+HTML report is written to RUN_DIR/report.html already).
+
+Local disk sources (of offline VMX, OVF or OVA inventories) are read as
+convert disk reads them:
+
+` + allowPathLong,
 		Example: `  podvm-migrate migrate plan.yaml --run-dir ./run --parallel 4`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,11 +80,16 @@ HTML report is written to RUN_DIR/report.html already).`,
 	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
 	f.guest.addMigrate(fl)
+	f.allow.register(fl)
 	return cmd
 }
 
 func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile string) error {
 	if err := f.guest.validate(); err != nil {
+		return err
+	}
+	paths, err := f.allow.policy()
+	if err != nil {
 		return err
 	}
 	data, err := os.ReadFile(planFile)
@@ -95,7 +106,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	prog := newProgress(cmd.ErrOrStderr(), cmd.OutOrStdout(), g.format)
 	ctx := cmd.Context()
 	m, err := migrate.New(ctx, migrate.Config{
-		Plan: p, PlanData: data, BaseDir: filepath.Dir(planFile),
+		Plan: p, PlanData: data, BaseDir: filepath.Dir(planFile), Paths: paths,
 		Run: migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
 			VMs: f.vms, Retries: f.retries, Progress: prog},
 		Target: f.target, Transfer: f.transfer, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere,

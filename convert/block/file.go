@@ -2,8 +2,10 @@ package block
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 // File is a source file: anything read at offsets (a local file, an HTTP
@@ -45,6 +47,62 @@ func OpenFile(path string) (*File, error) {
 		}
 	}
 	return &File{R: f, Name: path, Len: size, c: f, os: f}, nil
+}
+
+// ErrNotRegular is returned by OpenRegular for a device node, FIFO, socket
+// or directory.
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenRegular opens a local regular file read-only, for names that came
+// from inside a file (a descriptor's extents): a device node, FIFO, socket
+// or directory is refused with ErrNotRegular before it is opened, and a
+// symlink in the last element is not followed. The file is stat'ed again
+// once open, so one swapped in between is refused too.
+func OpenRegular(path string) (*File, error) {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegular(path, st.Mode())
+	}
+	// O_NONBLOCK: a FIFO swapped in after the Lstat does not block the open.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	fst, err := f.Stat()
+	switch {
+	case err != nil:
+	case !fst.Mode().IsRegular():
+		err = notRegular(path, fst.Mode())
+	case !os.SameFile(st, fst):
+		err = &os.PathError{Op: "open", Path: path, Err: errors.New("replaced while it was being opened")}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &File{R: f, Name: path, Len: fst.Size(), c: f, os: f}, nil
+}
+
+func notRegular(path string, m os.FileMode) error {
+	what := "a special file"
+	switch {
+	case m&os.ModeDevice != 0 && m&os.ModeCharDevice != 0:
+		what = "a character device"
+	case m&os.ModeDevice != 0:
+		what = "a block device"
+	case m&os.ModeNamedPipe != 0:
+		what = "a FIFO"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m.IsDir():
+		what = "a directory"
+	case m&os.ModeSymlink != 0:
+		what = "a symlink"
+	}
+	return &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: %s", ErrNotRegular, what)}
 }
 
 // Close closes the underlying file.

@@ -19,7 +19,7 @@ var bootOnlyTypes = map[byte]bool{0x00: true, 0x01: true, 0x04: true, 0x06: true
 // initramfs test guest) cannot. It lets auto mode skip such disks without
 // starting libguestfs' appliance. The reason says what was seen.
 func MayHoldOS(ctx context.Context, disk, format string) (bool, string, error) {
-	img, err := convert.Open(disk, format)
+	img, err := convert.Open(disk, format, convert.PathPolicy{})
 	if err != nil {
 		return false, "", fmt.Errorf("guest conversion: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -191,11 +192,19 @@ func (p permanent) Unwrap() error { return p.error }
 func statusError(resp *http.Response) error {
 	err := fmt.Errorf("HTTP %s", resp.Status)
 	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return permanent{notFound{err}}
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return err
 	}
 	return permanent{err}
 }
+
+// notFound is an HTTP 404, which is os.ErrNotExist: a missing extent or
+// parent reads as missing, as it does for local files.
+type notFound struct{ error }
+
+func (notFound) Is(target error) bool { return target == os.ErrNotExist }
 
 // retry runs f until it succeeds, fails permanently, the context ends, or
 // Retries attempts have failed, waiting Backoff, then twice as long, between

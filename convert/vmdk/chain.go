@@ -1,8 +1,8 @@
 package vmdk
 
 import (
+	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 )
@@ -10,39 +10,50 @@ import (
 // maxChain bounds a snapshot chain; vSphere allows 32 snapshots.
 const maxChain = 255
 
-// Open opens a VMDK and, through parentFileNameHint, every parent down to
-// the base disk: reads see the newest data of the chain.
-func Open(path string) (block.Image, error) { return OpenWith(path, nil) }
-
-// OpenWith is Open reading files through open; nil means local files.
-func OpenWith(path string, open Opener) (block.Image, error) {
-	return openChain(path, map[string]string{}, "", open)
+// Open opens a local VMDK and, through parentFileNameHint, every parent
+// down to the base disk: reads see the newest data of the chain. The files
+// its descriptors name are confined by p (see Policy).
+func Open(path string, p Policy) (block.Image, error) {
+	return openChain(path, &files{policy: p})
 }
 
-func openChain(path string, seen map[string]string, child string, open Opener) (block.Image, error) {
-	key := filepath.Clean(path)
-	if open == nil {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return nil, err
-		}
-		key = abs
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			key = real
-		}
+// OpenWith is Open reading the files of a server through open (a
+// datastore's, by slash-separated paths): a descriptor may name only files
+// in its own folder there.
+func OpenWith(path string, open Opener) (block.Image, error) {
+	return openChain(path, &files{open: open})
+}
+
+// OpenMember is Open for a VMDK inside an archive (an OVA), whose members
+// open reads by slash-separated paths below the archive's path: a
+// descriptor may name the members in its own folder there, and the local
+// files p allows by absolute paths.
+func OpenMember(path string, open Opener, p Policy) (block.Image, error) {
+	return openChain(path, &files{open: open, policy: p, archive: true})
+}
+
+func openChain(path string, fl *files) (block.Image, error) {
+	f, err := fl.openTop(path)
+	if err != nil {
+		return nil, err
 	}
+	return fl.chain(path, f, map[string]string{}, "")
+}
+
+// chain opens the disk in f (at path), then its parents; child is the
+// disk that named it, for messages.
+func (fl *files) chain(path string, f *block.File, seen map[string]string, child string) (block.Image, error) {
+	key := fl.key(path)
 	if _, ok := seen[key]; ok {
+		f.Close()
 		return nil, fmt.Errorf("%s: offset 0: snapshot chain loops: its parentFileNameHint names %s, which is already in the chain", child, path)
 	}
 	if len(seen) >= maxChain {
+		f.Close()
 		return nil, fmt.Errorf("%s: snapshot chain is longer than %d disks", path, maxChain)
 	}
 	seen[key] = path
-	o := open
-	if o == nil {
-		o = block.OpenFile
-	}
-	d, err := OpenDiskWith(path, o)
+	d, err := openDisk(path, f, fl)
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +61,17 @@ func openChain(path string, seen map[string]string, child string, open Opener) (
 	if hint == "" {
 		return d, nil
 	}
-	ppath := hint
-	if !filepath.IsAbs(ppath) {
-		ppath = filepath.Join(filepath.Dir(path), hint)
+	pf, ppath, err := fl.openNamed(path, d.Descriptor.ParentLine, "parentFileNameHint", hint)
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		d.Close()
+		return nil, err
 	}
-	parent, err := openChain(ppath, seen, path, open)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("parent of %s: %w", path, err)
+	}
+	parent, err := fl.chain(ppath, pf, seen, path)
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("parent of %s: %w", path, err)

@@ -35,6 +35,7 @@ type Descriptor struct {
 	ParentCID          uint32
 	CreateType         string
 	ParentFileNameHint string
+	ParentLine         int // 1-based line of parentFileNameHint in the descriptor text
 	Extents            []ExtentDesc
 	DDB                map[string]string
 }
@@ -47,6 +48,7 @@ type ExtentDesc struct {
 	File    string // empty for ZERO
 	Offset  int64  // first sector in File (flat extents)
 	Line    int64  // byte offset of the extent line in the descriptor's file
+	LineNo  int    // 1-based line number of the extent line in the descriptor text
 }
 
 // Sectors is the disk's size in 512-byte sectors: the sum of its extents.
@@ -73,7 +75,9 @@ func ParseDescriptor(file string, base int64, text []byte) (*Descriptor, error) 
 	d := &Descriptor{ParentCID: noParent, DDB: map[string]string{}}
 	off := base
 	seenHeader := false
+	lineNo := 0
 	for len(text) > 0 {
+		lineNo++
 		line := text
 		next := len(text)
 		if i := bytes.IndexByte(text, '\n'); i >= 0 {
@@ -92,7 +96,7 @@ func ParseDescriptor(file string, base int64, text []byte) (*Descriptor, error) 
 			}
 			continue
 		}
-		if err := d.parseLine(s, lineOff); err != nil {
+		if err := d.parseLine(s, lineOff, lineNo); err != nil {
 			return nil, block.Wrap(file, lineOff, err, "descriptor line %q", truncate(s, 80))
 		}
 		seenHeader = true
@@ -113,7 +117,7 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func (d *Descriptor) parseLine(s string, off int64) error {
+func (d *Descriptor) parseLine(s string, off int64, lineNo int) error {
 	word, _, _ := strings.Cut(s, " ")
 	switch word {
 	case "RW", "RDONLY", "NOACCESS":
@@ -121,7 +125,7 @@ func (d *Descriptor) parseLine(s string, off int64) error {
 		if err != nil {
 			return err
 		}
-		e.Line = off
+		e.Line, e.LineNo = off, lineNo
 		d.Extents = append(d.Extents, e)
 		return nil
 	}
@@ -153,7 +157,7 @@ func (d *Descriptor) parseLine(s string, off int64) error {
 	case "createtype":
 		d.CreateType = val
 	case "parentfilenamehint":
-		d.ParentFileNameHint = val
+		d.ParentFileNameHint, d.ParentLine = val, lineNo
 	default:
 		if strings.HasPrefix(key, "ddb.") {
 			d.DDB[key] = val

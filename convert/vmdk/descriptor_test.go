@@ -50,11 +50,28 @@ func TestParseDescriptor(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", d, c.want)
 			}
 			for i, e := range d.Extents {
-				e.Line = 0
+				e.Line, e.LineNo = 0, 0
 				if e != c.want.Extents[i] {
 					t.Errorf("extent %d: got %+v, want %+v", i, e, c.want.Extents[i])
 				}
 			}
 		})
+	}
+}
+
+// TestDescriptorLineNumbers checks the line numbers that refusals name.
+func TestDescriptorLineNumbers(t *testing.T) {
+	text := "# Disk DescriptorFile\r\nversion=1\r\n\r\n# comment\r\nparentFileNameHint=\"base.vmdk\"\r\nRW 8 FLAT \"a\" 0\r\nRW 8 ZERO\r\nRW 8 FLAT \"b\" 0"
+	d, err := ParseDescriptor("d.vmdk", 0, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ParentLine != 5 {
+		t.Errorf("parentFileNameHint on line %d, want 5", d.ParentLine)
+	}
+	for i, want := range []int{6, 7, 8} {
+		if got := d.Extents[i].LineNo; got != want {
+			t.Errorf("extent %d on line %d, want %d", i, got, want)
+		}
 	}
 }

@@ -71,20 +71,25 @@ func (d *Disk) Close() error {
 	return errors.Join(errs...)
 }
 
-// Opener opens a file that a disk names, by a slash-separated path: local
-// files (block.OpenFile) or files on a datastore.
+// Opener opens a file that a disk names, by a slash-separated path: files
+// on a server (a datastore) or in an archive (an OVA's members).
 type Opener func(path string) (*block.File, error)
 
 // OpenDisk opens one local VMDK, either a descriptor file or a sparse extent
-// with an embedded descriptor, without following its parent.
-func OpenDisk(path string) (*Disk, error) { return OpenDiskWith(path, block.OpenFile) }
-
-// OpenDiskWith is OpenDisk reading files through open.
-func OpenDiskWith(path string, open Opener) (*Disk, error) {
-	f, err := open(path)
+// with an embedded descriptor, without following its parent. The extents
+// it names are confined by p (see Policy).
+func OpenDisk(path string, p Policy) (*Disk, error) {
+	fl := &files{policy: p}
+	f, err := fl.openTop(path)
 	if err != nil {
 		return nil, err
 	}
+	return openDisk(path, f, fl)
+}
+
+// openDisk opens the VMDK in f (at path) and the extents it names through
+// fl; it owns f.
+func openDisk(path string, f *block.File, fl *files) (*Disk, error) {
 	head := make([]byte, min(sector, f.Len))
 	if err := f.ReadFull(head, 0); err != nil {
 		f.Close()
@@ -93,7 +98,7 @@ func OpenDiskWith(path string, open Opener) (*Disk, error) {
 	if len(head) >= 4 {
 		switch binary.LittleEndian.Uint32(head) {
 		case sparseMagic:
-			return openSparseFile(f, path, open)
+			return openSparseFile(f, path, fl)
 		case cowdMagic:
 			f.Close()
 			return nil, block.Errorf(path, 0, "a vmfsSparse (COWD) delta extent, which has no descriptor: open the descriptor .vmdk that names it")
@@ -115,20 +120,12 @@ func OpenDiskWith(path string, open Opener) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openExtents(path, desc, nil, open)
-}
-
-// OpenSparse opens a self-contained hosted sparse VMDK (monolithicSparse
-// or streamOptimized) from an open file, such as a member of an OVA.
-func OpenSparse(f *block.File) (*Disk, error) {
-	return openSparseFile(f, f.Name, func(p string) (*block.File, error) {
-		return nil, block.Errorf(f.Name, 0, "names another file, %s: only a self-contained VMDK can be read here", p)
-	})
+	return openExtents(path, desc, nil, fl)
 }
 
 // openSparseFile opens a sparse extent: a monolithicSparse or streamOptimized
 // disk with its descriptor inside, or one extent file opened on its own.
-func openSparseFile(f *block.File, path string, open Opener) (*Disk, error) {
+func openSparseFile(f *block.File, path string, fl *files) (*Disk, error) {
 	hb := make([]byte, sector)
 	if err := f.ReadFull(hb, 0); err != nil {
 		f.Close()
@@ -164,14 +161,13 @@ func openSparseFile(f *block.File, path string, open Opener) (*Disk, error) {
 		desc = &Descriptor{Version: 1, CID: noParent, ParentCID: noParent, CreateType: "sparseExtent",
 			Extents: []ExtentDesc{{Access: "RW", Sectors: int64(h.Capacity), Type: ExtentSparse, File: filepath.Base(path)}}}
 	}
-	return openExtents(path, desc, f, open)
+	return openExtents(path, desc, f, fl)
 }
 
 // openExtents opens the extents a descriptor names. self is the descriptor's
 // own file when it is a sparse extent too.
-func openExtents(path string, desc *Descriptor, self *block.File, open Opener) (*Disk, error) {
+func openExtents(path string, desc *Descriptor, self *block.File, fl *files) (*Disk, error) {
 	d := &Disk{Path: path, Descriptor: desc}
-	dir := filepath.Dir(path)
 	fail := func(err error) (*Disk, error) {
 		d.Close()
 		if self != nil && !d.uses(self) {
@@ -187,16 +183,16 @@ func openExtents(path string, desc *Descriptor, self *block.File, open Opener) (
 			d.extents = append(d.extents, zeroExtent{})
 			continue
 		}
-		name := ed.File
-		if !filepath.IsAbs(name) {
-			name = filepath.Join(dir, name)
-		}
 		var f *block.File
 		var err error
-		if self != nil && filepath.Clean(name) == filepath.Clean(path) && !d.uses(self) {
+		var refused *RefusedError
+		if self != nil && !d.uses(self) && filepath.Join(filepath.Dir(path), ed.File) == filepath.Clean(path) {
 			f = self
-		} else if f, err = open(name); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+		} else if f, _, err = fl.openNamed(path, ed.LineNo, "extent file", ed.File); err != nil {
+			switch {
+			case errors.As(err, &refused):
+				return fail(err)
+			case errors.Is(err, fs.ErrNotExist):
 				return fail(block.Errorf(path, ed.Line, "extent file %q is missing", ed.File))
 			}
 			return fail(block.Wrap(path, ed.Line, err, "extent file %q", ed.File))

@@ -94,7 +94,7 @@ func TestTinySparse(t *testing.T) {
 		if err := os.WriteFile(path, tinySparse(t, compressed), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		d, err := OpenDisk(path)
+		d, err := OpenDisk(path, Policy{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func FuzzSparseExtent(f *testing.F) {
 	f.Add(tinySparse(f, false))
 	f.Add(tinySparse(f, true))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d, err := openSparseFile(block.NewFile("fuzz.vmdk", bytes.NewReader(b), int64(len(b)), nil), "fuzz.vmdk", noFiles)
+		d, err := openSparseFile(block.NewFile("fuzz.vmdk", bytes.NewReader(b), int64(len(b)), nil), "fuzz.vmdk", &files{open: noFiles})
 		if err != nil {
 			return
 		}
