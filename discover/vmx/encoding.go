@@ -47,7 +47,7 @@ var encodingAliases = map[string]encoding.Encoding{
 
 // icuSuffix is the version tail of ICU converter names: windows-949-2000,
 // ibm-5348_P100-1997 (normalized: -p100-1997).
-var icuSuffix = regexp.MustCompile(`(-p\d+)?-(19|20)\d\d$`)
+var icuSuffix = regexp.MustCompile(`(-p[0-9a-z]+)?-(19|20)\d\d$`)
 
 // normalize lower-cases a character-set name and reduces VMware's and
 // Java's spellings to one: underscores become dashes; the ICU version tail
