@@ -82,6 +82,7 @@ func Rules() []Rule {
 	all = append(all, networkRules()...)
 	all = append(all, guestRules()...)
 	all = append(all, placementRules()...)
+	all = append(all, inventoryRules()...)
 	return all
 }
 
