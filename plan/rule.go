@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"

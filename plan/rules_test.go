@@ -1,9 +1,10 @@
 package plan
 
 import (
-	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
 	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"sigs.k8s.io/yaml"
 
