@@ -89,6 +89,32 @@ type Disk struct {
 	RDM           *RDM         `json:"rdm,omitempty"`          // set for a raw device mapping
 	CBT           bool         `json:"cbt,omitempty"`          // changed block tracking on for this disk
 	UUID          string       `json:"uuid,omitempty"`         // the VMDK's UUID
+	// CapacityUnknown is set when no descriptor or OVF element states the
+	// size (CapacityBytes is then 0): the disk was inventoried from its
+	// configuration alone.
+	CapacityUnknown bool `json:"capacityUnknown,omitempty"`
+	// SourcePath is the backing file as the configuration names it, when
+	// File differs: an ESXi path (/vmfs/volumes/ds1/vm/vm.vmdk) read as
+	// "[ds1] vm/vm.vmdk" or mapped to a local copy, or a host path not
+	// opened on this machine.
+	SourcePath string `json:"sourcePath,omitempty"`
+	// Raw is set for a raw device disk: a host disk or partition, not a
+	// file (VMX deviceType rawDisk, createType fullDevice or
+	// partitionedDevice).
+	Raw *RawDevice `json:"raw,omitempty"`
+	// Blank is set for an OVF disk with no file: it holds no data and
+	// CapacityBytes says how large to create it.
+	Blank bool `json:"blank,omitempty"`
+	// Chunks are the parts whose concatenation is File, in order, for an
+	// OVF file split by ovf:chunkSize (File.000000000, File.000000001, …).
+	Chunks []string `json:"chunks,omitempty"`
+}
+
+// RawDevice describes a raw device disk of a hosted product (Workstation,
+// Fusion): the guest sees a host disk or some of its partitions.
+type RawDevice struct {
+	Kind   string `json:"kind"`             // rawDisk (VMX deviceType), fullDevice or partitionedDevice (descriptor createType)
+	Device string `json:"device,omitempty"` // host device as named, e.g. /dev/sdb or \\.\PhysicalDrive1
 }
 
 // RDM describes a raw device mapping: a disk that is a host LUN.

@@ -28,15 +28,21 @@ func sampleVM() VM {
 			Disks: []Disk{{Label: "Hard disk 1", Controller: "scsi0", Unit: 0, CapacityBytes: 64 << 20, File: "[ds1] web01/web01.vmdk",
 				Datastore: "ds1", Chain: []string{"[ds1] web01/web01-base.vmdk"}, Format: "vmfs", Mode: DiskIndependentPersistent,
 				Sharing: "sharingMultiWriter", Provisioning: ProvisionThin, CBT: true, UUID: "6000C29a",
-				RDM: &RDM{Compatibility: "physicalMode", Device: "/vmfs/devices/disks/naa.1", LUNUUID: "0200"}}},
+				RDM: &RDM{Compatibility: "physicalMode", Device: "/vmfs/devices/disks/naa.1", LUNUUID: "0200"}},
+				{Label: "scsi0:1", Controller: "scsi0", Unit: 1, File: "[ds2] web01/web01_1.vmdk", Datastore: "ds2", CapacityUnknown: true,
+					SourcePath: "/vmfs/volumes/ds2/web01/web01_1.vmdk", Raw: &RawDevice{Kind: "fullDevice", Device: "/dev/sdb"}},
+				{Label: "Hard disk 3", Controller: "scsi0", Unit: 2, CapacityBytes: 1 << 30, Blank: true},
+				{Label: "Hard disk 4", Controller: "scsi0", Unit: 3, File: "d.vmdk", Chunks: []string{"d.vmdk.000000000", "d.vmdk.000000001"}}},
 			NICs: []NIC{{Label: "Network adapter 1", Model: "vmxnet3", MAC: "00:50:56:00:00:01", AddressType: "static", Network: "VM Network",
 				NetworkID: "network-7", Connected: true, StartConnected: true}}},
 		State: State{Power: PoweredOn, CurrentSnapshot: "base/after",
 			Snapshots: []Snapshot{{Name: "base", Path: "base", Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 				{Name: "after", Path: "base/after", Quiesced: true, Memory: true}},
 			ConsolidationNeeded: true, CBT: true, FaultTolerance: "running",
-			Devices:     []Device{{Kind: DeviceUSB, Label: "USB 1", Detail: "path:1/0"}, {Kind: DevicePCIPassthrough, Label: "PCI device 0", Detail: "0000:3b:00.0"}},
+			Devices: []Device{{Kind: DeviceUSB, Label: "USB 1", Detail: "path:1/0"}, {Kind: DevicePCIPassthrough, Label: "PCI device 0", Detail: "0000:3b:00.0"},
+				{Kind: DeviceSerial, Label: "serial1", Detail: "telnet://c:7001", Backing: BackingNetwork}, {Kind: DeviceFloppy, Label: "floppy0"}},
 			CPUAffinity: []int{0, 1}, HostAffinity: []string{"esx1"}, ConnectionState: "connected"},
+		Warnings: []string{"scsi0:1: \"/vmfs/volumes/ds2/web01/web01_1.vmdk\" is on datastore ds2, not read on this machine"},
 	}
 }
 

@@ -67,3 +67,35 @@ func ExpandPaths(patterns []string, exts ...string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// ParseDatastoreDirs reads --datastore-dir values, DATASTORE=DIR: the
+// folder DIR holds a copy of the datastore (its top-level folders), for
+// offline inventory and conversion. DATASTORE is a name or a VMFS volume
+// UUID, as ESXi paths (/vmfs/volumes/DATASTORE/...) write it. DIR is made
+// absolute and must be a directory.
+func ParseDatastoreDirs(values []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range values {
+		ds, dir, ok := strings.Cut(v, "=")
+		ds = strings.TrimSpace(ds)
+		if !ok || ds == "" || dir == "" {
+			return nil, fmt.Errorf("datastore dir %q: want DATASTORE=DIR", v)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("datastore dir %q: %w", v, err)
+		}
+		st, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("datastore dir %q: %w", v, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("datastore dir %q: %s is not a directory", v, abs)
+		}
+		if prev, dup := out[ds]; dup && prev != abs {
+			return nil, fmt.Errorf("datastore dir %q: %s is already mapped to %s", v, ds, prev)
+		}
+		out[ds] = abs
+	}
+	return out, nil
+}

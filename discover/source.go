@@ -91,19 +91,27 @@ func (f Filter) Match(vm *VM) bool {
 }
 
 // Collect runs every source in turn and returns one sorted inventory.
+// Files a source could not read at all do not stop it: the inventory of
+// everything else comes back with an *UnreadableFiles error naming them.
+// Any other error stops the collection and returns no inventory.
 func Collect(ctx context.Context, sources []Source, opts Options) (*Inventory, error) {
 	if err := opts.Filter.Validate(); err != nil {
 		return nil, err
 	}
 	inv := NewInventory()
+	unreadable := &UnreadableFiles{}
 	for _, s := range sources {
 		vms, err := s.Discover(ctx, opts)
 		if err != nil {
-			return nil, err
+			u, ok := AsUnreadable(err)
+			if !ok {
+				return nil, err
+			}
+			unreadable.Files = append(unreadable.Files, u.Files...)
 		}
 		inv.Sources = append(inv.Sources, s.String())
 		inv.VMs = append(inv.VMs, vms...)
 	}
 	inv.Sort()
-	return inv, nil
+	return inv, unreadable.Err()
 }

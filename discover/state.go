@@ -50,19 +50,32 @@ type DeviceKind string
 
 // The device kinds reported in State.Devices.
 const (
-	DevicePCIPassthrough DeviceKind = "pciPassthrough"
-	DeviceSRIOV          DeviceKind = "sriov"
-	DeviceUSB            DeviceKind = "usb"           // a USB device attached to the VM
-	DeviceUSBController  DeviceKind = "usbController" // USB 2 (ehci) or 3 (xhci) controller
-	DeviceSerial         DeviceKind = "serial"
-	DeviceParallel       DeviceKind = "parallel"
-	DeviceVGPU           DeviceKind = "vgpu"
-	DeviceOther          DeviceKind = "other"
+	DevicePCIPassthrough  DeviceKind = "pciPassthrough"
+	DeviceSRIOV           DeviceKind = "sriov"
+	DeviceUSB             DeviceKind = "usb"           // a USB device attached to the VM
+	DeviceUSBController   DeviceKind = "usbController" // USB 2 (ehci) or 3 (xhci) controller
+	DeviceSerial          DeviceKind = "serial"
+	DeviceParallel        DeviceKind = "parallel"
+	DeviceVGPU            DeviceKind = "vgpu"
+	DeviceFloppy          DeviceKind = "floppy"          // a floppy drive, image or host drive
+	DeviceSCSIPassthrough DeviceKind = "scsiPassthrough" // a host SCSI device (tape, changer, CD-ROM) passed through
+	DeviceOther           DeviceKind = "other"
 )
 
 // Device is one device a migration must think about.
 type Device struct {
 	Kind   DeviceKind `json:"kind"`
 	Label  string     `json:"label,omitempty"`  // e.g. "USB controller", "PCI device 0"
-	Detail string     `json:"detail,omitempty"` // backing: PCI id, USB path, serial file, …
+	Detail string     `json:"detail,omitempty"` // backing: PCI id, USB path, serial file, pipe or URI, …
+	// Backing says what a port's or floppy's Detail names: file, pipe,
+	// network (a URI), device (a host device), or empty when unknown.
+	Backing string `json:"backing,omitempty"`
 }
+
+// The backings of serial and parallel ports and floppy drives.
+const (
+	BackingFile    = "file"
+	BackingPipe    = "pipe"
+	BackingNetwork = "network"
+	BackingDevice  = "device"
+)

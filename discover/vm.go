@@ -9,6 +9,10 @@ type VM struct {
 	Guest    Guest     `json:"guest"`    // what runs inside, as the guest tools report it
 	Hardware Hardware  `json:"hardware"` // the virtual hardware
 	State    State     `json:"state"`    // power, snapshots and what pins the VM to VMware
+	// Warnings are the problems met reading the VM's files (a missing disk,
+	// an unknown encoding, an item skipped); the VM was inventoried as far
+	// as its configuration allows.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Identity names the VM uniquely and places it in the vSphere inventory.

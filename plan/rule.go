@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
@@ -82,6 +83,7 @@ func Rules() []Rule {
 	all = append(all, networkRules()...)
 	all = append(all, guestRules()...)
 	all = append(all, placementRules()...)
+	all = append(all, inventoryRules()...)
 	return all
 }
 

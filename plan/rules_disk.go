@@ -2,8 +2,9 @@ package plan
 
 import (
 	"fmt"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )
@@ -20,8 +21,11 @@ func diskRules() []Rule {
 		{
 			ID: "disk-capacity-invalid", Severity: SeverityCritical, Category: "storage",
 			Checks:      "a disk reports no size or a size that is not whole 512-byte sectors",
-			Remediation: "Refresh the VM in vSphere (or fix the descriptor's extent sizes) so every disk reports its real capacity.",
+			Remediation: "Refresh the VM in vSphere, or put the disk's descriptor where the .vmx names it (--datastore-dir DS=DIR for ESXi paths) and discover again, so every disk reports its real capacity.",
 			check: eachDisk(func(d discover.Disk) string {
+				if d.CapacityUnknown {
+					return "has an unknown capacity: discovery could not read its descriptor (see the VM's warnings)"
+				}
 				if d.CapacityBytes <= 0 || d.CapacityBytes%512 != 0 {
 					return fmt.Sprintf("capacity %d bytes is not a valid disk size", d.CapacityBytes)
 				}
@@ -35,7 +39,13 @@ func diskRules() []Rule {
 			check: func(c *checkContext) []hit {
 				if c.vm.Source.Kind != discover.SourceVSphere {
 					return eachDisk(func(d discover.Disk) string {
-						if d.File == "" && d.RDM == nil {
+						switch {
+						case d.Blank:
+							return "is blank (the OVF gives it no file): create it empty on the target, it is not copied"
+						case d.File == "" && d.RDM == nil && d.Raw == nil:
+							if d.SourcePath != "" {
+								return fmt.Sprintf("names %q, which is not read on this machine", d.SourcePath)
+							}
 							return "has no backing file"
 						}
 						return ""
@@ -101,6 +111,31 @@ func diskRules() []Rule {
 			check: eachDisk(func(d discover.Disk) string {
 				if d.RDM != nil {
 					return "is a " + d.RDM.Compatibility + " raw device mapping"
+				}
+				return ""
+			}),
+		},
+		{
+			ID: "raw-device-disk", Severity: SeverityCritical, Category: "storage",
+			Checks:      "a disk is a raw host disk or partitions (VMX deviceType rawDisk, createType fullDevice or partitionedDevice)",
+			Remediation: "Copy the host disk into a virtual disk first (e.g. convert it to a VMDK in Workstation), or attach the device on the target host yourself and allow this rule.",
+			check: eachDisk(func(d discover.Disk) string {
+				if d.Raw == nil {
+					return ""
+				}
+				if d.Raw.Device != "" {
+					return fmt.Sprintf("is a raw device disk (%s) of host device %s", d.Raw.Kind, d.Raw.Device)
+				}
+				return fmt.Sprintf("is a raw device disk (%s)", d.Raw.Kind)
+			}),
+		},
+		{
+			ID: "chunked-disk", Severity: SeverityCritical, Category: "storage",
+			Checks:      "an OVF disk file is split into chunks (ovf:chunkSize)",
+			Remediation: "Join the parts in order into one file (cat FILE.000000000 FILE.000000001 … > FILE) next to the descriptor, drop ovf:chunkSize, and discover again.",
+			check: eachDisk(func(d discover.Disk) string {
+				if len(d.Chunks) > 0 {
+					return fmt.Sprintf("is split into %d parts (%s.000000000 …): the copy reads whole files only", len(d.Chunks), d.File)
 				}
 				return ""
 			}),

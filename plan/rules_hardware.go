@@ -123,10 +123,39 @@ func hardwareRules() []Rule {
 			},
 		},
 		{
-			ID: "serial-parallel", Severity: SeverityInfo, Category: "hardware",
-			Checks:      "serial or parallel ports are attached",
-			Remediation: "Ports backed by host files, pipes or network URIs are not migrated; the pod VM's serial console goes to its log.",
-			check:       deviceCheck("port", discover.DeviceSerial, discover.DeviceParallel),
+			ID: "serial-parallel", Severity: SeverityWarning, Category: "hardware",
+			Checks:      "serial or parallel ports are attached; a warning when a pipe, a network URI or a host device backs one",
+			Remediation: "Ports are not migrated: the pod VM's serial console goes to its log. Whatever reads a pipe, a network serial concentrator or a host port must be set up again on the target.",
+			check: func(c *checkContext) []hit {
+				var hits []hit
+				for _, d := range c.vm.State.Devices {
+					if d.Kind != discover.DeviceSerial && d.Kind != discover.DeviceParallel {
+						continue
+					}
+					h := hit{msg: string(d.Kind) + " port " + label(d.Label, d.Detail), severity: SeverityInfo}
+					switch d.Backing {
+					case discover.BackingPipe, discover.BackingNetwork, discover.BackingDevice:
+						h.msg += " is backed by a " + d.Backing + " the target cannot follow"
+						h.severity = SeverityWarning
+					case discover.BackingFile:
+						h.msg += " writes to a file"
+					}
+					hits = append(hits, h)
+				}
+				return hits
+			},
+		},
+		{
+			ID: "floppy", Severity: SeverityWarning, Category: "hardware",
+			Checks:      "a floppy drive is attached",
+			Remediation: "A pod VM has no floppy drive: copy what the image holds (drivers, answer files) into the guest before migrating, and remove the drive.",
+			check:       deviceCheck("drive", discover.DeviceFloppy),
+		},
+		{
+			ID: "scsi-passthrough", Severity: SeverityCritical, Category: "hardware",
+			Checks:      "a host SCSI device (tape, changer, CD-ROM) is passed through (deviceType scsi-passthru)",
+			Remediation: "Remove the pass-through device, or present the device to the target host and attach it there yourself, then allow this rule.",
+			check:       deviceCheck("device", discover.DeviceSCSIPassthrough),
 		},
 	}
 }

@@ -1,9 +1,10 @@
 package plan
 
 import (
-	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
 	"testing"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"sigs.k8s.io/yaml"
 
@@ -57,6 +58,22 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 		"fault-tolerance": func(vm *discover.VM, _ *Options) { vm.State.FaultTolerance = "running" },
 		"serial-parallel": func(vm *discover.VM, _ *Options) {
 			vm.State.Devices = append(vm.State.Devices, discover.Device{Kind: discover.DeviceSerial, Label: "Serial port 1"})
+		},
+
+		"floppy": func(vm *discover.VM, _ *Options) {
+			vm.State.Devices = append(vm.State.Devices, discover.Device{Kind: discover.DeviceFloppy, Label: "floppy0", Detail: "drivers.flp", Backing: "file"})
+		},
+		"scsi-passthrough": func(vm *discover.VM, _ *Options) {
+			vm.State.Devices = append(vm.State.Devices, discover.Device{Kind: discover.DeviceSCSIPassthrough, Label: "scsi0:3", Detail: "/dev/sg1"})
+		},
+		"discovery-warnings": func(vm *discover.VM, _ *Options) {
+			vm.Warnings = []string{"scsi0:1: disk x.vmdk not found: capacity unknown"}
+		},
+		"raw-device-disk": func(vm *discover.VM, _ *Options) {
+			vm.Hardware.Disks[0].Raw = &discover.RawDevice{Kind: "fullDevice", Device: "/dev/sdb"}
+		},
+		"chunked-disk": func(vm *discover.VM, _ *Options) {
+			vm.Hardware.Disks[0].Chunks = []string{"d.vmdk.000000000", "d.vmdk.000000001"}
 		},
 
 		"disk-capacity-invalid": func(vm *discover.VM, _ *Options) { vm.Hardware.Disks[0].CapacityBytes = 0 },
@@ -362,5 +379,51 @@ func TestWindowsGeneratedHostnames(t *testing.T) {
 		if len(findings(p, "w", "hostname-default")) != 1 {
 			t.Errorf("%s not reported as a default host name", h)
 		}
+	}
+}
+
+// TestOfflineDiskAndPortMessages: rules tell unknown capacity, blank and
+// unread disks apart, and rate a port by what backs it.
+func TestOfflineDiskAndPortMessages(t *testing.T) {
+	cases := []struct {
+		name, rule, want string
+		severity         Severity
+		mutate           func(vm *discover.VM)
+	}{
+		{"unknown capacity", "disk-capacity-invalid", "unknown capacity", SeverityCritical, func(vm *discover.VM) {
+			vm.Hardware.Disks[0].CapacityBytes, vm.Hardware.Disks[0].CapacityUnknown = 0, true
+		}},
+		{"blank OVF disk", "datastore-missing", "is blank", SeverityCritical, func(vm *discover.VM) {
+			vm.Hardware.Disks[0].File, vm.Hardware.Disks[0].Blank = "", true
+		}},
+		{"host path not read", "datastore-missing", `names "/home/x/d.vmdk"`, SeverityCritical, func(vm *discover.VM) {
+			vm.Hardware.Disks[0].File, vm.Hardware.Disks[0].SourcePath = "", "/home/x/d.vmdk"
+		}},
+		{"serial to a file", "serial-parallel", "writes to a file", SeverityInfo, func(vm *discover.VM) {
+			vm.State.Devices = []discover.Device{{Kind: discover.DeviceSerial, Label: "serial0", Detail: "console.log", Backing: discover.BackingFile}}
+		}},
+		{"serial to a pipe", "serial-parallel", "backed by a pipe", SeverityWarning, func(vm *discover.VM) {
+			vm.State.Devices = []discover.Device{{Kind: discover.DeviceSerial, Label: "serial1", Detail: `\\.\pipe\com_2`, Backing: discover.BackingPipe}}
+		}},
+		{"serial to the network", "serial-parallel", "backed by a network", SeverityWarning, func(vm *discover.VM) {
+			vm.State.Devices = []discover.Device{{Kind: discover.DeviceSerial, Label: "serial2", Detail: "telnet://c:7001", Backing: discover.BackingNetwork}}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vm := cleanVM("web01")
+			vm.Source = discover.SourceRef{Kind: discover.SourceVMX, Path: "/x/web01.vmx"}
+			c.mutate(&vm)
+			inv := discover.NewInventory()
+			inv.VMs = []discover.VM{vm}
+			p, err := NewPlan(inv, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := findings(p, "web01", c.rule)
+			if len(fs) != 1 || !strings.Contains(fs[0].Message, c.want) || fs[0].Severity != c.severity {
+				t.Errorf("findings %+v: want one %s finding with %q", fs, c.severity, c.want)
+			}
+		})
 	}
 }

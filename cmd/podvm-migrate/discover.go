@@ -27,6 +27,8 @@ type discoverFlags struct {
 	powerState    string
 	out           string
 	progress      string
+	datastoreDirs []string
+	ovfConfig     string
 }
 
 func newDiscoverCommand(g *globalOptions) *cobra.Command {
@@ -44,11 +46,26 @@ vSphere is read when --url or GOVC_URL is set, in one paged property
 collector pass whatever the number of VMs. Offline files come from --vmx,
 --ovf and --ova: files, globs or directories (searched recursively).
 
+Every VM is inventoried from its configuration alone: a disk whose
+descriptor is missing, a disk on an ESXi datastore (/vmfs/volumes/DS/...,
+read as "[DS] path"), an unknown .encoding, a line or an OVF item that
+cannot be read are warnings in the VM's "warnings" and on stderr, and the
+disk's capacity is "unknown" (capacityUnknown) until a descriptor or the
+OVF states it. Host paths outside the VM's folder and device nodes are
+never opened. --datastore-dir DS=DIR reads datastore DS (a name or a VMFS
+volume UUID) from a local copy in DIR: the disks then point at files in
+DIR, for offline conversion. --ovf-config chooses an OVF deployment
+option (default: the envelope's default).
+
 Prints a table on a terminal and JSON otherwise (-o json|yaml|table);
---out writes the document to a file atomically.`,
+--out writes the document to a file atomically. Exits 0 when every file
+was inventoried (warnings or not), 1 when some file could not be read at
+all (each is named on stderr; the others are still written).`,
 		Example: `  podvm-migrate discover --url https://vc.example.com/sdk --username admin@vsphere.local -o yaml
   GOVC_URL=... podvm-migrate discover --folder /DC0/vm/apps --power-state on --out inventory.json
-  podvm-migrate discover --vmx ~/vmware --ova exports/*.ova -o json`,
+  podvm-migrate discover --vmx ~/vmware --ova exports/*.ova -o json
+  podvm-migrate discover --vmx esx-configs/ --datastore-dir datastore1=/mnt/ds1-copy --out inventory.yaml
+  podvm-migrate discover --ova appliance.ova --ovf-config large`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDiscover(cmd, g, f) },
 	}
@@ -62,6 +79,8 @@ Prints a table on a terminal and JSON otherwise (-o json|yaml|table);
 	fl.StringVar(&f.powerState, "power-state", "", "only VMs in this power state: on, off or suspended")
 	fl.StringVar(&f.out, "out", "", "write the inventory to this file (atomically) instead of stdout")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always or never")
+	fl.StringArrayVar(&f.datastoreDirs, "datastore-dir", nil, "DS=DIR: read datastore DS (name or VMFS UUID) of ESXi paths from the local copy DIR (repeatable)")
+	fl.StringVar(&f.ovfConfig, "ovf-config", "", "OVF deployment option whose items count (default: the envelope's default)")
 	return cmd
 }
 
@@ -79,15 +98,19 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 	default:
 		return usageError{fmt.Errorf("--progress %q: want auto, always or never", f.progress)}
 	}
+	dirs, err := discover.ParseDatastoreDirs(f.datastoreDirs)
+	if err != nil {
+		return usageError{fmt.Errorf("--datastore-dir: %w", err)}
+	}
 	var sources []discover.Source
 	if g.vsphere.URL != "" {
 		sources = append(sources, vsphere.NewSource(g.vsphere))
 	}
 	if len(f.vmx) > 0 {
-		sources = append(sources, &vmx.Source{Paths: f.vmx})
+		sources = append(sources, &vmx.Source{Paths: f.vmx, Options: vmx.Options{DatastoreDirs: dirs}})
 	}
 	if files := append(append([]string(nil), f.ovf...), f.ova...); len(files) > 0 {
-		sources = append(sources, &ovf.Source{Paths: files})
+		sources = append(sources, &ovf.Source{Paths: files, Options: ovf.Options{Config: f.ovfConfig}})
 	}
 	if len(sources) == 0 {
 		return usageError{fmt.Errorf("nothing to discover: set --url (or GOVC_URL), --vmx, --ovf or --ova")}
@@ -96,7 +119,7 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 	opts := discover.Options{Filter: f.filter, Progress: bar.update}
 	inv, err := discover.Collect(cmd.Context(), sources, opts)
 	bar.finish()
-	if err != nil {
+	if _, partial := discover.AsUnreadable(err); err != nil && !partial {
 		return err
 	}
 	for _, s := range sources {
@@ -104,6 +127,24 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 			g.log.Debug("vsphere discovery", "endpoint", vs.String(), "roundTrips", vs.RoundTrips, "vms", len(inv.VMs))
 		}
 	}
+	printWarnings(cmd.ErrOrStderr(), inv)
+	if werr := outputInventory(cmd, g, f, inv); werr != nil {
+		return werr
+	}
+	return err // the unreadable files, named one a line; nil when there are none
+}
+
+// printWarnings writes each VM's warnings to w, one a line, naming the VM.
+func printWarnings(w io.Writer, inv *discover.Inventory) {
+	for _, vm := range inv.VMs {
+		for _, msg := range vm.Warnings {
+			fmt.Fprintf(w, "discover: warning: %s: %s\n", vm.Name, msg)
+		}
+	}
+}
+
+// outputInventory prints the inventory or writes it to --out.
+func outputInventory(cmd *cobra.Command, g *globalOptions, f *discoverFlags, inv *discover.Inventory) error {
 	format := g.format
 	if f.out != "" {
 		if !g.formatGiven || format == output.Table {

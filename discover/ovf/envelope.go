@@ -19,10 +19,19 @@ import (
 // vmw:, …), as real files mix them.
 type Envelope struct {
 	Files      []File          `xml:"References>File"`
+	Deployment []Configuration `xml:"DeploymentOptionSection>Configuration"`
 	Disks      []Disk          `xml:"DiskSection>Disk"`
 	Networks   []Network       `xml:"NetworkSection>Network"`
 	Systems    []VirtualSystem `xml:"VirtualSystem"`
 	Collection *Collection     `xml:"VirtualSystemCollection"`
+}
+
+// Configuration is a deployment option of the DeploymentOptionSection:
+// items whose ovf:configuration names it count only when it is chosen.
+type Configuration struct {
+	ID      string `xml:"id,attr"`
+	Default string `xml:"default,attr"`
+	Label   string `xml:"Label"`
 }
 
 // Collection is a VirtualSystemCollection (a multi-VM package).
@@ -33,9 +42,10 @@ type Collection struct {
 
 // File is a References/File entry.
 type File struct {
-	ID   string `xml:"id,attr"`
-	Href string `xml:"href,attr"`
-	Size string `xml:"size,attr"`
+	ID        string `xml:"id,attr"`
+	Href      string `xml:"href,attr"`
+	Size      string `xml:"size,attr"`
+	ChunkSize string `xml:"chunkSize,attr"` // set when the file is split into Href.000000000, Href.000000001, …
 }
 
 // Disk is a DiskSection/Disk entry.
@@ -54,10 +64,12 @@ type Network struct {
 
 // VirtualSystem is one VM.
 type VirtualSystem struct {
-	ID       string            `xml:"id,attr"`
-	Name     string            `xml:"Name"`
-	OS       OperatingSystem   `xml:"OperatingSystemSection"`
-	Hardware []HardwareSection `xml:"VirtualHardwareSection"`
+	ID         string            `xml:"id,attr"`
+	Name       string            `xml:"Name"`
+	OS         OperatingSystem   `xml:"OperatingSystemSection"`
+	Hardware   []HardwareSection `xml:"VirtualHardwareSection"`
+	Deployment []Configuration   `xml:"DeploymentOptionSection>Configuration"`
+	Inner      []byte            `xml:",innerxml"` // every section, for the firmware whichever section states it
 }
 
 // OperatingSystem is the OperatingSystemSection: a CIM OS code and VMware's guest id.
@@ -79,6 +91,8 @@ type HardwareSection struct {
 
 // Item is a resource allocation (rasd:, sasd: or epasd: elements).
 type Item struct {
+	Configuration       string   `xml:"configuration,attr"` // deployment options the item belongs to, space separated; empty: all
+	Bound               string   `xml:"bound,attr"`         // min, max or normal for a range; only normal (or none) counts
 	Address             string   `xml:"Address"`
 	AddressOnParent     string   `xml:"AddressOnParent"`
 	AllocationUnits     string   `xml:"AllocationUnits"`
@@ -116,13 +130,7 @@ func ParseEnvelope(name string, r io.Reader) (*Envelope, error) {
 		return nil, fmt.Errorf("%s: descriptor larger than %d MiB", name, maxDescriptor>>20)
 	}
 	dec := xml.NewDecoder(bytes.NewReader(data))
-	dec.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
-		e, err := htmlindex.Get(label)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %q: %w", label, err)
-		}
-		return e.NewDecoder().Reader(in), nil
-	}
+	dec.CharsetReader = charsetReader
 	var env struct {
 		XMLName xml.Name
 		Envelope
@@ -139,6 +147,15 @@ func ParseEnvelope(name string, r io.Reader) (*Envelope, error) {
 		return nil, fmt.Errorf("%s: root element <%s>: not an OVF envelope", name, env.XMLName.Local)
 	}
 	return &env.Envelope, nil
+}
+
+// charsetReader decodes an XML declaration's encoding other than UTF-8.
+func charsetReader(label string, in io.Reader) (io.Reader, error) {
+	e, err := htmlindex.Get(label)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %q: %w", label, err)
+	}
+	return e.NewDecoder().Reader(in), nil
 }
 
 // AllSystems returns the VirtualSystems of the envelope, collections included.

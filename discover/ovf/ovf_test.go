@@ -94,7 +94,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 func TestRichOVF(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"rich.ovf": richOVF, "a-disk1.vmdk": "x", "sub/a-disk2.vmdk": "x", "b.vmdk": "x"})
-	vms, err := ReadOVF(filepath.Join(dir, "rich.ovf"))
+	vms, err := ReadOVF(filepath.Join(dir, "rich.ovf"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,26 +166,37 @@ func TestUnitBytes(t *testing.T) {
 func TestMalformedOVF(t *testing.T) {
 	cases := []struct {
 		name, ovf, want string
+		unreadable      bool // ReadOVF fails: no VM
 	}{
-		{"syntax", "<Envelope>\n<References>\n<File ovf:href=\"x\">\n</Envelope>", "bad.ovf:4"},
-		{"not an envelope", "<html></html>", "not an OVF envelope"},
-		{"unknown disk", strings.Replace(richOVF, "ovf:/disk/d2", "ovf:/disk/nope", 1), `Item "11" (Hard disk 2): HostResource "ovf:/disk/nope": no such disk`},
-		{"unknown controller", strings.Replace(richOVF, "<rasd:Parent>8</rasd:Parent>", "<rasd:Parent>99</rasd:Parent>", 1), `Parent "99": no such controller`},
-		{"bad units", strings.Replace(richOVF, `"byte * 2^30"`, `"cubits"`, 1), `Disk "d1": allocation units "cubits"`},
-		{"bad capacity", strings.Replace(richOVF, `ovf:capacity="2"`, `ovf:capacity="${size}"`, 1), `capacity "${size}"`},
-		{"bad cpu count", strings.Replace(richOVF, "<rasd:VirtualQuantity>8<", "<rasd:VirtualQuantity>many<", 1), `VirtualQuantity "many"`},
-		{"escaping href", strings.Replace(richOVF, `"a-disk1.vmdk"`, `"../../etc/passwd"`, 1), "escaping the package refused"},
-		{"absolute href", strings.Replace(richOVF, `"a-disk1.vmdk"`, `"/etc/passwd"`, 1), "absolute path refused"},
-		{"missing disk file", strings.Replace(richOVF, `"b.vmdk"`, `"gone.vmdk"`, 1), `file "gone.vmdk"`},
-		{"no systems", `<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1"></Envelope>`, "no VirtualSystem"},
+		{"syntax", "<Envelope>\n<References>\n<File ovf:href=\"x\">\n</Envelope>", "bad.ovf:4", true},
+		{"not an envelope", "<html></html>", "not an OVF envelope", true},
+		{"no systems", `<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1"></Envelope>`, "no VirtualSystem", true},
+		{"unknown disk", strings.Replace(richOVF, "ovf:/disk/d2", "ovf:/disk/nope", 1), `Item "11" (Hard disk 2): HostResource "ovf:/disk/nope": no such disk`, false},
+		{"unknown controller", strings.Replace(richOVF, "<rasd:Parent>8</rasd:Parent>", "<rasd:Parent>99</rasd:Parent>", 1), `Parent "99": no such controller`, false},
+		{"bad units", strings.Replace(richOVF, `"byte * 2^30"`, `"cubits"`, 1), `Disk "d1": allocation units "cubits"`, false},
+		{"bad capacity", strings.Replace(richOVF, `ovf:capacity="2"`, `ovf:capacity="${size}"`, 1), `capacity "${size}"`, false},
+		{"bad cpu count", strings.Replace(richOVF, "<rasd:VirtualQuantity>8<", "<rasd:VirtualQuantity>many<", 1), `VirtualQuantity "many"`, false},
+		{"escaping href", strings.Replace(richOVF, `"a-disk1.vmdk"`, `"../../etc/passwd"`, 1), "escaping the package refused", false},
+		{"absolute href", strings.Replace(richOVF, `"a-disk1.vmdk"`, `"/etc/passwd"`, 1), "absolute path refused", false},
+		{"missing disk file", strings.Replace(richOVF, `"b.vmdk"`, `"gone.vmdk"`, 1), `file "gone.vmdk"`, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFiles(t, dir, map[string]string{"bad.ovf": c.ovf, "a-disk1.vmdk": "x", "sub/a-disk2.vmdk": "x", "b.vmdk": "x"})
-			_, err := ReadOVF(filepath.Join(dir, "bad.ovf"))
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.ovf") {
-				t.Errorf("error %v: want the file name and %q", err, c.want)
+			vms, err := ReadOVF(filepath.Join(dir, "bad.ovf"), Options{})
+			if c.unreadable {
+				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.ovf") {
+					t.Errorf("error %v: want the file name and %q", err, c.want)
+				}
+				return
+			}
+			if err != nil || len(vms) != 2 {
+				t.Fatalf("%d VMs, %v: want both VMs, with a warning", len(vms), err)
+			}
+			w := strings.Join(append(vms[0].Warnings, vms[1].Warnings...), "\n")
+			if !strings.Contains(w, c.want) || !strings.Contains(w, "bad.ovf") {
+				t.Errorf("warnings %q: want the file name and %q", w, c.want)
 			}
 		})
 	}
@@ -239,14 +250,13 @@ func TestOVAMembers(t *testing.T) {
 		{"absolute member", append(good[:4:4], tarEntry{name: "/etc/cron.d/x", data: "x"}), "absolute path refused"},
 		{"symlink", append(good[:4:4], tarEntry{name: "link", link: "/etc/passwd", typ: tar.TypeSymlink}), "symbolic link refused"},
 		{"hard link", append(good[:4:4], tarEntry{name: "hard", link: "rich.ovf", typ: tar.TypeLink}), "hard link refused"},
-		{"missing disk member", good[:3], `file "b.vmdk": not in the archive`},
 		{"no descriptor", good[1:], "no .ovf descriptor"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "x.ova")
 			writeOVA(t, p, c.entries)
-			vms, err := ReadOVA(p)
+			vms, err := ReadOVA(p, Options{})
 			if c.want == "" {
 				if err != nil || len(vms) != 2 || vms[0].Source.Kind != discover.SourceOVA || vms[0].Source.Member != "rich.ovf" || vms[0].Hardware.Disks[1].File != "sub/a-disk2.vmdk" {
 					t.Fatalf("%v %+v", err, vms)
@@ -258,10 +268,17 @@ func TestOVAMembers(t *testing.T) {
 			}
 		})
 	}
+	// A missing disk member is a warning of the VM that uses it.
+	p := filepath.Join(t.TempDir(), "x.ova")
+	writeOVA(t, p, good[:3])
+	vms, err := ReadOVA(p, Options{})
+	if err != nil || len(vms) != 2 || !strings.Contains(strings.Join(vms[1].Warnings, "\n"), `file "b.vmdk": not found in the package`) {
+		t.Errorf("missing member: %v, %+v", err, vms)
+	}
 	// Through the Source: directories and globs, with a filter.
 	dir := t.TempDir()
 	writeOVA(t, filepath.Join(dir, "x.ova"), good)
-	vms, err := (&Source{Paths: []string{dir}}).Discover(context.Background(), discover.Options{Filter: discover.Filter{Name: "alp*"}})
+	vms, err = (&Source{Paths: []string{dir}}).Discover(context.Background(), discover.Options{Filter: discover.Filter{Name: "alp*"}})
 	if err != nil || len(vms) != 1 {
 		t.Errorf("source: %d VMs, %v", len(vms), err)
 	}

@@ -18,7 +18,8 @@ import (
 // Source discovers the VMs of .ovf and .ova files: paths are files, globs
 // or directories (searched for *.ovf and *.ova).
 type Source struct {
-	Paths []string
+	Paths   []string
+	Options Options
 }
 
 var _ discover.Source = (*Source)(nil)
@@ -26,25 +27,30 @@ var _ discover.Source = (*Source)(nil)
 // String names the files searched.
 func (s *Source) String() string { return "ovf:" + strings.Join(s.Paths, ",") }
 
-// Discover reads every descriptor and archive.
+// Discover reads every descriptor and archive. A file that cannot be
+// read at all (not XML, not an envelope, a refused archive member) does
+// not stop the others: the VMs of the rest come back with a
+// *discover.UnreadableFiles naming it.
 func (s *Source) Discover(ctx context.Context, opts discover.Options) ([]discover.VM, error) {
 	files, err := discover.ExpandPaths(s.Paths, ".ovf", ".ova")
 	if err != nil {
 		return nil, fmt.Errorf("ovf: %w", err)
 	}
 	var vms []discover.VM
+	unreadable := &discover.UnreadableFiles{}
 	for i, f := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		var found []discover.VM
 		if strings.EqualFold(filepath.Ext(f), ".ova") {
-			found, err = ReadOVA(f)
+			found, err = ReadOVA(f, s.Options)
 		} else {
-			found, err = ReadOVF(f)
+			found, err = ReadOVF(f, s.Options)
 		}
 		if err != nil {
-			return nil, err
+			unreadable.Add(f, err)
+			continue
 		}
 		for _, vm := range found {
 			if opts.Filter.Match(&vm) {
@@ -55,12 +61,14 @@ func (s *Source) Discover(ctx context.Context, opts discover.Options) ([]discove
 			opts.Progress(i+1, len(files))
 		}
 	}
-	return vms, nil
+	return vms, unreadable.Err()
 }
 
 // ReadOVF reads an .ovf descriptor; the disk files it references must be
-// next to it (or below), and are reported by absolute path.
-func ReadOVF(p string) ([]discover.VM, error) {
+// next to it (or below), and are reported by absolute path. It fails only
+// when the descriptor cannot be read at all; a missing disk file is a
+// warning of the VMs that use it.
+func ReadOVF(p string, o Options) ([]discover.VM, error) {
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return nil, fmt.Errorf("ovf: %s: %w", p, err)
@@ -75,21 +83,24 @@ func ReadOVF(p string) ([]discover.VM, error) {
 		return nil, fmt.Errorf("ovf: %w", err)
 	}
 	dir := filepath.Dir(abs)
-	resolve := func(href string) (string, error) {
-		if isURL(href) {
-			return href, nil
-		}
-		name, err := safeMember(href)
-		if err != nil {
-			return "", fmt.Errorf("file %q: %w", href, err)
-		}
-		fp := filepath.Join(dir, filepath.FromSlash(name))
-		if _, err := os.Stat(fp); err != nil {
-			return "", fmt.Errorf("file %q: %w", href, err)
-		}
-		return fp, nil
+	exists := func(name string) bool {
+		st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
+		return err == nil && st.Mode().IsRegular()
 	}
-	vms, err := ToVMs(abs, env, discover.SourceRef{Kind: discover.SourceOVF, Path: abs}, resolve)
+	resolve := func(f File) (string, []string, error) {
+		if isURL(f.Href) {
+			return f.Href, nil, nil
+		}
+		name, chunks, err := locate(f, exists)
+		if err != nil {
+			return "", nil, err
+		}
+		for i := range chunks {
+			chunks[i] = filepath.Join(dir, filepath.FromSlash(chunks[i]))
+		}
+		return filepath.Join(dir, filepath.FromSlash(name)), chunks, nil
+	}
+	vms, err := ToVMs(abs, env, discover.SourceRef{Kind: discover.SourceOVF, Path: abs}, resolve, o)
 	if err != nil {
 		return nil, fmt.Errorf("ovf: %w", err)
 	}
@@ -98,9 +109,10 @@ func ReadOVF(p string) ([]discover.VM, error) {
 
 // ReadOVA reads an .ova archive: its .ovf member (the first, by the
 // standard) and the list of members, which must all stay inside the
-// archive: absolute names, ".." and links are refused. Disks are reported
-// by member name.
-func ReadOVA(p string) ([]discover.VM, error) {
+// archive: absolute names, ".." and links are refused (the archive is
+// then unreadable). Disks are reported by member name; a missing one is
+// a warning of the VMs that use it.
+func ReadOVA(p string, o Options) ([]discover.VM, error) {
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return nil, fmt.Errorf("ova: %s: %w", p, err)
@@ -144,21 +156,47 @@ func ReadOVA(p string) ([]discover.VM, error) {
 	if env == nil {
 		return nil, fmt.Errorf("ova: %s: no .ovf descriptor in the archive", abs)
 	}
-	resolve := func(href string) (string, error) {
-		name, err := safeMember(href)
-		if err != nil {
-			return "", fmt.Errorf("file %q: %w", href, err)
-		}
-		if !members[name] {
-			return "", fmt.Errorf("file %q: not in the archive", href)
-		}
-		return name, nil
+	resolve := func(f File) (string, []string, error) {
+		return locate(f, func(name string) bool { return members[name] })
 	}
-	vms, err := ToVMs(abs+"/"+ovfName, env, discover.SourceRef{Kind: discover.SourceOVA, Path: abs, Member: ovfName}, resolve)
+	vms, err := ToVMs(abs+"/"+ovfName, env, discover.SourceRef{Kind: discover.SourceOVA, Path: abs, Member: ovfName}, resolve, o)
 	if err != nil {
 		return nil, fmt.Errorf("ova: %w", err)
 	}
 	return vms, nil
+}
+
+// maxChunks bounds the parts of one chunked file (a 2 TiB disk in 1 MiB
+// chunks).
+const maxChunks = 1 << 21
+
+// locate finds a References/File in the package: its cleaned name, and
+// for a file with ovf:chunkSize its parts, name.000000000 onwards, as many
+// as exist. exists says whether a cleaned member name is in the package.
+// The error names the href and why it is not there.
+func locate(f File, exists func(name string) bool) (string, []string, error) {
+	name, err := safeMember(f.Href)
+	if err != nil {
+		return "", nil, fmt.Errorf("file %q: %w", f.Href, err)
+	}
+	if strings.TrimSpace(f.ChunkSize) == "" {
+		if !exists(name) {
+			return name, nil, fmt.Errorf("file %q: not found in the package", f.Href)
+		}
+		return name, nil, nil
+	}
+	var chunks []string
+	for i := 0; i < maxChunks; i++ {
+		c := fmt.Sprintf("%s.%09d", name, i)
+		if !exists(c) {
+			break
+		}
+		chunks = append(chunks, c)
+	}
+	if len(chunks) == 0 {
+		return name, nil, fmt.Errorf("file %q: chunkSize %s but no part %s.000000000 in the package", f.Href, f.ChunkSize, name)
+	}
+	return name, chunks, nil
 }
 
 // safeMember cleans a member name or href and refuses one that would

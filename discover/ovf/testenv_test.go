@@ -29,11 +29,11 @@ func TestTestenvGuest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ovfVMs, err := ReadOVF(g.Path(testguest.OVF))
+			ovfVMs, err := ReadOVF(g.Path(testguest.OVF), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ovaVMs, err := ReadOVA(g.Path(testguest.OVA))
+			ovaVMs, err := ReadOVA(g.Path(testguest.OVA), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

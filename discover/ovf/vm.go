@@ -42,43 +42,38 @@ var nicSubTypes = map[string]string{
 
 // diskRef says where one OVF disk's bytes are.
 type diskRef struct {
-	file     string // resolved file: absolute path (.ovf) or member name (.ova)
+	file     string   // resolved file: absolute path (.ovf) or member name (.ova); empty for a blank disk
+	chunks   []string // the parts of a chunked file, in order
 	capacity int64
+	unknown  bool // capacity not stated in a form we read
+	blank    bool // no file: an empty disk of capacity bytes
 	format   string
+	warnings []string // problems with this disk, given to each VM that uses it
 }
 
-// ToVMs maps every VirtualSystem of the envelope. resolve turns a
-// References/File href into the disk's File value (and checks it exists).
-func ToVMs(name string, env *Envelope, ref discover.SourceRef, resolve func(href string) (string, error)) ([]discover.VM, error) {
-	files := map[string]string{}
+// Resolver turns a References/File entry into the disk's File value and,
+// for a file split by ovf:chunkSize, its parts; it checks they exist.
+type Resolver func(f File) (file string, chunks []string, err error)
+
+// Options tune how an envelope is read.
+type Options struct {
+	// Config is the deployment option (DeploymentOptionSection
+	// Configuration id) whose items count; empty: the one marked
+	// ovf:default="true", else the first.
+	Config string
+}
+
+// ToVMs maps every VirtualSystem of the envelope. Problems with a disk,
+// an item or the deployment option are warnings of the VMs they touch;
+// only an envelope without a VirtualSystem is an error.
+func ToVMs(name string, env *Envelope, ref discover.SourceRef, resolve Resolver, o Options) ([]discover.VM, error) {
+	files := map[string]File{}
 	for _, f := range env.Files {
-		files[f.ID] = f.Href
+		files[f.ID] = f
 	}
 	disks := map[string]diskRef{}
 	for _, d := range env.Disks {
-		el := fmt.Sprintf("%s: DiskSection/Disk %q", name, d.ID)
-		unit, err := UnitBytes(d.CapacityUnits)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", el, err)
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(d.Capacity), 10, 64)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%s: capacity %q: want a number", el, d.Capacity)
-		}
-		dr := diskRef{capacity: n * unit}
-		if i := strings.LastIndexByte(d.Format, '#'); i >= 0 {
-			dr.format = d.Format[i+1:]
-		}
-		if d.FileRef != "" {
-			href, ok := files[d.FileRef]
-			if !ok {
-				return nil, fmt.Errorf("%s: fileRef %q: no such References/File", el, d.FileRef)
-			}
-			if dr.file, err = resolve(href); err != nil {
-				return nil, fmt.Errorf("%s: %w", el, err)
-			}
-		}
-		disks[d.ID] = dr
+		disks[d.ID] = diskRefOf(name, d, files, resolve)
 	}
 	systems := env.AllSystems()
 	if len(systems) == 0 {
@@ -86,9 +81,14 @@ func ToVMs(name string, env *Envelope, ref discover.SourceRef, resolve func(href
 	}
 	var vms []discover.VM
 	for _, vs := range systems {
-		vm, err := toVM(name, vs, disks, files, resolve)
-		if err != nil {
-			return nil, err
+		deployment := env.Deployment
+		if len(vs.Deployment) > 0 {
+			deployment = vs.Deployment
+		}
+		config, warn := chooseConfig(deployment, o.Config)
+		vm := toVM(name, vs, disks, files, resolve, config)
+		if warn != "" {
+			vm.Warnings = append([]string{name + ": " + warn}, vm.Warnings...)
 		}
 		vm.Source = ref
 		vms = append(vms, vm)
@@ -96,26 +96,122 @@ func ToVMs(name string, env *Envelope, ref discover.SourceRef, resolve func(href
 	return vms, nil
 }
 
-// toVM maps one VirtualSystem.
-func toVM(name string, vs VirtualSystem, disks map[string]diskRef, files map[string]string, resolve func(string) (string, error)) (discover.VM, error) {
+// diskRefOf reads one DiskSection/Disk.
+func diskRefOf(name string, d Disk, files map[string]File, resolve Resolver) diskRef {
+	el := fmt.Sprintf("%s: DiskSection/Disk %q", name, d.ID)
+	var dr diskRef
+	if i := strings.LastIndexByte(d.Format, '#'); i >= 0 {
+		dr.format = d.Format[i+1:]
+	}
+	unit, err := UnitBytes(d.CapacityUnits)
+	n, nerr := strconv.ParseInt(strings.TrimSpace(d.Capacity), 10, 64)
+	switch {
+	case err != nil:
+		dr.unknown = true
+		dr.warnings = append(dr.warnings, fmt.Sprintf("%s: %v: capacity unknown", el, err))
+	case nerr != nil || n < 0:
+		dr.unknown = true
+		dr.warnings = append(dr.warnings, fmt.Sprintf("%s: capacity %q: not a number: capacity unknown", el, d.Capacity))
+	case n > 0 && unit > (1<<62)/n:
+		dr.unknown = true
+		dr.warnings = append(dr.warnings, fmt.Sprintf("%s: capacity %d × %d bytes: too large: capacity unknown", el, n, unit))
+	default:
+		dr.capacity = n * unit
+	}
+	if d.FileRef == "" {
+		dr.blank = true
+		return dr
+	}
+	f, ok := files[d.FileRef]
+	if !ok {
+		dr.warnings = append(dr.warnings, fmt.Sprintf("%s: fileRef %q: no such References/File", el, d.FileRef))
+		return dr
+	}
+	if dr.file, dr.chunks, err = resolve(f); err != nil {
+		dr.warnings = append(dr.warnings, fmt.Sprintf("%s: %v", el, err))
+	}
+	return dr
+}
+
+// chooseConfig picks the deployment option: want when given (a warning
+// and the default when it is not offered), else the default.
+func chooseConfig(opts []Configuration, want string) (string, string) {
+	if len(opts) == 0 {
+		if want != "" {
+			return "", fmt.Sprintf("deployment option %q: the envelope offers none: every item counts", want)
+		}
+		return "", ""
+	}
+	def := opts[0].ID
+	for _, c := range opts {
+		if strings.EqualFold(strings.TrimSpace(c.Default), "true") {
+			def = c.ID
+			break
+		}
+	}
+	if want == "" {
+		return def, ""
+	}
+	var ids []string
+	for _, c := range opts {
+		if c.ID == want {
+			return want, ""
+		}
+		ids = append(ids, c.ID)
+	}
+	return def, fmt.Sprintf("deployment option %q not offered (%s): read with the default, %q", want, strings.Join(ids, ", "), def)
+}
+
+// inConfig reports whether an item counts in the chosen deployment option:
+// items without ovf:configuration count in all; a range's min and max
+// bounds never do (only its normal value).
+func inConfig(it Item, config string) bool {
+	if b := strings.ToLower(strings.TrimSpace(it.Bound)); b == "min" || b == "max" {
+		return false
+	}
+	if strings.TrimSpace(it.Configuration) == "" || config == "" {
+		return true
+	}
+	for _, c := range strings.Fields(it.Configuration) {
+		if c == config {
+			return true
+		}
+	}
+	return false
+}
+
+// toVM maps one VirtualSystem; what it cannot read becomes a warning.
+func toVM(name string, vs VirtualSystem, disks map[string]diskRef, files map[string]File, resolve Resolver, config string) discover.VM {
 	vm := discover.VM{Name: strings.TrimSpace(vs.Name)}
 	if vm.Name == "" {
 		vm.Name = vs.ID
 	}
 	where := fmt.Sprintf("%s: VirtualSystem %q", name, vm.Name)
-	vm.Guest.GuestID = vs.OS.OSType
-	if vm.Guest.GuestID == "" {
-		vm.Guest.GuestID = cimGuestID(vs.OS.ID)
-	}
+	warn := func(format string, a ...any) { vm.Warnings = append(vm.Warnings, fmt.Sprintf(format, a...)) }
+	vm.Guest.GuestID = strings.TrimSpace(vs.OS.OSType)
 	vm.Guest.FullName = strings.TrimSpace(vs.OS.Description)
-	vm.Guest.Family = discover.GuestFamily(vm.Guest.GuestID)
-	if len(vs.Hardware) == 0 {
-		return vm, fmt.Errorf("%s: no VirtualHardwareSection", where)
+	if vm.Guest.GuestID == "" {
+		id, ok := cimGuestID(vs.OS.ID, vm.Guest.FullName)
+		vm.Guest.GuestID = id
+		if !ok {
+			warn("%s: OperatingSystemSection ovf:id %q: not a known CIM operating system: guest %s", where, vs.OS.ID, id)
+		}
 	}
-	hs := vs.Hardware[0]
+	vm.Guest.Family = discover.GuestFamily(vm.Guest.GuestID)
 	hw := &vm.Hardware
 	hw.Firmware = discover.FirmwareBIOS
 	hw.CoresPerSocket = 1
+	if fw, ok := firmwareOf(vs.Inner); ok {
+		hw.Firmware, hw.SecureBoot = fw.firmware, fw.secureBoot
+	} else {
+		warn("%s: no section states the firmware: BIOS assumed", where)
+	}
+	if len(vs.Hardware) == 0 {
+		warn("%s: no VirtualHardwareSection: hardware unknown", where)
+		hw.CPUs, hw.Sockets = 1, 1
+		return vm
+	}
+	hs := vs.Hardware[0]
 	if f := strings.Fields(hs.SystemType); len(f) > 0 {
 		hw.Version = f[0]
 	}
@@ -125,7 +221,11 @@ func toVM(name string, vs VirtualSystem, disks map[string]diskRef, files map[str
 	items := append(append(append([]Item(nil), hs.Items...), hs.StorageItems...), hs.EthernetPort...)
 	ctrls := map[string]*discover.Controller{} // by InstanceID
 	counts := map[string]int{}
+	usedDisks := map[string]bool{}
 	for _, it := range items {
+		if !inConfig(it, config) {
+			continue
+		}
 		rt, _ := strconv.Atoi(strings.TrimSpace(it.ResourceType))
 		el := fmt.Sprintf("%s: Item %q (%s)", where, it.InstanceID, it.ElementName)
 		sub := strings.ToLower(strings.TrimSpace(it.ResourceSubType))
@@ -133,7 +233,8 @@ func toVM(name string, vs VirtualSystem, disks map[string]diskRef, files map[str
 		case rtProcessor:
 			n, err := strconv.Atoi(strings.TrimSpace(it.VirtualQuantity))
 			if err != nil || n < 1 {
-				return vm, fmt.Errorf("%s: VirtualQuantity %q: want a CPU count", el, it.VirtualQuantity)
+				warn("%s: VirtualQuantity %q: want a CPU count: item skipped", el, it.VirtualQuantity)
+				continue
 			}
 			hw.CPUs = n
 			if c, err := strconv.Atoi(strings.TrimSpace(it.CoresPerSocket)); err == nil && c > 0 && n%c == 0 {
@@ -142,11 +243,13 @@ func toVM(name string, vs VirtualSystem, disks map[string]diskRef, files map[str
 		case rtMemory:
 			n, err := strconv.ParseInt(strings.TrimSpace(it.VirtualQuantity), 10, 64)
 			if err != nil || n < 0 {
-				return vm, fmt.Errorf("%s: VirtualQuantity %q: want a memory size", el, it.VirtualQuantity)
+				warn("%s: VirtualQuantity %q: want a memory size: item skipped", el, it.VirtualQuantity)
+				continue
 			}
 			u, err := UnitBytes(defaultStr(it.AllocationUnits, "byte * 2^20"))
-			if err != nil {
-				return vm, fmt.Errorf("%s: %w", el, err)
+			if err != nil || (n > 0 && u > (1<<62)/n) {
+				warn("%s: AllocationUnits %q: memory size unknown: item skipped", el, it.AllocationUnits)
+				continue
 			}
 			hw.MemoryMiB = n * u >> 20
 		case rtIDE, rtSCSI, rtOtherStore:
@@ -157,13 +260,17 @@ func toVM(name string, vs VirtualSystem, disks map[string]diskRef, files map[str
 			ctrls[it.InstanceID] = &c
 			hw.Controllers = append(hw.Controllers, c)
 		case rtDiskDrive:
-			d, err := diskOf(el, it, ctrls, disks, files, resolve)
-			if err != nil {
-				return vm, err
+			d, diskID, warns := diskOf(el, it, ctrls, disks, files, resolve)
+			vm.Warnings = append(vm.Warnings, warns...)
+			if diskID != "" && !usedDisks[diskID] {
+				usedDisks[diskID] = true
+				vm.Warnings = append(vm.Warnings, disks[diskID].warnings...)
 			}
 			hw.Disks = append(hw.Disks, d)
 		case rtCDDrive, rtDVDDrive:
 			hw.CDROMs++
+		case rtFloppy:
+			vm.State.Devices = append(vm.State.Devices, discover.Device{Kind: discover.DeviceFloppy, Label: it.ElementName})
 		case rtEthernet, rtEthernetOVF:
 			hw.NICs = append(hw.NICs, nicOf(it, sub))
 			if sub == "sriovethernetcard" {
@@ -176,9 +283,9 @@ func toVM(name string, vs VirtualSystem, disks map[string]diskRef, files map[str
 			}
 			vm.State.Devices = append(vm.State.Devices, discover.Device{Kind: discover.DeviceUSBController, Label: it.ElementName, Detail: detail})
 		case rtSerial:
-			vm.State.Devices = append(vm.State.Devices, discover.Device{Kind: discover.DeviceSerial, Label: it.ElementName})
+			vm.State.Devices = append(vm.State.Devices, portOf(discover.DeviceSerial, it))
 		case rtParallel:
-			vm.State.Devices = append(vm.State.Devices, discover.Device{Kind: discover.DeviceParallel, Label: it.ElementName})
+			vm.State.Devices = append(vm.State.Devices, portOf(discover.DeviceParallel, it))
 		case rtOther, rtPCI:
 			switch {
 			case strings.Contains(sub, "vtpm"):
@@ -197,7 +304,7 @@ func toVM(name string, vs VirtualSystem, disks map[string]diskRef, files map[str
 		hw.CoresPerSocket = 1
 	}
 	hw.Sockets = hw.CPUs / hw.CoresPerSocket
-	return vm, nil
+	return vm
 }
 
 func defaultStr(s, def string) string {
@@ -278,42 +385,18 @@ func controllerOf(rt int, sub, address string, counts map[string]int) (discover.
 	return c, true
 }
 
-// diskOf maps a disk drive item to the disk it names.
-func diskOf(el string, it Item, ctrls map[string]*discover.Controller, disks map[string]diskRef, files map[string]string, resolve func(string) (string, error)) (discover.Disk, error) {
-	d := discover.Disk{Label: it.ElementName, Mode: discover.DiskPersistent}
-	c, ok := ctrls[it.Parent]
-	if !ok {
-		return d, fmt.Errorf("%s: Parent %q: no such controller", el, it.Parent)
+// diskOf maps a disk drive item to the disk it names, with warnings for
+// what it cannot resolve; diskID is the DiskSection id it uses, if any.
+func diskOf(el string, it Item, ctrls map[string]*discover.Controller, disks map[string]diskRef, files map[string]File,
+	resolve Resolver) (d discover.Disk, diskID string, warns []string) {
+	d = discover.Disk{Label: it.ElementName, Mode: discover.DiskPersistent, CapacityUnknown: true}
+	if c, ok := ctrls[it.Parent]; ok {
+		d.Controller = c.ID
+	} else {
+		warns = append(warns, fmt.Sprintf("%s: Parent %q: no such controller", el, it.Parent))
 	}
-	d.Controller = c.ID
 	if u, err := strconv.Atoi(strings.TrimSpace(it.AddressOnParent)); err == nil {
 		d.Unit = u
-	}
-	if len(it.HostResource) == 0 {
-		return d, fmt.Errorf("%s: no HostResource", el)
-	}
-	hr := strings.TrimSpace(it.HostResource[0])
-	switch {
-	case strings.HasPrefix(hr, "ovf:/disk/") || strings.HasPrefix(hr, "/disk/"):
-		id := hr[strings.LastIndexByte(hr, '/')+1:]
-		dr, ok := disks[id]
-		if !ok {
-			return d, fmt.Errorf("%s: HostResource %q: no such disk in the DiskSection", el, hr)
-		}
-		d.File, d.CapacityBytes, d.Format = dr.file, dr.capacity, dr.format
-	case strings.HasPrefix(hr, "ovf:/file/") || strings.HasPrefix(hr, "/file/"):
-		id := hr[strings.LastIndexByte(hr, '/')+1:]
-		href, ok := files[id]
-		if !ok {
-			return d, fmt.Errorf("%s: HostResource %q: no such References/File", el, hr)
-		}
-		f, err := resolve(href)
-		if err != nil {
-			return d, fmt.Errorf("%s: %w", el, err)
-		}
-		d.File = f
-	default:
-		return d, fmt.Errorf("%s: HostResource %q: want ovf:/disk/ID or ovf:/file/ID", el, hr)
 	}
 	for _, c := range it.Configs {
 		switch strings.ToLower(c.Key) {
@@ -323,7 +406,58 @@ func diskOf(el string, it Item, ctrls map[string]*discover.Controller, disks map
 			d.Sharing = c.Value
 		}
 	}
-	return d, nil
+	if len(it.HostResource) == 0 {
+		return d, "", append(warns, fmt.Sprintf("%s: no HostResource: capacity unknown", el))
+	}
+	hr := strings.TrimSpace(it.HostResource[0])
+	id := hr[strings.LastIndexByte(hr, '/')+1:]
+	switch {
+	case strings.HasPrefix(hr, "ovf:/disk/") || strings.HasPrefix(hr, "/disk/"):
+		dr, ok := disks[id]
+		if !ok {
+			return d, "", append(warns, fmt.Sprintf("%s: HostResource %q: no such disk in the DiskSection: capacity unknown", el, hr))
+		}
+		d.File, d.Chunks, d.Format, d.Blank = dr.file, dr.chunks, dr.format, dr.blank
+		d.CapacityBytes, d.CapacityUnknown = dr.capacity, dr.unknown
+		return d, id, warns
+	case strings.HasPrefix(hr, "ovf:/file/") || strings.HasPrefix(hr, "/file/"):
+		f, ok := files[id]
+		if !ok {
+			return d, "", append(warns, fmt.Sprintf("%s: HostResource %q: no such References/File", el, hr))
+		}
+		file, chunks, err := resolve(f)
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("%s: %v", el, err))
+		}
+		d.File, d.Chunks = file, chunks
+		return d, "", append(warns, fmt.Sprintf("%s: HostResource %q names a file, not a disk: capacity unknown", el, hr))
+	}
+	return d, "", append(warns, fmt.Sprintf("%s: HostResource %q: want ovf:/disk/ID or ovf:/file/ID: capacity unknown", el, hr))
+}
+
+// portOf maps a serial or parallel port item; its backing, when the item
+// states one (rasd:Connection or HostResource: a file, pipe or URI), is
+// guessed from the name as for VMX ports.
+func portOf(kind discover.DeviceKind, it Item) discover.Device {
+	dev := discover.Device{Kind: kind, Label: it.ElementName}
+	for _, c := range append(append([]string(nil), it.Connection...), it.HostResource...) {
+		if c = strings.TrimSpace(c); c != "" {
+			dev.Detail = c
+			break
+		}
+	}
+	switch {
+	case dev.Detail == "":
+	case strings.Contains(dev.Detail, "://"):
+		dev.Backing = discover.BackingNetwork
+	case strings.Contains(strings.ToLower(dev.Detail), "pipe"):
+		dev.Backing = discover.BackingPipe
+	case strings.HasPrefix(dev.Detail, "/dev/"):
+		dev.Backing = discover.BackingDevice
+	default:
+		dev.Backing = discover.BackingFile
+	}
+	return dev
 }
 
 // nicOf maps a network adapter item.
@@ -344,28 +478,4 @@ func nicOf(it Item, sub string) discover.NIC {
 		n.StartConnected = false
 	}
 	return n
-}
-
-// cimGuestID maps the commonest CIM operating system codes (ovf:id of the
-// OperatingSystemSection) when vmw:osType is missing.
-func cimGuestID(code string) string {
-	switch strings.TrimSpace(code) {
-	case "36":
-		return "otherLinuxGuest"
-	case "101", "102":
-		return "otherLinux64Guest"
-	case "79", "80":
-		return "rhel6_64Guest"
-	case "93", "94":
-		return "ubuntu64Guest"
-	case "95", "96":
-		return "debian10_64Guest"
-	case "103", "113", "116":
-		return "windows9Server64Guest"
-	case "105", "112":
-		return "windows9_64Guest"
-	case "":
-		return ""
-	}
-	return "otherGuest"
 }

@@ -30,14 +30,16 @@ var guestIDExceptions = map[string]string{
 
 // GuestID maps a VMX guestOS key to the vSphere API guest id:
 // debian12-64 -> debian12_64Guest, ubuntu-64 -> ubuntu64Guest (a
-// version number in the name takes "_64").
+// version number in the name takes "_64"). The key keeps its letter case
+// (windows2019srvNext-64 -> windows2019srvNext_64Guest), as API ids are
+// case-sensitive.
 func GuestID(key string) string {
-	k := strings.ToLower(strings.TrimSpace(key))
-	if id, ok := guestIDExceptions[k]; ok {
+	k := strings.TrimSpace(key)
+	if id, ok := guestIDExceptions[strings.ToLower(k)]; ok {
 		return id
 	}
-	if strings.HasSuffix(k, "guest") || strings.HasSuffix(k, "guest64") {
-		return key // already an API id
+	if l := strings.ToLower(k); strings.HasSuffix(l, "guest") || strings.HasSuffix(l, "guest64") {
+		return k // already an API id
 	}
 	if base, ok := strings.CutSuffix(k, "-64"); ok {
 		if strings.ContainsAny(base, "0123456789") {

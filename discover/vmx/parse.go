@@ -7,11 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
-
-	"golang.org/x/text/encoding"
-	"golang.org/x/text/encoding/htmlindex"
-	"golang.org/x/text/encoding/ianaindex"
 )
 
 // Dict holds the keys of a .vmx-style file, lower-cased; a key given
@@ -45,41 +40,39 @@ func (d Dict) Int(key string, def int64) int64 {
 	return n
 }
 
+// maxLineWarnings bounds the warnings one file gives for bad lines.
+const maxLineWarnings = 8
+
 // Parse reads the "key = value" lines of a .vmx, .vmsd or .vmdk
 // descriptor. It accepts keys in any case, quoted and unquoted values,
 // "|XX" hex escapes, comments, blank lines, CRLF, and the .encoding key
-// (decoding the file from that character set). name is used in errors,
-// which carry the line number.
-func Parse(name string, data []byte) (Dict, error) {
+// (decoding the file from that character set, see decode). It never
+// fails: a line it cannot read, an unknown character set, are warnings
+// naming the file (name) and the line, and the rest is read.
+func Parse(name string, data []byte) (Dict, []string) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	if enc := sniffEncoding(data); enc != "" {
-		dec, err := decoder(enc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: .encoding %q: %w", name, enc, err)
-		}
-		if dec != nil {
-			if data, err = dec.NewDecoder().Bytes(data); err != nil {
-				return nil, fmt.Errorf("%s: decode from %s: %w", name, enc, err)
-			}
-		}
-	}
-	if !utf8.Valid(data) {
-		// No usable .encoding: VMware's own default for old files.
-		if d, err := charmap("windows-1252"); err == nil {
-			data, _ = d.NewDecoder().Bytes(data)
-		}
+	text, warns := decode(sniffEncoding(data), data)
+	for i := range warns {
+		warns[i] = name + ": " + warns[i]
 	}
 	d := Dict{}
-	for i, line := range strings.Split(string(data), "\n") {
+	bad := 0
+	for i, line := range strings.Split(text, "\n") {
 		k, v, ok, err := parseLine(strings.TrimRight(line, "\r"))
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, i+1, err)
+			if bad++; bad <= maxLineWarnings {
+				warns = append(warns, fmt.Sprintf("%s:%d: %v: line skipped", name, i+1, err))
+			}
+			continue
 		}
 		if ok {
 			d[strings.ToLower(k)] = v
 		}
 	}
-	return d, nil
+	if bad > maxLineWarnings {
+		warns = append(warns, fmt.Sprintf("%s: %d more unreadable lines skipped", name, bad-maxLineWarnings))
+	}
+	return d, warns
 }
 
 // parseLine splits one line; ok is false for blank lines and comments.
@@ -152,23 +145,4 @@ func sniffEncoding(data []byte) string {
 		}
 	}
 	return ""
-}
-
-// decoder returns the encoding of a character-set name; nil for UTF-8.
-func decoder(name string) (encoding.Encoding, error) {
-	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
-	case "utf-8", "utf8":
-		return nil, nil
-	}
-	return charmap(name)
-}
-
-func charmap(name string) (encoding.Encoding, error) {
-	if e, err := ianaindex.IANA.Encoding(name); err == nil && e != nil {
-		return e, nil
-	}
-	if e, err := htmlindex.Get(name); err == nil {
-		return e, nil
-	}
-	return nil, fmt.Errorf("unknown character set")
 }

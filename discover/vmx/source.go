@@ -2,7 +2,10 @@ package vmx
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,7 +21,8 @@ const maxVMX = 4 << 20
 // Source discovers the VMs of .vmx files: paths are files, globs or
 // directories (searched for *.vmx).
 type Source struct {
-	Paths []string
+	Paths   []string
+	Options Options
 }
 
 var _ discover.Source = (*Source)(nil)
@@ -26,20 +30,24 @@ var _ discover.Source = (*Source)(nil)
 // String names the files searched.
 func (s *Source) String() string { return "vmx:" + strings.Join(s.Paths, ",") }
 
-// Discover reads every .vmx and the .vmdk descriptors it names.
+// Discover reads every .vmx and the .vmdk descriptors it names. A file
+// that cannot be read at all does not stop the others: the VMs of the
+// rest come back with a *discover.UnreadableFiles naming it.
 func (s *Source) Discover(ctx context.Context, opts discover.Options) ([]discover.VM, error) {
 	files, err := discover.ExpandPaths(s.Paths, ".vmx")
 	if err != nil {
 		return nil, fmt.Errorf("vmx: %w", err)
 	}
 	var vms []discover.VM
+	unreadable := &discover.UnreadableFiles{}
 	for i, f := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		vm, err := ReadFile(f)
+		vm, err := ReadFile(f, s.Options)
 		if err != nil {
-			return nil, err
+			unreadable.Add(f, err)
+			continue
 		}
 		if opts.Filter.Match(&vm) {
 			vms = append(vms, vm)
@@ -48,11 +56,14 @@ func (s *Source) Discover(ctx context.Context, opts discover.Options) ([]discove
 			opts.Progress(i+1, len(files))
 		}
 	}
-	return vms, nil
+	return vms, unreadable.Err()
 }
 
-// ReadFile reads one .vmx (and the .vmsd next to it, for snapshots).
-func ReadFile(path string) (discover.VM, error) {
+// ReadFile reads one .vmx (and the .vmsd next to it, for snapshots). It
+// fails only when the file cannot be read at all (missing, too big, not
+// a regular file, no key = value line); every other problem is a warning
+// in the VM's Warnings.
+func ReadFile(path string, o Options) (discover.VM, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return discover.VM{}, fmt.Errorf("vmx: %s: %w", path, err)
@@ -61,42 +72,51 @@ func ReadFile(path string) (discover.VM, error) {
 	if err != nil {
 		return discover.VM{}, fmt.Errorf("vmx: %w", err)
 	}
-	d, err := Parse(abs, data)
-	if err != nil {
-		return discover.VM{}, fmt.Errorf("vmx: %w", err)
-	}
+	d, warns := Parse(abs, data)
 	if len(d) == 0 {
-		return discover.VM{}, fmt.Errorf("vmx: %s: no keys: not a .vmx file", abs)
+		return discover.VM{}, fmt.Errorf("vmx: %s: no key = value line: not a .vmx file", abs)
 	}
-	vm, err := ToVM(abs, d)
-	if err != nil {
-		return vm, fmt.Errorf("vmx: %w", err)
-	}
+	vm := ToVM(abs, d, o)
+	vm.Warnings = append(warns, vm.Warnings...)
 	vmsd := strings.TrimSuffix(abs, filepath.Ext(abs)) + ".vmsd"
 	if data, err := readLimited(vmsd, maxVMX); err == nil {
-		sd, err := Parse(vmsd, data)
-		if err != nil {
-			return vm, fmt.Errorf("vmx: %w", err)
-		}
+		sd, warns := Parse(vmsd, data)
+		vm.Warnings = append(vm.Warnings, warns...)
 		vm.State.Snapshots, vm.State.CurrentSnapshot = Snapshots(sd)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		vm.Warnings = append(vm.Warnings, fmt.Sprintf("%s: %v: snapshots unknown", vmsd, err))
 	}
 	return vm, nil
 }
 
+// readLimited reads a regular file of at most limit bytes.
 func readLimited(path string, limit int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	if st, err = f.Stat(); err != nil {
 		return nil, err
 	}
 	if st.Size() > limit {
 		return nil, fmt.Errorf("%s: %d bytes: too big for a VMware configuration file", path, st.Size())
 	}
-	return os.ReadFile(path)
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes: too big for a VMware configuration file", path, limit)
+	}
+	return data, nil
 }
 
 // Snapshots reads the snapshot tree of a .vmsd (snapshotN.uid, .parent,

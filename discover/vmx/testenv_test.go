@@ -29,7 +29,7 @@ func TestTestenvGuest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vm, err := ReadFile(g.Path(testguest.VMX))
+			vm, err := ReadFile(g.Path(testguest.VMX), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

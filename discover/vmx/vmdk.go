@@ -1,11 +1,12 @@
 package vmx
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -14,11 +15,22 @@ import (
 // parent and whether it maps a raw device.
 type Descriptor struct {
 	CapacityBytes int64
-	CreateType    string // monolithicSparse, streamOptimized, vmfs, vmfsPassthroughRawDeviceMap, …
+	CreateType    string // monolithicSparse, streamOptimized, vmfs, vmfsPassthroughRawDeviceMap, fullDevice, …
 	ParentHint    string // parentFileNameHint, as written
 	UUID          string // ddb.uuid
 	Thin          bool   // sparse formats and ddb.thinProvisioned = 1
 	Extents       []string
+	Warnings      []string // lines skipped, an unknown .encoding
+}
+
+// RawDevice reports whether the descriptor maps a host disk or partitions
+// (createType fullDevice or partitionedDevice) rather than files.
+func (d *Descriptor) RawDevice() bool {
+	switch strings.ToLower(d.CreateType) {
+	case "fulldevice", "partitioneddevice":
+		return true
+	}
+	return false
 }
 
 // sparse extent header: "KDMV", version, flags, capacity (sectors), grain
@@ -33,46 +45,82 @@ type sparseHeader struct {
 	DescSize   uint64
 }
 
-const maxDescriptor = 1 << 20
+const (
+	maxDescriptor = 1 << 20
+	maxSectors    = 1 << 50 // 512 PiB: no disk is larger, and bytes fit an int64
+)
+
+// errNotRegular refuses device nodes, pipes and directories: a name in a
+// configuration file never makes discovery open one.
+var errNotRegular = errors.New("not a regular file (a device, pipe or directory): not opened")
 
 // ReadDescriptor reads the descriptor of a .vmdk: a text descriptor file,
-// or the one embedded in a sparse (monolithicSparse, streamOptimized) file.
+// or the one embedded in a sparse (monolithicSparse, streamOptimized)
+// file. Only regular files are opened.
 func ReadDescriptor(path string) (*Descriptor, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
+	}
+	return readDescriptor(path, f, st.Size())
+}
+
+// readDescriptor reads a descriptor from r, size bytes long; name is used
+// in errors.
+func readDescriptor(name string, r io.ReaderAt, size int64) (*Descriptor, error) {
 	var h sparseHeader
-	if err := binary.Read(f, binary.LittleEndian, &h); err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	head := make([]byte, binary.Size(h))
+	n, err := r.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var text []byte
-	sparse := string(h.Magic[:]) == "KDMV"
+	sparse := n == len(head) && string(head[:4]) == "KDMV"
 	if sparse {
-		if h.DescSize == 0 || h.DescSize*512 > maxDescriptor {
+		if err := binary.Read(bytes.NewReader(head), binary.LittleEndian, &h); err != nil {
+			return nil, fmt.Errorf("%s: sparse header: %w", name, err)
+		}
+		if h.Capacity > maxSectors {
+			return nil, fmt.Errorf("%s: sparse header: capacity %d sectors: too large", name, h.Capacity)
+		}
+		if h.DescSize == 0 || h.DescSize > maxDescriptor/512 || h.DescOffset > uint64(size)/512 {
 			return &Descriptor{CapacityBytes: int64(h.Capacity) * 512, CreateType: "monolithicSparse", Thin: true}, nil
 		}
 		text = make([]byte, h.DescSize*512)
-		if _, err := f.ReadAt(text, int64(h.DescOffset)*512); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("%s: embedded descriptor: %w", path, err)
+		m, err := r.ReadAt(text, int64(h.DescOffset)*512)
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s: embedded descriptor: %w", name, err)
 		}
-		if i := strings.IndexByte(string(text), 0); i >= 0 {
+		text = text[:m]
+		if i := bytes.IndexByte(text, 0); i >= 0 {
 			text = text[:i]
 		}
 	} else {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if size > maxDescriptor {
+			return nil, fmt.Errorf("%s: %d bytes and no sparse header: not a VMDK descriptor", name, size)
 		}
-		text, err = io.ReadAll(io.LimitReader(f, maxDescriptor+1))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		text = make([]byte, size)
+		m, err := r.ReadAt(text, 0)
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		if len(text) > maxDescriptor || !strings.Contains(string(text), "createType") {
-			return nil, fmt.Errorf("%s: not a VMDK descriptor", path)
+		text = text[:m]
+		if !bytes.Contains(text, []byte("createType")) {
+			return nil, fmt.Errorf("%s: not a VMDK descriptor (no createType)", name)
 		}
 	}
-	d, err := parseDescriptor(path, text)
+	d, err := parseDescriptor(name, text)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +135,7 @@ func ReadDescriptor(path string) (*Descriptor, error) {
 
 // parseDescriptor reads the key = value lines and the extent lines
 // ("RW 131072 SPARSE "file.vmdk" [offset]").
-func parseDescriptor(path string, text []byte) (*Descriptor, error) {
+func parseDescriptor(name string, text []byte) (*Descriptor, error) {
 	d := &Descriptor{}
 	var kv []string
 	for i, line := range strings.Split(string(text), "\n") {
@@ -95,8 +143,8 @@ func parseDescriptor(path string, text []byte) (*Descriptor, error) {
 		f := strings.Fields(line)
 		if len(f) >= 3 && (f[0] == "RW" || f[0] == "RDONLY" || f[0] == "NOACCESS") {
 			n, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: extent size %q: %w", path, i+1, f[1], err)
+			if err != nil || n < 0 || n > maxSectors || d.CapacityBytes/512+n > maxSectors {
+				return nil, fmt.Errorf("%s:%d: extent size %q: want a sector count up to %d", name, i+1, trunc(f[1]), int64(maxSectors))
 			}
 			d.CapacityBytes += n * 512
 			if q := strings.Index(line, `"`); q >= 0 {
@@ -104,14 +152,13 @@ func parseDescriptor(path string, text []byte) (*Descriptor, error) {
 					d.Extents = append(d.Extents, line[q+1:q+1+e])
 				}
 			}
+			kv = append(kv, "") // keep line numbers
 			continue
 		}
 		kv = append(kv, line)
 	}
-	dict, err := Parse(path, []byte(strings.Join(kv, "\n")))
-	if err != nil {
-		return nil, err
-	}
+	dict, warns := Parse(name, []byte(strings.Join(kv, "\n")))
+	d.Warnings = warns
 	d.CreateType = dict.Get("createType")
 	d.ParentHint = dict.Get("parentFileNameHint")
 	d.UUID = dict.Get("ddb.uuid")
@@ -123,28 +170,4 @@ func parseDescriptor(path string, text []byte) (*Descriptor, error) {
 		d.Thin = true
 	}
 	return d, nil
-}
-
-// chain follows parentFileNameHint from the descriptor of path, returning
-// the parent files nearest first. Loops and depth past 64 are errors.
-func chain(path string, d *Descriptor) ([]string, error) {
-	var out []string
-	seen := map[string]bool{path: true}
-	for d.ParentHint != "" {
-		p := d.ParentHint
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(filepath.Dir(path), p)
-		}
-		if seen[p] || len(out) > 64 {
-			return nil, fmt.Errorf("%s: parent chain loops at %s", path, p)
-		}
-		seen[p] = true
-		out = append(out, p)
-		parent, err := ReadDescriptor(p)
-		if err != nil {
-			return nil, fmt.Errorf("parent of %s: %w", path, err)
-		}
-		path, d = p, parent
-	}
-	return out, nil
 }

@@ -100,7 +100,7 @@ func TestEveryDeviceAndKey(t *testing.T) {
 		"snapshot1.uid = \"2\"\nsnapshot1.parent = \"1\"\nsnapshot1.displayName = \"patched\"\n"))
 	path := writeFile(t, dir, "big.vmx", []byte(everything))
 
-	vm, err := ReadFile(path)
+	vm, err := ReadFile(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,9 +198,9 @@ func TestEncodings(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := Parse(c.name, []byte(c.data))
-			if err != nil {
-				t.Fatal(err)
+			d, warns := Parse(c.name, []byte(c.data))
+			if len(warns) != 0 {
+				t.Errorf("warnings %q", warns)
 			}
 			if got := d.Get("displayname"); got != c.want {
 				t.Errorf("displayName %q, want %q", got, c.want)
@@ -213,22 +213,32 @@ func TestMalformed(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
 		name, data, want string
+		unreadable       bool // ReadFile fails: no VM
 	}{
-		{"no equals sign", "displayName = \"a\"\njust words\n", ":2: "},
-		{"unterminated quote", "guestOS = \"other\n", ":1: "},
-		{"text after quotes", "a = \"b\" c\n", ":1: "},
-		{"unknown encoding", ".encoding = \"klingon\"\n", "klingon"},
-		{"missing disk", "scsi0.present = TRUE\nscsi0:0.present = TRUE\nscsi0:0.fileName = \"nope.vmdk\"\n", "scsi0:0.fileName"},
-		{"not a descriptor", "scsi0:0.present = TRUE\nscsi0:0.fileName = \"junk.vmdk\"\n", "not a VMDK descriptor"},
-		{"empty", "\n# only a comment\n", "not a .vmx"},
+		{"no equals sign", "displayName = \"a\"\njust words\n", ":2: ", false},
+		{"unterminated quote", "displayName = \"a\"\nguestOS = \"other\n", ":2: ", false},
+		{"text after quotes", "displayName = \"a\"\na = \"b\" c\n", ":2: ", false},
+		{"unknown encoding", ".encoding = \"klingon\"\n", "klingon", false},
+		{"missing disk", "scsi0.present = TRUE\nscsi0:0.present = TRUE\nscsi0:0.fileName = \"nope.vmdk\"\n", "nope.vmdk not found", false},
+		{"not a descriptor", "scsi0:0.present = TRUE\nscsi0:0.fileName = \"junk.vmdk\"\n", "not a VMDK descriptor", false},
+		{"empty", "\n# only a comment\n", "not a .vmx", true},
 	}
 	writeFile(t, dir, "junk.vmdk", []byte("hello"))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := writeFile(t, dir, strings.ReplaceAll(c.name, " ", "_")+".vmx", []byte(c.data))
-			_, err := ReadFile(p)
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Base(p)) {
-				t.Errorf("error %v: want the file name and %q", err, c.want)
+			vm, err := ReadFile(p, Options{})
+			if c.unreadable {
+				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Base(p)) {
+					t.Errorf("error %v: want the file name and %q", err, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := strings.Join(vm.Warnings, "\n"); !strings.Contains(w, c.want) {
+				t.Errorf("warnings %q: want %q", vm.Warnings, c.want)
 			}
 		})
 	}
