@@ -13,6 +13,7 @@ set -euo pipefail
 
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-30s}
+# Shrinking a large new input may take the whole FUZZTIME otherwise.
 TAGS=${FUZZ_TAGS:-}
 
 mapfile -t targets < <(git ls-files --cached --others --exclude-standard '*_test.go' | xargs grep -Ho '^func Fuzz[A-Za-z0-9_]*(' |
@@ -27,7 +28,7 @@ for t in "${targets[@]}"; do
 	pkg=${t% *} name=${t#* }
 	echo "== $pkg $name"
 	log=$(mktemp)
-	if ! $GO test -tags "$TAGS" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tee "$log"; then
+	if ! $GO test -tags "$TAGS" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "${FUZZMINIMIZETIME:-5s}" "$pkg" 2>&1 | tee "$log"; then
 		rm -f "$log"
 		echo "FAIL: $pkg $name" >&2
 		exit 1
