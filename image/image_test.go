@@ -81,9 +81,9 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 	spec.Firmware = podvm.Firmware{Type: podvm.FirmwareEFI, SecureBoot: true, SMM: true}
 	spec.NICs[0].MAC = "00:50:56:aa:bb:cc"
 	cases := []struct {
-		name string
-		disk string
-		spec *podvm.Spec
+		name     string
+		disk     string
+		spec     *podvm.Spec
 		want     string // spec name
 		boot     bool   // carry the kernel and initramfs
 		compress Compression

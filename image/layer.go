@@ -33,8 +33,8 @@ type layerResult struct {
 	diffID    digest.Digest // of the uncompressed tar
 	mediaType string        // the OCI layer media type
 	size      int64
-	disks  []Disk
-	boot   *Boot
+	disks     []Disk
+	boot      *Boot
 }
 
 // countingWriter counts the bytes written through it.
