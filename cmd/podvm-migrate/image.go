@@ -62,7 +62,7 @@ registry; credentials from --authfile/--creds or containers' auth.json).`,
 
 func newImageBuildCommand(g *globalOptions) *cobra.Command {
 	var (
-		specFile, to            string
+		specFile, to, compress  string
 		kernel, initrd, cmdline string
 		reg                     registryFlags
 	)
@@ -74,7 +74,14 @@ standalone qcow2 goes in as it is; raw, VMDK (snapshot deltas included), a
 qcow2 with a backing chain and an OVA's disk are converted to qcow2 as
 "convert disk" does. Without --spec, a spec is made up: named after the
 first disk, SeaBIOS, 1 vCPU, 512 MiB, virtio disks, one virtio NIC. --kernel/--initrd add the guest's kernel under /boot/ so the
-runtime can boot it directly (run --fast).`,
+runtime can boot it directly (run --fast).
+
+The layer is written once, straight to its destination: into the OCI
+layout's blobs/ folder, or streamed to the registry. --compress none (the
+default for oci:) leaves the qcow2 files as they are, so "run" boots them
+where they lie in the layer without copying them; gzip (the default for
+registries, what KubeVirt's containerDisk pull reads) and zstd compress on
+all cores.`,
 		Example: `  podvm-migrate image build web01.vmdk --spec web01.json --to oci:./images/web01:v1
   podvm-migrate image build disk.qcow2 --to docker://registry.local:5000/web01:v1`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
@@ -85,7 +92,11 @@ runtime can boot it directly (run --fast).`,
 			if _, err := image.ParseRef(to); err != nil {
 				return usageError{err}
 			}
-			o := image.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed),
+			comp, err := image.ParseCompression(compress)
+			if err != nil {
+				return usageError{fmt.Errorf("--compress: %w", err)}
+			}
+			o := image.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed), Compress: comp,
 				Kernel: kernel, Initrd: initrd, Cmdline: cmdline,
 				Log: func(f string, a ...any) { g.log.Info(fmt.Sprintf(f, a...)) }}
 			if specFile != "" {
@@ -108,6 +119,7 @@ runtime can boot it directly (run --fast).`,
 	f.StringVar(&kernel, "kernel", "", "also carry this kernel (for direct kernel boot)")
 	f.StringVar(&initrd, "initrd", "", "also carry this initramfs")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line for direct kernel boot")
+	f.StringVar(&compress, "compress", "", "layer compression: none, gzip or zstd, on all cores (default none for oci:, which the runtime boots in place; gzip for registries, what KubeVirt pulls)")
 	reg.register(f)
 	return cmd
 }
