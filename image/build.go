@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
+
+	digest "github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // BuildOptions say what goes into a pod VM image and where it goes.
@@ -17,6 +22,9 @@ type BuildOptions struct {
 	Spec     *podvm.Spec     // nil: DefaultSpec for the disks
 	To       string          // oci:DIR:TAG or docker://HOST/REPO:TAG
 	Registry RegistryOptions // TLS and credentials for docker:// destinations
+	// Compress is the layer's compression; "" is DefaultCompression(To):
+	// none for an oci: layout, gzip for a registry.
+	Compress Compression
 	// Kernel, Initrd and Cmdline optionally carry the guest's kernel in the
 	// image under boot/, for direct kernel boot and KVM smoke tests.
 	Kernel, Initrd, Cmdline string
@@ -27,19 +35,29 @@ type BuildOptions struct {
 	Log   func(format string, args ...any)
 }
 
-// Build packs disks and a spec into a pod VM image and writes it to
-// o.To with containers/image. Disks are opened with convert: a standalone
-// qcow2 goes in as it is, anything else (raw, VMDK of any subformat,
-// snapshot deltas read through their parents, a qcow2 with a backing
-// chain, an OVA's disk) is converted to qcow2 by convert's engine first.
-// Build stops with ctx's error between steps and within every copy.
+// Build packs disks and a spec into a pod VM image and writes it to o.To.
+// Disks are opened with convert: a standalone qcow2 goes in as it is,
+// anything else (raw, VMDK of any subformat, snapshot deltas read through
+// their parents, a qcow2 with a backing chain, an OVA's disk) is converted
+// to qcow2 by convert's engine first. The layer is written once, straight
+// to its destination (an oci: layout's blobs/ folder, or streamed to a
+// registry), compressed on all cores or not at all, its digests computed
+// as it is written. Build stops with ctx's error between steps and within
+// every copy, and leaves no image behind when it fails.
 func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 	if len(o.Disks) == 0 {
 		return nil, fmt.Errorf("image: no disks given")
 	}
-	dest, err := ParseRef(o.To)
+	ref, err := ParseRef(o.To)
 	if err != nil {
 		return nil, err
+	}
+	comp, err := ParseCompression(string(o.Compress))
+	if err != nil {
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	if comp == "" {
+		comp = DefaultCompression(o.To)
 	}
 	var boot *layerBoot
 	if o.Kernel != "" {
@@ -91,20 +109,41 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 		}
 		disks = append(disks, layerDisk{name: name, path: p, virtualSize: d.img.Size()})
 	}
-	stage := filepath.Join(work, "layout")
-	logf("packing %d disk(s) into a layer", len(disks))
-	info, err := writeLayout(ctx, stage, spec, disks, boot)
-	if err != nil {
-		return nil, fmt.Errorf("image: %w", err)
-	}
-	logf("writing %s", o.To)
-	mdigest, err := copyOut(ctx, stage, o.To, dest, o.Registry)
+	dest, err := openDestination(ctx, o.To, ref, o.Registry)
 	if err != nil {
 		return nil, err
 	}
-	info.Ref = o.To
-	info.ManifestDigest = mdigest
-	return info, nil
+	defer dest.close()
+	logf("packing %d disk(s) into %s (%s)", len(disks), o.To, comp)
+	mtime := time.Unix(0, 0).UTC()
+	lr, err := dest.putLayer(ctx, func(w io.Writer) (*layerResult, error) {
+		return writeLayer(ctx, w, comp, disks, boot, mtime)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	labels, err := imageLabels(spec, lr)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := imageConfig(labels, lr, mtime)
+	if err != nil {
+		return nil, err
+	}
+	cfgDesc, err := dest.putBlob(ctx, cfg, imgspecv1.MediaTypeImageConfig)
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := imageManifest(labels, cfgDesc, lr)
+	if err != nil {
+		return nil, err
+	}
+	logf("writing %s", o.To)
+	if err := dest.commit(ctx, manifest); err != nil {
+		return nil, err
+	}
+	return &Info{Ref: o.To, ManifestDigest: digest.FromBytes(manifest).String(), MediaType: imgspecv1.MediaTypeImageManifest,
+		Spec: *spec, Disks: lr.disks, Boot: lr.boot, LayerDigest: lr.digest.String(), LayerSize: lr.size, LayerMediaType: lr.mediaType}, nil
 }
 
 // imageSpec is the spec the image carries: the given one completed with

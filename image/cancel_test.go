@@ -94,7 +94,7 @@ func TestLayerCopyCancelled(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		w := &cancelAfter{n: after, cancel: cancel}
-		_, err := writeLayer(ctx, w, disks, nil, mtime)
+		_, err := writeLayer(ctx, w, CompressGzip, disks, nil, mtime)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("error %v, want context.Canceled", err)
 		}
@@ -104,7 +104,7 @@ func TestLayerCopyCancelled(t *testing.T) {
 	})
 	t.Run("extract", func(t *testing.T) {
 		var layer bytes.Buffer
-		res, err := writeLayer(context.Background(), &layer, disks, nil, mtime)
+		res, err := writeLayer(context.Background(), &layer, CompressGzip, disks, nil, mtime)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,6 +62,9 @@ type Info struct {
 	Boot           *Boot      `json:"boot,omitempty"`
 	LayerDigest    string     `json:"layerDigest"`
 	LayerSize      int64      `json:"layerSize"`
+	// LayerMediaType tells whether the layer is compressed (absent in
+	// records written before it was kept).
+	LayerMediaType string `json:"layerMediaType,omitempty"`
 }
 
 // Header and Rows print an Info as a table, one row per disk.

@@ -2,7 +2,6 @@ package image
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +22,9 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/testenv"
 	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
 	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
+
+	"github.com/containers/image/v5/pkg/compression"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 var (
@@ -79,23 +81,24 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 	spec.Firmware = podvm.Firmware{Type: podvm.FirmwareEFI, SecureBoot: true, SMM: true}
 	spec.NICs[0].MAC = "00:50:56:aa:bb:cc"
 	cases := []struct {
-		name string
-		disk string
-		spec *podvm.Spec
-		want string // spec name
-		boot bool   // carry the kernel and initramfs
+		name     string
+		disk     string
+		spec     *podvm.Spec
+		want     string // spec name
+		boot     bool   // carry the kernel and initramfs
+		compress Compression
 	}{
-		{"qcow2 as is", qcow, &spec, "web01", false},
-		{"raw converted with kernel", filepath.Join(g, testguest.Raw), nil, "guest", true},
-		{"vmdk converted", filepath.Join(g, testguest.VMDK), nil, "guest", false},
-		{"stream vmdk converted", filepath.Join(g, testguest.Stream), nil, "guest-stream", false},
+		{"qcow2 as is", qcow, &spec, "web01", false, ""},
+		{"raw converted with kernel", filepath.Join(g, testguest.Raw), nil, "guest", true, ""},
+		{"vmdk converted, gzip", filepath.Join(g, testguest.VMDK), nil, "guest", false, CompressGzip},
+		{"stream vmdk converted, zstd", filepath.Join(g, testguest.Stream), nil, "guest-stream", false, CompressZstd},
 	}
 	ctx := context.Background()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
-			o := BuildOptions{Disks: []string{c.disk}, Spec: c.spec, To: ref, WorkDir: dir}
+			o := BuildOptions{Disks: []string{c.disk}, Spec: c.spec, To: ref, WorkDir: dir, Compress: c.compress}
 			if c.boot {
 				o.Kernel, o.Initrd, o.Cmdline = filepath.Join(g, testguest.Vmlinuz), filepath.Join(g, testguest.Initrd), "console=ttyS0"
 			}
@@ -139,6 +142,53 @@ func TestImageRoundTripOCILayout(t *testing.T) {
 	}
 }
 
+// TestImageLayoutKeepsOtherTags builds two tags into one layout: both
+// stay readable, and building a tag again replaces only that tag.
+func TestImageLayoutKeepsOtherTags(t *testing.T) {
+	g := testGuest(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	layout := filepath.Join(dir, "layout")
+	raw := filepath.Join(g, testguest.Raw)
+	built := map[string]*Info{}
+	for _, tag := range []string{"a", "b", "a"} {
+		spec := podvm.DefaultSpec("vm-"+tag, 0)
+		spec.MemoryMiB = 256 + int64(len(built))
+		info, err := Build(ctx, BuildOptions{Disks: []string{raw}, Spec: &spec, To: "oci:" + layout + ":" + tag, WorkDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		built[tag] = info
+	}
+	for tag, want := range built {
+		ref := "oci:" + layout + ":" + tag
+		got, err := Inspect(ctx, ref, RegistryOptions{})
+		if err != nil || got.ManifestDigest != want.ManifestDigest {
+			t.Errorf("%s: %v, manifest %+v, want %s", tag, err, got, want.ManifestDigest)
+		}
+		checkSkopeo(t, ref, nil, want)
+	}
+	var index imgspecv1.Index
+	if err := json.Unmarshal([]byte(readText(t, filepath.Join(layout, "index.json"))), &index); err != nil || len(index.Manifests) != 2 {
+		t.Errorf("index.json: %v, %+v", err, index)
+	}
+	blobs, _ := os.ReadDir(filepath.Join(layout, "blobs", "sha256"))
+	for _, b := range blobs {
+		if strings.HasSuffix(b.Name(), ".partial") || strings.HasPrefix(b.Name(), ".") {
+			t.Errorf("blobs/sha256 holds %s", b.Name())
+		}
+	}
+}
+
+func readText(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // checkLayerLayout opens the layer blob and checks the containerDisk layout.
 func checkLayerLayout(t *testing.T, layout, layerDigest string, want []string) {
 	t.Helper()
@@ -147,11 +197,12 @@ func checkLayerLayout(t *testing.T, layout, layerDigest string, want []string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	gz, err := gzip.NewReader(f)
+	r, _, err := compression.AutoDecompress(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(gz)
+	defer r.Close()
+	tr := tar.NewReader(r)
 	var names []string
 	for {
 		h, err := tr.Next()
@@ -195,9 +246,11 @@ func checkSkopeo(t *testing.T, ref string, extra []string, built *Info) {
 	}
 }
 
+// TestImageRegistry pushes an image with each compression through the
+// local registry, reads it back with Inspect, Unpack and skopeo.
 func TestImageRegistry(t *testing.T) {
 	g := testGuest(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	reg, err := registry.Start(ctx, t.TempDir())
 	if err != nil {
@@ -206,25 +259,45 @@ func TestImageRegistry(t *testing.T) {
 	t.Cleanup(reg.Stop)
 	insecure := false
 	ro := RegistryOptions{TLSVerify: &insecure}
-	ref := reg.Ref("podvm/guest:v1")
-	built, err := Build(ctx, BuildOptions{Disks: []string{filepath.Join(g, testguest.Raw)}, To: ref, Registry: ro, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		compress  Compression
+		mediaType string
+	}{
+		{"", imgspecv1.MediaTypeImageLayerGzip}, // a registry's default
+		{CompressNone, imgspecv1.MediaTypeImageLayer},
+		{CompressGzip, imgspecv1.MediaTypeImageLayerGzip},
+		{CompressZstd, imgspecv1.MediaTypeImageLayerZstd},
 	}
-	got, err := Inspect(ctx, ref, ro)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range cases {
+		t.Run("compress="+string(c.compress), func(t *testing.T) {
+			ref := reg.Ref("podvm/guest:v1" + string(c.compress))
+			built, err := Build(ctx, BuildOptions{Disks: []string{filepath.Join(g, testguest.Raw)}, To: ref, Registry: ro, Compress: c.compress, WorkDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if built.LayerMediaType != c.mediaType {
+				t.Errorf("layer media type %s, want %s", built.LayerMediaType, c.mediaType)
+			}
+			got, err := Inspect(ctx, ref, ro)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Spec, built.Spec) || !reflect.DeepEqual(got.Disks, built.Disks) ||
+				got.ManifestDigest != built.ManifestDigest || got.LayerMediaType != c.mediaType {
+				t.Errorf("read back %+v, built %+v", got, built)
+			}
+			un := filepath.Join(t.TempDir(), "unpacked")
+			if _, err := Unpack(ctx, ref, un, ro); err != nil {
+				t.Fatal(err)
+			}
+			if s := fileSHA256(t, filepath.Join(un, "disk0.qcow2")); s != built.Disks[0].SHA256 {
+				t.Errorf("pulled disk sha256 %s, want %s", s, built.Disks[0].SHA256)
+			}
+			checkSkopeo(t, ref, []string{"--tls-verify=false"}, built)
+		})
 	}
-	if !reflect.DeepEqual(got.Spec, built.Spec) || !reflect.DeepEqual(got.Disks, built.Disks) {
-		t.Errorf("read back %+v, built %+v", got, built)
-	}
-	un := filepath.Join(t.TempDir(), "unpacked")
-	if _, err := Unpack(ctx, ref, un, ro); err != nil {
-		t.Fatal(err)
-	}
-	checkSkopeo(t, ref, []string{"--tls-verify=false"}, built)
 	// TLS is verified unless asked otherwise: a plain-HTTP registry fails.
-	if _, err := Inspect(ctx, ref, RegistryOptions{}); err == nil {
+	if _, err := Inspect(ctx, reg.Ref("podvm/guest:v1gzip"), RegistryOptions{}); err == nil {
 		t.Error("inspect over verified TLS of a plain-HTTP registry worked")
 	}
 }

@@ -2,11 +2,11 @@ package image
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -29,11 +29,12 @@ type layerBoot struct {
 
 // layerResult is what writing the layer measured.
 type layerResult struct {
-	digest digest.Digest // of the gzip blob
-	diffID digest.Digest // of the uncompressed tar
-	size   int64
-	disks  []Disk
-	boot   *Boot
+	digest    digest.Digest // of the blob as written
+	diffID    digest.Digest // of the uncompressed tar
+	mediaType string        // the OCI layer media type
+	size      int64
+	disks     []Disk
+	boot      *Boot
 }
 
 // countingWriter counts the bytes written through it.
@@ -48,24 +49,31 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeLayer writes a gzip tar holding disk/ and each disk as
-// disk/NAME.qcow2 (0440, 107:107), and boot/ when a kernel is given, to w,
-// hashing the blob, the tar and every file on the way. It stops with ctx's
-// error between files and within a file's copy.
-func writeLayer(ctx context.Context, w io.Writer, disks []layerDisk, boot *layerBoot, mtime time.Time) (*layerResult, error) {
+// writeLayer writes a tar holding disk/ and each disk as disk/NAME.qcow2
+// (0440, 107:107), and boot/ when a kernel is given, to w, compressed as
+// comp asks, hashing the blob, the tar and every file on the way. It stops
+// with ctx's error between files and within a file's copy.
+func writeLayer(ctx context.Context, w io.Writer, comp Compression, disks []layerDisk, boot *layerBoot, mtime time.Time) (*layerResult, error) {
 	blobHash := sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(w, blobHash)}
-	gz, err := gzip.NewWriterLevel(cw, gzip.BestSpeed)
+	zw, err := comp.compressor(cw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layer: %w", err)
 	}
-	tarHash := sha256.New()
-	tw := tar.NewWriter(io.MultiWriter(gz, tarHash))
+	defer zw.Close() // a no-op once closed; frees the encoders on failure
+	tarHash := blobHash
+	tarOut := io.Writer(zw)
+	if comp != CompressNone && comp != "" {
+		// The diffID is the digest of the tar, the blob's only without compression.
+		tarHash = sha256.New()
+		tarOut = io.MultiWriter(zw, tarHash)
+	}
+	tw := tar.NewWriter(tarOut)
 	hdr := &tar.Header{Typeflag: tar.TypeDir, Name: DiskDir + "/", Mode: 0o555, Uid: DiskUID, Gid: DiskGID, ModTime: mtime, Format: tar.FormatPAX}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
-	res := &layerResult{}
+	res := &layerResult{mediaType: comp.mediaType()}
 	for _, d := range disks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -86,7 +94,7 @@ func writeLayer(ctx context.Context, w io.Writer, disks []layerDisk, boot *layer
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
-	if err := gz.Close(); err != nil {
+	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
 	res.digest = digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(blobHash.Sum(nil)))
@@ -143,7 +151,7 @@ func addFile(ctx context.Context, tw *tar.Writer, src, name string, mtime time.T
 		return 0, "", fmt.Errorf("layer: %s: %w", src, err)
 	}
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tw, sum), ctxReader{ctx, f})
+	n, err := copyHashed(ctx, tw, f, sum)
 	if err != nil {
 		return 0, "", fmt.Errorf("layer: copy %s: %w", src, err)
 	}
@@ -151,4 +159,38 @@ func addFile(ctx context.Context, tw *tar.Writer, src, name string, mtime time.T
 		return 0, "", fmt.Errorf("layer: %s changed size while being read", src)
 	}
 	return n, hex.EncodeToString(sum.Sum(nil)), nil
+}
+
+// copyChunk is how much copyHashed reads at a time.
+const copyChunk = 1 << 20
+
+// copyHashed copies src to dst in 1 MiB chunks and hashes every chunk into
+// h on another goroutine while dst (the tar, its blob hash and its file)
+// takes it, so the two SHA-256s of an uncompressed layer run on two cores.
+// It stops with ctx's error before every chunk.
+func copyHashed(ctx context.Context, dst io.Writer, src io.Reader, h hash.Hash) (int64, error) {
+	buf := make([]byte, copyChunk)
+	done := make(chan struct{})
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, rerr := io.ReadFull(src, buf)
+		if n > 0 {
+			go func(p []byte) { h.Write(p); done <- struct{}{} }(buf[:n])
+			_, werr := dst.Write(buf[:n])
+			<-done
+			if werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }

@@ -5,105 +5,160 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"time"
+	"strings"
 
-	"github.com/podvm-migrate/podvm-migrate/podvm"
+	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
 
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// writeLayout writes a one-image OCI layout (tag "podvm") at dir: the disk
-// layer, a config whose labels hold the spec and disks, and a manifest
-// annotated the same way. It stops with ctx's error while writing the layer.
-func writeLayout(ctx context.Context, dir string, spec *podvm.Spec, disks []layerDisk, boot *layerBoot) (*Info, error) {
-	blobs := filepath.Join(dir, "blobs", "sha256")
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
-		return nil, fmt.Errorf("image: %w", err)
+// layoutDest writes an image into an OCI layout folder: blobs go straight
+// to blobs/sha256/ (as a .partial file renamed to its digest when
+// complete), index.json is replaced last, so an interrupted build leaves
+// the layout as it was.
+type layoutDest struct {
+	dir, tag  string
+	created   bool     // the folder did not exist before
+	added     []string // blobs that did not exist before
+	committed bool
+}
+
+var _ destination = (*layoutDest)(nil)
+
+// openLayout opens oci:DIR[:TAG] for writing, creating DIR if need be.
+func openLayout(to string) (*layoutDest, error) {
+	dir, tag, _ := strings.Cut(strings.TrimPrefix(to, "oci:"), ":")
+	d := &layoutDest{dir: dir, tag: tag}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		d.created = true
 	}
-	tmp, err := os.CreateTemp(blobs, "layer-")
+	if err := os.MkdirAll(d.blobs(), 0o755); err != nil {
+		d.close()
+		return nil, fmt.Errorf("image: layout %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+func (d *layoutDest) blobs() string { return filepath.Join(d.dir, "blobs", "sha256") }
+
+// putLayer writes the layer to a .partial file in blobs/sha256 and renames
+// it to its digest. The blob is read-only (0444): it never changes, and a
+// runtime may boot its disks in place.
+func (d *layoutDest) putLayer(ctx context.Context, write func(io.Writer) (*layerResult, error)) (*layerResult, error) {
+	tmp, err := os.CreateTemp(d.blobs(), ".layer-*.partial")
 	if err != nil {
-		return nil, fmt.Errorf("image: %w", err)
+		return nil, fmt.Errorf("image: layout %s: %w", d.dir, err)
 	}
-	mtime := time.Unix(0, 0).UTC()
-	lr, err := writeLayer(ctx, tmp, disks, boot, mtime)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	lr, err := write(tmp)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("image: %s: %w", tmp.Name(), cerr)
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o444)
+	}
+	if err == nil {
+		err = d.place(tmp.Name(), lr.digest)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
 		return nil, err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(blobs, lr.digest.Encoded())); err != nil {
-		return nil, fmt.Errorf("image: %w", err)
-	}
-	specJSON, err := json.Marshal(spec)
-	if err != nil {
-		return nil, fmt.Errorf("image: spec: %w", err)
-	}
-	disksJSON, err := json.Marshal(lr.disks)
-	if err != nil {
-		return nil, fmt.Errorf("image: disks: %w", err)
-	}
-	labels := map[string]string{
-		AnnotationSpec:                     string(specJSON),
-		AnnotationDisks:                    string(disksJSON),
-		imgspecv1.AnnotationTitle:          spec.Name,
-		"io.podvm-migrate.source.name":     spec.Source.Name,
-		"io.kubevirt.containerdisk.format": FormatQCOW2,
-	}
-	if lr.boot != nil {
-		b, _ := json.Marshal(lr.boot)
-		labels[AnnotationBoot] = string(b)
-	}
-	cfg := imgspecv1.Image{
-		Created:  &mtime,
-		Platform: imgspecv1.Platform{Architecture: "amd64", OS: "linux"},
-		Config:   imgspecv1.ImageConfig{Labels: labels},
-		RootFS:   imgspecv1.RootFS{Type: "layers", DiffIDs: []digest.Digest{lr.diffID}},
-	}
-	cfgDesc, err := writeJSONBlob(blobs, imgspecv1.MediaTypeImageConfig, cfg)
-	if err != nil {
-		return nil, err
-	}
-	m := imgspecv1.Manifest{
-		Versioned:   specs.Versioned{SchemaVersion: 2},
-		MediaType:   imgspecv1.MediaTypeImageManifest,
-		Config:      cfgDesc,
-		Layers:      []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageLayerGzip, Digest: lr.digest, Size: lr.size}},
-		Annotations: labels,
-	}
-	mDesc, err := writeJSONBlob(blobs, imgspecv1.MediaTypeImageManifest, m)
-	if err != nil {
-		return nil, err
-	}
-	mDesc.Annotations = map[string]string{imgspecv1.AnnotationRefName: "podvm"}
-	index := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex, Manifests: []imgspecv1.Descriptor{mDesc}}
-	b, _ := json.Marshal(index)
-	if err := os.WriteFile(filepath.Join(dir, imgspecv1.ImageIndexFile), b, 0o644); err != nil {
-		return nil, fmt.Errorf("image: %w", err)
-	}
-	b, _ = json.Marshal(imgspecv1.ImageLayout{Version: imgspecv1.ImageLayoutVersion})
-	if err := os.WriteFile(filepath.Join(dir, imgspecv1.ImageLayoutFile), b, 0o644); err != nil {
-		return nil, fmt.Errorf("image: %w", err)
-	}
-	return &Info{MediaType: m.MediaType, Spec: *spec, Disks: lr.disks, Boot: lr.boot, LayerDigest: lr.digest.String(), LayerSize: lr.size}, nil
+	return lr, nil
 }
 
-// writeJSONBlob stores v as a blob and returns its descriptor.
-func writeJSONBlob(blobs, mediaType string, v any) (imgspecv1.Descriptor, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return imgspecv1.Descriptor{}, fmt.Errorf("image: %s: %w", mediaType, err)
-	}
+// putBlob writes a small blob under its digest.
+func (d *layoutDest) putBlob(_ context.Context, b []byte, mediaType string) (imgspecv1.Descriptor, error) {
 	sum := sha256.Sum256(b)
-	d := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(sum[:]))
-	if err := os.WriteFile(filepath.Join(blobs, d.Encoded()), b, 0o644); err != nil {
-		return imgspecv1.Descriptor{}, fmt.Errorf("image: %w", err)
+	dg := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(sum[:]))
+	p := filepath.Join(d.blobs(), dg.Encoded())
+	if _, err := os.Stat(p); err != nil {
+		if err := atomicfile.WriteFile(p, b, 0o444); err != nil {
+			return imgspecv1.Descriptor{}, fmt.Errorf("image: layout %s: %w", d.dir, err)
+		}
+		d.added = append(d.added, p)
 	}
-	return imgspecv1.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}, nil
+	return imgspecv1.Descriptor{MediaType: mediaType, Digest: dg, Size: int64(len(b))}, nil
+}
+
+// place renames a finished blob to its digest; a blob already there with
+// that digest holds the same bytes and stays.
+func (d *layoutDest) place(tmp string, dg digest.Digest) error {
+	p := filepath.Join(d.blobs(), dg.Encoded())
+	if _, err := os.Stat(p); err == nil {
+		return os.Remove(tmp)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("image: layout %s: %w", d.dir, err)
+	}
+	d.added = append(d.added, p)
+	return nil
+}
+
+// commit writes the manifest blob and replaces index.json, keeping the
+// layout's other images and dropping the one this tag named before.
+func (d *layoutDest) commit(ctx context.Context, manifest []byte) error {
+	mDesc, err := d.putBlob(ctx, manifest, imgspecv1.MediaTypeImageManifest)
+	if err != nil {
+		return err
+	}
+	index := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex}
+	indexPath := filepath.Join(d.dir, imgspecv1.ImageIndexFile)
+	if b, err := os.ReadFile(indexPath); err == nil {
+		if err := json.Unmarshal(b, &index); err != nil {
+			return fmt.Errorf("image: %s: %w", indexPath, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("image: %w", err)
+	}
+	kept := index.Manifests[:0]
+	for _, m := range index.Manifests {
+		if m.Annotations[imgspecv1.AnnotationRefName] != d.tag {
+			kept = append(kept, m)
+		}
+	}
+	if d.tag != "" {
+		mDesc.Annotations = map[string]string{imgspecv1.AnnotationRefName: d.tag}
+	}
+	index.Manifests = append(kept, mDesc)
+	layoutFile := filepath.Join(d.dir, imgspecv1.ImageLayoutFile)
+	if _, err := os.Stat(layoutFile); err != nil {
+		b, _ := json.Marshal(imgspecv1.ImageLayout{Version: imgspecv1.ImageLayoutVersion})
+		if err := atomicfile.WriteFile(layoutFile, b, 0o644); err != nil {
+			return fmt.Errorf("image: layout %s: %w", d.dir, err)
+		}
+	}
+	b, err := json.Marshal(index)
+	if err != nil {
+		return fmt.Errorf("image: %s: %w", indexPath, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	if err := atomicfile.WriteFile(indexPath, b, 0o644); err != nil {
+		return fmt.Errorf("image: layout %s: %w", d.dir, err)
+	}
+	d.committed = true
+	return nil
+}
+
+// close removes what an uncommitted build wrote: the folder if it made
+// it, else the blobs it added.
+func (d *layoutDest) close() {
+	if d.committed {
+		return
+	}
+	if d.created {
+		os.RemoveAll(d.dir)
+		return
+	}
+	for _, p := range d.added {
+		os.Remove(p)
+	}
 }

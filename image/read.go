@@ -150,7 +150,7 @@ func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSour
 	if len(layers) != 1 {
 		return nil, fmt.Errorf("a pod VM image has one layer, this one has %d", len(layers))
 	}
-	info.LayerDigest, info.LayerSize = layers[0].Digest.String(), layers[0].Size
+	info.LayerDigest, info.LayerSize, info.LayerMediaType = layers[0].Digest.String(), layers[0].Size, layers[0].MediaType
 	if err := info.Spec.Validate(); err != nil {
 		return nil, err
 	}

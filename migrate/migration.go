@@ -55,6 +55,9 @@ type Config struct {
 	GuestConversion string // auto | always | never
 	GuestCacheDir   string
 	ReadyTimeout    time.Duration
+	// Compress is the image layer's compression; "" is none for the
+	// runtime's OCI layouts (booted in place) and gzip for a registry.
+	Compress image.Compression
 
 	Runtime  RuntimeConfig
 	KubeVirt KubeVirtConfig
@@ -138,7 +141,7 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 		}
 		verify := k.TLSVerify
 		target = &KubeVirtTarget{Client: client, Registry: k.Registry, RegistryOpts: image.RegistryOptions{TLSVerify: &verify},
-			Options: kubevirt.Options{Namespace: k.Namespace, RunStrategy: k.RunStrategy}, ReadyTimeout: cfg.ReadyTimeout, WorkDir: work}
+			Options: kubevirt.Options{Namespace: k.Namespace, RunStrategy: k.RunStrategy}, ReadyTimeout: cfg.ReadyTimeout, WorkDir: work, Compress: cfg.Compress}
 		// Guest conversion runs here, not on the cluster: KVM for its
 		// appliance only when asked for.
 		disks.ApplianceAccel = func(context.Context) string {
@@ -161,7 +164,7 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 			return nil, err
 		}
 		m.closers = append(m.closers, func() { rt.Close() })
-		t := &RuntimeTarget{Runtime: rt, Accel: r.Accel, Ready: cfg.ReadyTimeout, WorkDir: work}
+		t := &RuntimeTarget{Runtime: rt, Accel: r.Accel, Ready: cfg.ReadyTimeout, WorkDir: work, Compress: cfg.Compress}
 		target, disks.ApplianceAccel = t, t.ApplianceAccel
 	}
 	runner, err := NewRunner(cfg.Plan, disks, target, cfg.Run)

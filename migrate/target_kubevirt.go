@@ -24,6 +24,7 @@ type KubeVirtTarget struct {
 	RegistryOpts image.RegistryOptions // TLS and credentials for the push
 	ReadyTimeout time.Duration         // default 10 minutes
 	WorkDir      string                // scratch for image builds
+	Compress     image.Compression     // the layer's compression; "" is gzip, which every containerDisk pull reads
 }
 
 var _ Target = (*KubeVirtTarget)(nil)
@@ -35,7 +36,7 @@ func (t *KubeVirtTarget) ImageRef(_, name string) string {
 
 // Package builds the image and pushes it to the registry.
 func (t *KubeVirtTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
-	pr, err := buildImage(ctx, vm, disks, ref, t.WorkDir, t.RegistryOpts)
+	pr, err := buildImage(ctx, vm, disks, ref, t.WorkDir, t.RegistryOpts, t.Compress)
 	if err != nil {
 		return nil, err
 	}

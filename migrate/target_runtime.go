@@ -19,6 +19,9 @@ type RuntimeTarget struct {
 	Accel   string        // auto | kvm | tcg
 	Ready   time.Duration // readiness timeout; default 2 minutes
 	WorkDir string        // scratch for image builds
+	// Compress is the layer's compression; "" is none, which the runtime
+	// boots in place.
+	Compress image.Compression
 }
 
 var _ Target = (*RuntimeTarget)(nil)
@@ -30,7 +33,7 @@ func (t *RuntimeTarget) ImageRef(runDir, name string) string {
 
 // Package builds the pod VM image into an OCI layout.
 func (t *RuntimeTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
-	return buildImage(ctx, vm, disks, ref, t.WorkDir, image.RegistryOptions{})
+	return buildImage(ctx, vm, disks, ref, t.WorkDir, image.RegistryOptions{}, t.Compress)
 }
 
 // ImageOK checks that the image at ref is the one built before.
@@ -76,14 +79,14 @@ func (t *RuntimeTarget) ApplianceAccel(ctx context.Context) string {
 }
 
 // buildImage packages disks and the VM's spec as a pod VM image at ref.
-func buildImage(ctx context.Context, vm *plan.PlannedVM, disks []string, ref, workDir string, ro image.RegistryOptions) (*PackageResult, error) {
+func buildImage(ctx context.Context, vm *plan.PlannedVM, disks []string, ref, workDir string, ro image.RegistryOptions, comp image.Compression) (*PackageResult, error) {
 	if workDir != "" {
 		if err := os.MkdirAll(workDir, 0o755); err != nil {
 			return nil, fmt.Errorf("image work folder: %w", err)
 		}
 	}
 	spec := vm.Spec
-	info, err := image.Build(ctx, image.BuildOptions{Disks: disks, Spec: &spec, To: ref, Registry: ro, WorkDir: workDir})
+	info, err := image.Build(ctx, image.BuildOptions{Disks: disks, Spec: &spec, To: ref, Registry: ro, WorkDir: workDir, Compress: comp})
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,9 @@ func disks(p domainParams, slots *rootSlots) (out []libvirtxml.DomainDisk, scsi 
 			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: p.Disks[i]}},
 			Target: &libvirtxml.DomainDiskTarget{Dev: prefix + string(rune('a'+n)), Bus: bus},
 		}
+		if i < len(p.Bases) {
+			disk.BackingStore = p.Bases[i].backingStore()
+		}
 		if i == 0 && p.Kernel == "" {
 			disk.Boot = &libvirtxml.DomainDeviceBoot{Order: 1}
 		}

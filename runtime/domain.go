@@ -18,7 +18,8 @@ type domainParams struct {
 	Type     string // kvm | qemu
 	Emulator string // QEMU binary from the domain capabilities; empty: libvirt's default
 	Spec     *podvm.Spec
-	Disks    []string // overlay per spec disk, in order
+	Disks    []string   // overlay per spec disk, in order
+	Bases    []baseDisk // what each overlay sits on; a slice is given as its backingStore
 	OVMF     *ovmf
 	NVRAM    string
 	BIOSROM  string // a BIOS image instead of SeaBIOS (qboot, for direct kernel boot)

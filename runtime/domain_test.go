@@ -6,6 +6,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
@@ -29,6 +30,13 @@ func TestDomainXML(t *testing.T) {
 				`<on_poweroff>destroy</on_poweroff>`, `<memballoon model="none">`, `<pod xmlns="` + MetadataNS + `">`, `a &lt;reason&gt; &amp; more`,
 				`<serial type="file">`, `slot="0x02"`},
 			[]string{"<loader", "host-passthrough", "smm", "commandline", "<kernel>", "<emulator>"}},
+		{"an overlay on a slice of the image's layer", base(func(_ *podvm.Spec, p *domainParams) {
+			p.Bases = []baseDisk{{path: "/s/images/abc/layer", format: "qcow2", slice: &image.Extent{Offset: 3072, Size: 1 << 20}}}
+		}), []string{`<backingStore type="file">`, `<format type="qcow2">`, `<source file="/s/images/abc/layer">`,
+			`<seclabel model="dac" relabel="no">`, `<slice type="storage" offset="3072" size="1048576">`}, nil},
+		{"an overlay on a whole file names no backingStore", base(func(_ *podvm.Spec, p *domainParams) {
+			p.Bases = []baseDisk{{path: "/s/images/abc/disk0.qcow2", format: "qcow2"}}
+		}), nil, []string{"backingStore", "slice"}},
 		{"the emulator libvirt's domain capabilities name", base(func(_ *podvm.Spec, p *domainParams) { p.Emulator = "/usr/libexec/qemu-kvm" }),
 			[]string{`<emulator>/usr/libexec/qemu-kvm</emulator>`}, nil},
 		{"kvm uses the host CPU", base(func(_ *podvm.Spec, p *domainParams) { p.Type = "kvm" }),

@@ -70,11 +70,12 @@ func (r *Runtime) nameFree(name string) error {
 func prepareImage(ctx context.Context, m *Machine) error {
 	c := &m.Config
 	if image.IsRef(c.Image) {
-		info, dir, err := m.rt.pull(ctx, c.Image)
+		img, err := m.rt.pull(ctx, c.Image)
 		if err != nil {
 			return err
 		}
-		m.imageRef, m.imageDir = c.Image, dir
+		info := img.info
+		m.imageRef, m.imageDir = c.Image, img.dir
 		spec := info.Spec
 		if c.Spec != nil {
 			if len(c.Spec.Disks) != len(info.Disks) {
@@ -82,18 +83,14 @@ func prepareImage(ctx context.Context, m *Machine) error {
 			}
 			spec = *c.Spec
 		}
-		m.spec = &spec
-		for _, d := range info.Disks {
-			m.base = append(m.base, baseDisk{path: filepath.Join(dir, d.Name+".qcow2"), format: image.FormatQCOW2})
-		}
-		if info.Boot != nil {
-			b := *info.Boot
-			b.Kernel = filepath.Join(dir, "vmlinuz")
-			if b.Initrd != "" {
-				b.Initrd = filepath.Join(dir, "initrd.img")
+		spec.Disks = append([]podvm.Disk(nil), spec.Disks...)
+		for i := range spec.Disks {
+			if spec.Disks[i].CapacityBytes == 0 && i < len(info.Disks) {
+				spec.Disks[i].CapacityBytes = info.Disks[i].VirtualSize
 			}
-			m.boot = &b
 		}
+		m.spec = &spec
+		m.base, m.boot = img.disks, img.boot
 	} else {
 		abs, err := filepath.Abs(c.Image)
 		if err != nil {
@@ -131,7 +128,7 @@ func prepareImage(ctx context.Context, m *Machine) error {
 	}
 	m.spec.Disks = append([]podvm.Disk(nil), m.spec.Disks...) // the caller's spec stays untouched
 	for i := range m.spec.Disks {
-		if m.spec.Disks[i].CapacityBytes == 0 && i < len(m.base) {
+		if m.spec.Disks[i].CapacityBytes == 0 && i < len(m.base) && m.base[i].slice == nil {
 			if _, size, err := image.DiskFormat(m.base[i].path); err == nil {
 				m.spec.Disks[i].CapacityBytes = size
 			}
@@ -198,7 +195,11 @@ func createOverlays(ctx context.Context, m *Machine) error {
 	m.createdDir = true
 	for i, b := range m.base {
 		ov := filepath.Join(m.dir, m.spec.Disks[i].Name+".qcow2")
-		cmd := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", b.format, "-b", b.path, ov)
+		backing, err := b.backingName()
+		if err != nil {
+			return fmt.Errorf("pod VM %s: overlay on %s: %w", m.name, b.path, err)
+		}
+		cmd := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", b.format, "-b", backing, ov)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("pod VM %s: overlay on %s: %w: %s", m.name, b.path, err, strings.TrimSpace(string(out)))
 		}
@@ -213,6 +214,7 @@ func startDomain(_ context.Context, m *Machine) error {
 		Type:    m.accel.DomainType(),
 		Spec:    m.spec,
 		Disks:   m.overlays,
+		Bases:   m.base,
 		OVMF:    m.ovmf,
 		NVRAM:   filepath.Join(m.dir, "VARS.fd"),
 		Serial:  filepath.Join(m.dir, "serial.log"),

@@ -117,7 +117,7 @@ type Machine struct {
 	name       string
 	spec       *podvm.Spec
 	imageRef   string
-	imageDir   string // unpacked image, or "" for a disk file
+	imageDir   string // the image's store folder, or "" for a disk file
 	base       []baseDisk
 	boot       *image.Boot // kernel paths are absolute here
 	accel      *AccelVerdict
@@ -131,9 +131,11 @@ type Machine struct {
 	pod        *PodVM
 }
 
-// baseDisk is a read-only disk an overlay sits on.
+// baseDisk is a read-only disk an overlay sits on: a file, or a slice of
+// one (a disk where it lies in an image's layer).
 type baseDisk struct {
 	path, format string
+	slice        *image.Extent // nil: the whole file
 }
 
 // MachineOpt changes a machine before it starts.

@@ -203,7 +203,7 @@ func (f *fixture) stopAndRemove(t *testing.T, p *PodVM) {
 		t.Errorf("%s still there after rm", p.Dir)
 	}
 	if p.ImageDir != "" {
-		if _, err := os.Stat(filepath.Join(p.ImageDir, "disk0.qcow2")); err != nil {
+		if _, err := os.Stat(filepath.Join(p.ImageDir, "image.json")); err != nil {
 			t.Errorf("rm touched the image: %v", err)
 		}
 	}
@@ -219,9 +219,17 @@ func TestRunFromOCILayout(t *testing.T) {
 	if p.ImageDir == "" || len(p.Overlays) != 1 {
 		t.Errorf("pod %+v", p)
 	}
-	st, err := os.Stat(filepath.Join(p.ImageDir, "disk0.qcow2"))
+	// An uncompressed local image boots in place: the layer blob is
+	// linked into the store, read-only, and the overlay sits on a slice of it.
+	st, err := os.Stat(filepath.Join(p.ImageDir, "layer"))
 	if err != nil || st.Mode().Perm()&0o222 != 0 {
-		t.Errorf("base disk should be read-only: %v %v", st.Mode(), err)
+		t.Fatalf("layer should be in the store, read-only: %v %v", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(p.ImageDir, "disk0.qcow2")); !os.IsNotExist(err) {
+		t.Errorf("the disk was copied into the store (%v)", err)
+	}
+	if x := readFile(t, filepath.Join(p.Dir, "domain.xml")); !strings.Contains(x, `<slice type="storage" offset=`) {
+		t.Errorf("domain does not boot from a slice of the layer:\n%s", x)
 	}
 	// logs -f follows until the pod VM stops.
 	done := make(chan error, 1)
@@ -240,6 +248,53 @@ func TestRunFromOCILayout(t *testing.T) {
 		t.Error("logs -f did not end when the pod VM stopped")
 	}
 	f.stopAndRemove(t, p)
+}
+
+// TestRunRefusesChangedDisk changes one byte of a disk in an uncompressed
+// layout's layer after packaging: the first run must refuse it naming the
+// disk, and leave neither a store folder nor a pod VM.
+func TestRunRefusesChangedDisk(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
+	spec := podvm.DefaultSpec("guest", 0)
+	spec.MemoryMiB = 256
+	spec.Name = "changed"
+	built, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(f.guest, testguest.Raw)}, Spec: &spec, To: ref, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layer, err := image.OpenLocalLayer(ctx, ref, RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := layer.Disk(built.Disks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(layer.Path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte("changed"), e.Offset+e.Size-4096); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	name := f.podName(t, "changed")
+	_, err = f.rt.Run(ctx, MachineConfig{Name: name, Image: ref, Accel: f.accel})
+	if err == nil || !strings.Contains(err.Error(), "disk disk0 (disk/disk0.qcow2)") {
+		t.Fatalf("run of a changed image: %v, want a refusal naming disk0", err)
+	}
+	store := filepath.Join(f.state, "images", strings.TrimPrefix(built.ManifestDigest, "sha256:"))
+	for _, p := range []string{store, store + ".partial", f.rt.podDir(name)} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("a refused run left %s (%v)", p, err)
+		}
+	}
 }
 
 // syncBuffer is a strings.Builder safe for one writer and one reader.

@@ -62,7 +62,7 @@ registry; credentials from --authfile/--creds or containers' auth.json).`,
 
 func newImageBuildCommand(g *globalOptions) *cobra.Command {
 	var (
-		specFile, to            string
+		specFile, to, compress  string
 		kernel, initrd, cmdline string
 		reg                     registryFlags
 		allow                   allowPaths
@@ -76,6 +76,13 @@ qcow2 with a backing chain and an OVA's disk are converted to qcow2 as
 "convert disk" does. Without --spec, a spec is made up: named after the
 first disk, SeaBIOS, 1 vCPU, 512 MiB, virtio disks, one virtio NIC. --kernel/--initrd add the guest's kernel under /boot/ so the
 runtime can boot it directly (run --fast).
+
+The layer is written once, straight to its destination: into the OCI
+layout's blobs/ folder, or streamed to the registry. --compress none (the
+default for oci:) leaves the qcow2 files as they are, so "run" boots them
+where they lie in the layer without copying them; gzip (the default for
+registries, what KubeVirt's containerDisk pull reads) and zstd compress on
+all cores.
 
 ` + allowPathLong,
 		Example: `  podvm-migrate image build web01.vmdk --spec web01.json --to oci:./images/web01:v1
@@ -92,7 +99,11 @@ runtime can boot it directly (run --fast).
 			if err != nil {
 				return err
 			}
-			o := image.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed),
+			comp, err := image.ParseCompression(compress)
+			if err != nil {
+				return usageError{fmt.Errorf("--compress: %w", err)}
+			}
+			o := image.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed), Compress: comp,
 				Kernel: kernel, Initrd: initrd, Cmdline: cmdline, Paths: paths,
 				Log: func(f string, a ...any) { g.log.Info(fmt.Sprintf(f, a...)) }}
 			if specFile != "" {
@@ -115,6 +126,7 @@ runtime can boot it directly (run --fast).
 	f.StringVar(&kernel, "kernel", "", "also carry this kernel (for direct kernel boot)")
 	f.StringVar(&initrd, "initrd", "", "also carry this initramfs")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line for direct kernel boot")
+	f.StringVar(&compress, "compress", "", "layer compression: none, gzip or zstd, on all cores (default none for oci:, which the runtime boots in place; gzip for registries, what KubeVirt pulls)")
 	reg.register(f)
 	allow.register(f)
 	return cmd

@@ -28,11 +28,13 @@ func TestImageBuildAndInspect(t *testing.T) {
 	}
 	ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
 	cases := []struct {
-		args     []string
-		wantName string
+		args      []string
+		wantName  string
+		mediaType string
 	}{
-		{[]string{"image", "build", raw, "--to", ref, "-o", "json"}, "web-01"},
-		{[]string{"image", "build", raw, "--spec", specFile, "--to", ref, "-o", "json"}, "web01"},
+		{[]string{"image", "build", raw, "--to", ref, "-o", "json"}, "web-01", "application/vnd.oci.image.layer.v1.tar"},
+		{[]string{"image", "build", raw, "--spec", specFile, "--to", ref, "-o", "json", "--compress", "zstd"}, "web01", "application/vnd.oci.image.layer.v1.tar+zstd"},
+		{[]string{"image", "build", raw, "--to", ref, "-o", "json", "--compress", "gzip"}, "web-01", "application/vnd.oci.image.layer.v1.tar+gzip"},
 	}
 	for _, c := range cases {
 		out, errs, code := execute(t, c.args...)
@@ -40,7 +42,7 @@ func TestImageBuildAndInspect(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", c.args, code, errs)
 		}
 		var built image.Info
-		if err := json.Unmarshal([]byte(out), &built); err != nil || built.Spec.Name != c.wantName {
+		if err := json.Unmarshal([]byte(out), &built); err != nil || built.Spec.Name != c.wantName || built.LayerMediaType != c.mediaType {
 			t.Fatalf("%v: %v: %s", c.args, err, out)
 		}
 		out, errs, code = execute(t, "image", "inspect", ref, "-o", "json")
@@ -59,6 +61,8 @@ func TestPodVMCommandUsageErrors(t *testing.T) {
 		{"image", "build", "disk.raw"},
 		{"image", "build", "disk.raw", "--to", "nowhere"},
 		{"image", "build", "--to", "oci:x:y"},
+		{"image", "build", "disk.raw", "--to", "oci:x:y", "--compress", "xz"},
+		{"migrate", "plan.yaml", "--compress", "xz"},
 		{"image", "inspect"},
 		{"run"},
 		{"run", "disk.raw", "--accel", "hvf"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/migrate"
 	"github.com/podvm-migrate/podvm-migrate/plan"
@@ -23,6 +24,7 @@ type migrateFlags struct {
 	target, runDir, accel, connect, stateDir string
 	registry, namespace, runStrategy         string
 	probeKernel, probeInitrd, transfer       string
+	compress                                 string
 	registryTLSVerify, sourcePowerOff        bool
 	vms                                      []string
 	parallel, perDatastore, perHost, retries int
@@ -79,6 +81,7 @@ convert disk reads them:
 	fl.StringVar(&f.transfer, "transfer", "datastore", "how vSphere disks are read: datastore (HTTP range reads of the datastore files) or export (an ExportVm NFC lease, streamOptimized; the VM must be off: see --source-power-off)")
 	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
+	fl.StringVar(&f.compress, "compress", "", "image layer compression: none, gzip or zstd (default none for the runtime, booted in place; gzip for kubevirt's registry)")
 	f.guest.addMigrate(fl)
 	f.allow.register(fl)
 	return cmd
@@ -91,6 +94,10 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	paths, err := f.allow.policy()
 	if err != nil {
 		return err
+	}
+	compress, err := image.ParseCompression(f.compress)
+	if err != nil {
+		return usageError{fmt.Errorf("--compress: %w", err)}
 	}
 	data, err := os.ReadFile(planFile)
 	if err != nil {
@@ -110,7 +117,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		Run: migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
 			VMs: f.vms, Retries: f.retries, Progress: prog},
 		Target: f.target, Transfer: f.transfer, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere,
-		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir, ReadyTimeout: f.readyTimeout,
+		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir, ReadyTimeout: f.readyTimeout, Compress: compress,
 		Runtime: migrate.RuntimeConfig{URI: f.connect, StateDir: f.stateDir, Accel: f.accel,
 			ProbeKernel: f.probeKernel, ProbeInitrd: f.probeInitrd, Log: g.log},
 		KubeVirt: migrate.KubeVirtConfig{Kubeconfig: g.kubeconfig, Registry: f.registry, TLSVerify: f.registryTLSVerify,

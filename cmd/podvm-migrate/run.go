@@ -55,7 +55,9 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 		Use:   "run IMAGE|DISK",
 		Short: "Run a pod VM from a pod VM image or a disk on the included KVM runtime",
 		Long: `Run a pod VM as a libvirt domain: from a pod VM image (oci:DIR:TAG or
-docker://HOST/REPO:TAG, unpacked once into --state-dir; its disks stay
+docker://HOST/REPO:TAG, taken once into --state-dir: an uncompressed local
+layout is linked and booted in place, anything else unpacked; every disk is
+checked against its recorded SHA-256 on first use; its disks stay
 read-only and the pod VM writes to a qcow2 overlay) or from a qcow2/raw/VMDK
 disk with --spec (default: a small Linux spec).
 
