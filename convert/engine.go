@@ -216,8 +216,8 @@ func mapWindow(ctx context.Context, src block.Image, off, n int64, j *job, st *C
 	return nil
 }
 
-// fill reads a window's runs, zeroes the rest, hashes its tree leaves (when
-// tree is set) and encodes it.
+// fill reads a window's runs, zeroes the rest, finds its zero blocks,
+// hashes its tree leaves (when tree is set) and encodes it.
 func fill(ctx context.Context, dst block.Writer, j *job, tree bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -233,11 +233,14 @@ func fill(ctx context.Context, dst block.Writer, j *job, tree bool) error {
 		at = end
 	}
 	clear(d[at:])
+	// One scan for zeros serves the tree hash and the writer.
+	j.win.ScanZeros()
 	if tree {
 		j.leaves = j.leaves[:0]
 		for off := 0; off < len(d); off += treehash.LeafSize {
-			b := d[off:min(off+treehash.LeafSize, len(d))]
-			if block.IsZero(b) {
+			end := min(off+treehash.LeafSize, len(d))
+			b := d[off:end]
+			if j.win.IsZero(off, end) {
 				j.leaves = append(j.leaves, leaf{zero: true})
 			} else {
 				j.leaves = append(j.leaves, leaf{sum: treehash.Leaf(b)})

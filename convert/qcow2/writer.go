@@ -113,8 +113,9 @@ func (w *Writer) Encode(win *block.Window) error {
 	d := win.Data
 	cs := make([]cluster, (len(d)+w.cl-1)/w.cl)
 	for i := range cs {
-		c := d[i*w.cl : min((i+1)*w.cl, len(d))]
-		if block.IsZero(c) {
+		start, end := i*w.cl, min((i+1)*w.cl, len(d))
+		c := d[start:end]
+		if win.IsZero(start, end) {
 			cs[i].zero = true
 			continue
 		}

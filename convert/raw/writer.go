@@ -8,8 +8,9 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 )
 
-// zeroBlock is the granularity at which zeros become holes.
-const zeroBlock = 4096
+// zeroBlock is the granularity at which zeros become holes: the engine's
+// zero map answers for it without reading the window again.
+const zeroBlock = block.ZeroBlock
 
 // Writer writes a sparse raw image: zero blocks stay holes.
 type Writer struct {
@@ -43,7 +44,7 @@ func (w *Writer) Encode(win *block.Window) error {
 	d := win.Data
 	for i := 0; i < len(d); i += zeroBlock {
 		end := min(i+zeroBlock, len(d))
-		if block.IsZero(d[i:end]) {
+		if win.IsZero(i, end) {
 			continue
 		}
 		if n := len(spans); n > 0 && spans[n-1].end == i {
