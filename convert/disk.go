@@ -21,7 +21,7 @@ type DiskOptions struct {
 	Force        bool   // overwrite an existing target
 	Sync         bool   // fsync the target before renaming it into place
 	Compress     bool   // qcow2 target: deflate clusters
-	Workers      int    // default: all cores
+	Workers      int    // default: two per core
 	Verify       bool   // re-read the finished target and check its checksum
 	Checksum     string // SumTree (default), SumSHA256 or SumNone (no Verify then)
 	Progress     func(done, total int64)

@@ -10,9 +10,11 @@
 # and prints MB/s (virtual size / wall time), the ratio qemu-img time / ours
 # for our default digest (sha256-tree), for --checksum sha256 (a plain
 # SHA-256 on one core) and for --checksum none, and peak RSS. Each tool runs
-# BENCH_RUNS times (default 3), interleaved, and its fastest run counts: the
-# page cache and the host's memory make single runs swing by 2-5x here. The
-# data is deleted on exit (BENCH_KEEP=1 keeps it).
+# BENCH_RUNS times (default 3), interleaved; for the default digest and
+# qemu-img the best and the median run are printed, and the ratio of the
+# best runs and the median of the ratios run by run (each run's pair ran
+# back to back), since a shared machine makes single runs swing by 2-5x.
+# The data is deleted on exit (BENCH_KEEP=1 keeps it).
 set -euo pipefail
 
 BIN=${BIN:-bin/podvm-migrate}
@@ -67,10 +69,13 @@ timed() {
 }
 
 mbps() { awk -v b="$size" -v s="$1" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", b / 1e6 / s }'; }
+# median N...: the middle value (the lower of the two middle ones).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a <= 0) a = 0.01; printf "%.2fx", b / a }'; }
 less() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(b == "" || a < b) }'; }
 
-printf '%-6s %-7s %-6s %9s %9s %7s %8s %11s %7s %11s %7s %9s %9s %9s %s\n' DISK SOURCE TARGET OURS_MB/s QEMU_MB/s RATIO "" SHA256_MB/s RATIO NOSUM_MB/s RATIO OURS_RSS OURS_ANON QEMU_RSS COMPARE
+printf '%-6s %-7s %-6s %14s %14s %14s %11s %7s %11s %7s %9s %9s %9s %s\n' DISK SOURCE TARGET "OURS_MB/s" "QEMU_MB/s" "RATIO" SHA256_MB/s RATIO NOSUM_MB/s RATIO OURS_RSS OURS_ANON QEMU_RSS COMPARE
+printf '%-6s %-7s %-6s %14s %14s %14s\n' "" "" "" "best median" "best median" "best median"
 peak=0
 peak_anon=0
 worst=""
@@ -80,6 +85,7 @@ for d in mixed text; do
 		cat "$src" >/dev/null # every tool starts from a warm page cache
 		for t in raw qcow2; do
 			declare -A best=() rss=() anon=()
+			ours=() theirs=() ratios=()
 			cmp=identical
 			for ((r = 0; r < RUNS; r++)); do
 				for v in tree sha256 none qemu; do
@@ -96,12 +102,19 @@ for d in mixed text; do
 						rm -f "$work/ours.$t"
 					fi
 					less "$secs" "${best[$v]:-}" && best[$v]=$secs
+					[[ $v == tree ]] && ours+=("$secs")
+					if [[ $v == qemu ]]; then
+						theirs+=("$secs")
+						ratios+=("$(awk -v a="${ours[-1]}" -v b="$secs" 'BEGIN { if (a <= 0) a = 0.01; printf "%.2f", b / a }')")
+					fi
 					((kb > ${rss[$v]:-0})) && rss[$v]=$kb
 					((a > ${anon[$v]:-0})) && anon[$v]=$a
 				done
 			done
-			printf '%-6s %-7s %-6s %9s %9s %7s %8s %11s %7s %11s %7s %5d MiB %5d MiB %5d MiB %s\n' "$d" "$s" "$t" \
-				"$(mbps "${best[tree]}")" "$(mbps "${best[qemu]}")" "$(ratio "${best[tree]}" "${best[qemu]}")" "" \
+			printf '%-6s %-7s %-6s %6s %7s %6s %7s %6s %6sx %11s %7s %11s %7s %5d MiB %5d MiB %5d MiB %s\n' "$d" "$s" "$t" \
+				"$(mbps "${best[tree]}")" "$(mbps "$(median "${ours[@]}")")" \
+				"$(mbps "${best[qemu]}")" "$(mbps "$(median "${theirs[@]}")")" \
+				"$(ratio "${best[tree]}" "${best[qemu]}")" "$(median "${ratios[@]}")" \
 				"$(mbps "${best[sha256]}")" "$(ratio "${best[sha256]}" "${best[qemu]}")" \
 				"$(mbps "${best[none]}")" "$(ratio "${best[none]}" "${best[qemu]}")" \
 				$((rss[tree] / 1024)) $((anon[tree] / 1024)) $((rss[qemu] / 1024)) "$cmp"
@@ -110,11 +123,12 @@ for d in mixed text; do
 				((anon[$v] > peak_anon)) && peak_anon=${anon[$v]}
 			done
 			[[ $cmp == identical ]] || exit 1
-			unset best rss anon
+			unset best rss anon ours theirs ratios
 		done
 	done
 done
 echo "podvm-migrate peak RSS $((peak / 1024)) MiB, of which anonymous (heap, buffers) $((peak_anon / 1024)) MiB (aim: < 128 MiB)"
-echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); best of $RUNS runs each; MB/s = virtual bytes / wall time; RATIO = qemu-img time / ours."
+echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs each; MB/s = virtual bytes / wall time; RATIO = qemu-img time / ours"
+echo "(best: of the best runs; median: of the runs' ratios). SHA256 and NOSUM: best runs."
 echo "OURS: the default digest, sha256-tree (SHA-256 tree hash of 1 MiB leaves, on every core, holes free);"
 echo "SHA256: --checksum sha256 (plain SHA-256, one core, holes included); NOSUM: --checksum none."

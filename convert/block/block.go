@@ -67,6 +67,54 @@ type Window struct {
 	Empty bool
 	// Encoded is the writer's private form of Data, set by Encode.
 	Encoded any
+
+	zero    []uint64 // bit i: Data's ZeroBlock i holds only zeros (after ScanZeros)
+	scanned bool
+}
+
+// ZeroBlock is the unit of Window.ScanZeros: a page, and a file system block.
+const ZeroBlock = 4096
+
+// ScanZeros finds the ZeroBlock-sized blocks of Data that hold only zeros,
+// so that every later IsZero of the window (the engine's tree hash leaves, a
+// writer's clusters or blocks) is answered without reading Data again.
+// Call it after Data is filled; a block of data costs a comparison of its
+// first bytes.
+func (w *Window) ScanZeros() {
+	n := (len(w.Data) + ZeroBlock - 1) / ZeroBlock
+	w.zero = make([]uint64, (n+63)/64)
+	for i := range n {
+		if IsZero(w.Data[i*ZeroBlock : min((i+1)*ZeroBlock, len(w.Data))]) {
+			w.zero[i/64] |= 1 << (i % 64)
+		}
+	}
+	w.scanned = true
+}
+
+// IsZero reports whether Data[start:end] holds only zeros, from ScanZeros'
+// map where it covers the range, else by reading Data.
+func (w *Window) IsZero(start, end int) bool {
+	if w.Empty {
+		return true
+	}
+	if !w.scanned {
+		return IsZero(w.Data[start:end])
+	}
+	for start < end {
+		i := start / ZeroBlock
+		next := min((i+1)*ZeroBlock, end)
+		if w.zero[i/64]&(1<<(i%64)) == 0 {
+			// A block with data may still be zero in part (a 512-byte cluster).
+			if start%ZeroBlock == 0 && next-start == min(ZeroBlock, len(w.Data)-start) {
+				return false
+			}
+			if !IsZero(w.Data[start:next]) {
+				return false
+			}
+		}
+		start = next
+	}
+	return true
 }
 
 // Writer stores guest data in a target format.

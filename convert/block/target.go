@@ -65,6 +65,27 @@ func (t *Target) Commit() error {
 	return nil
 }
 
+// MaxWrite caps the bytes of one write to a Target. The kernel gives a
+// write a page cache folio as large as the write (up to 2 MiB); in virtual
+// machines that hand free memory back to their host, those large folios
+// often come back unbacked, and filling them costs the host a fault per page:
+// here writes of 1 MiB took 0.2 to 1.5 s per GiB, writes of 256 KiB a steady
+// 0.2 s. qemu-img writes a cluster (64 KiB) at a time.
+const MaxWrite = 256 << 10
+
+// WriteAt writes p at off in pieces of at most MaxWrite bytes.
+func (t *Target) WriteAt(p []byte, off int64) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := t.File.WriteAt(p[done:min(done+MaxWrite, len(p))], off+int64(done))
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
 // Abort closes and removes the temporary file unless Commit finished.
 func (t *Target) Abort() error {
 	if t.done {

@@ -54,8 +54,10 @@ type Writer struct {
 	refs     []uint16
 	refIndex int64    // refcount block in refs
 	refTable []uint64 // file offset of each refcount block
-	buf      []byte   // pending appended bytes
-	bufAt    int64
+	pend     []byte   // bytes queued for the file at pendAt, contiguous there
+	pendAt   int64
+	staged   bool   // pend is stage (a copy), not borrowed from a window or table
+	stage    []byte // reused for small pieces (compressed clusters)
 	written  int64
 	lastOff  int64
 	err      error // the first failed write of emit
@@ -111,8 +113,9 @@ func (w *Writer) Encode(win *block.Window) error {
 	d := win.Data
 	cs := make([]cluster, (len(d)+w.cl-1)/w.cl)
 	for i := range cs {
-		c := d[i*w.cl : min((i+1)*w.cl, len(d))]
-		if block.IsZero(c) {
+		start, end := i*w.cl, min((i+1)*w.cl, len(d))
+		c := d[start:end]
+		if win.IsZero(start, end) {
 			cs[i].zero = true
 			continue
 		}
@@ -160,6 +163,15 @@ func (w *Writer) deflate(c []byte) ([]byte, error) {
 
 // Write appends the window's non-zero clusters and maps them.
 func (w *Writer) Write(_ context.Context, win *block.Window) error {
+	err := w.write(win)
+	// The window's buffer goes back to the engine: nothing may point into it.
+	if ferr := w.flush(); err == nil {
+		err = ferr
+	}
+	return w.pendingErr(err)
+}
+
+func (w *Writer) write(win *block.Window) error {
 	if win.Offset <= w.lastOff {
 		return fmt.Errorf("qcow2: window at %d after %d: writes must come in order", win.Offset, w.lastOff)
 	}
@@ -198,7 +210,7 @@ func (w *Writer) Write(_ context.Context, win *block.Window) error {
 			return err
 		}
 	}
-	return w.pendingErr(nil)
+	return nil
 }
 
 // selectL2 makes the L2 table of L1 index i current, writing out the previous one.
@@ -286,19 +298,42 @@ func (w *Writer) writeRefBlock() error {
 	return nil
 }
 
-// emit queues bytes for the file at pos; contiguous bytes are written together.
+// minBorrow is the smallest piece emit queues without copying it.
+const minBorrow = 4096
+
+// emit queues b for the file at pos; bytes contiguous in the file are
+// written together. Pieces of minBorrow bytes or more are borrowed: a
+// window's clusters, contiguous in the window and in the file, are written
+// straight from the window, without a copy. Smaller pieces (compressed
+// clusters) are copied into a staging buffer. Write flushes before it
+// returns, so nothing refers to a window after it.
 func (w *Writer) emit(pos int64, b []byte) {
-	if len(w.buf) > 0 && w.bufAt+int64(len(w.buf)) != pos {
-		w.pendingErr(w.flush())
+	if len(w.pend) > 0 && w.pendAt+int64(len(w.pend)) == pos {
+		switch {
+		case w.staged:
+			w.pend = append(w.pend, b...)
+			return
+		case follows(w.pend, b):
+			w.pend = w.pend[:len(w.pend)+len(b)]
+			return
+		}
 	}
-	if len(w.buf) == 0 {
-		w.bufAt = pos
+	w.pendingErr(w.flush())
+	w.pendAt = pos
+	if len(b) >= minBorrow {
+		w.pend, w.staged = b, false
+		return
 	}
-	w.buf = append(w.buf, b...)
+	w.pend, w.staged = append(w.stage[:0], b...), true
+}
+
+// follows reports whether b starts where a ends, in the same array.
+func follows(a, b []byte) bool {
+	return len(b) > 0 && cap(a)-len(a) >= len(b) && &a[:len(a)+1][len(a)] == &b[0]
 }
 
 func (w *Writer) maybeFlush() error {
-	if len(w.buf) >= maxFlush {
+	if len(w.pend) >= maxFlush {
 		return w.flush()
 	}
 	return w.pendingErr(nil)
@@ -306,14 +341,17 @@ func (w *Writer) maybeFlush() error {
 
 // flush writes the queued bytes.
 func (w *Writer) flush() error {
-	if len(w.buf) == 0 {
+	if len(w.pend) == 0 {
 		return nil
 	}
-	if _, err := w.t.WriteAt(w.buf, w.bufAt); err != nil {
-		return fmt.Errorf("%s: offset %d: %w", w.t.Name(), w.bufAt, err)
+	if _, err := w.t.WriteAt(w.pend, w.pendAt); err != nil {
+		return fmt.Errorf("%s: offset %d: %w", w.t.Name(), w.pendAt, err)
 	}
-	w.written += int64(len(w.buf))
-	w.buf = w.buf[:0]
+	w.written += int64(len(w.pend))
+	if w.staged {
+		w.stage = w.pend[:0]
+	}
+	w.pend = nil
 	return nil
 }
 
@@ -335,7 +373,7 @@ func be64s(vals []uint64, n int) []byte {
 }
 
 // Written is how many bytes were written, metadata included.
-func (w *Writer) Written() int64 { return w.written + int64(len(w.buf)) }
+func (w *Writer) Written() int64 { return w.written + int64(len(w.pend)) }
 
 // Commit writes the last L2 table, the L1 table, the refcount table and
 // blocks and the header, then moves the image to its final name.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/internal/inflate"
@@ -28,6 +29,11 @@ type Stream struct {
 	next  *pendingGrain
 	last  int64 // guest offset of the last grain seen, for the order check
 	inf   inflate.Inflater
+	// payloads holds *[]byte of compressed grains: a grain read whole goes
+	// back once inflated, so a disk's bytes are not allocated (and zeroed)
+	// a second time on their way through.
+	payloads sync.Pool
+	marker   [sector]byte
 }
 
 // pendingGrain is a compressed grain read from the stream, not yet mapped.
@@ -35,9 +41,11 @@ type pendingGrain struct {
 	off     int64 // guest offset
 	at      int64 // stream offset of its marker
 	payload []byte
+	pooled  *[]byte // payload's buffer, from Stream.payloads
 	inflate sync.Once
 	data    []byte
 	err     error
+	whole   atomic.Bool // the run of the whole grain was read: payload is back in the pool
 }
 
 var _ block.Image = (*Stream)(nil)
@@ -108,7 +116,7 @@ func (s *Stream) skip(n int64) error {
 func (s *Stream) advance() error {
 	for s.next == nil && !s.eof {
 		at := s.pos
-		m := make([]byte, grainMarker)
+		m := s.marker[:grainMarker]
 		n, err := io.ReadFull(s.r, m)
 		s.pos += int64(n)
 		if n == 0 && errors.Is(err, io.EOF) {
@@ -121,7 +129,7 @@ func (s *Stream) advance() error {
 		le := binary.LittleEndian
 		val, size := le.Uint64(m), int64(le.Uint32(m[8:]))
 		if size == 0 {
-			rest := make([]byte, sector-grainMarker)
+			rest := s.marker[grainMarker:]
 			if err := s.readFull(rest); err != nil {
 				return err
 			}
@@ -150,7 +158,12 @@ func (s *Stream) advance() error {
 		if off <= s.last {
 			return block.Errorf(s.name, at, "grain at LBA %d comes after LBA %d: a stream must be in order", val, s.last/sector)
 		}
-		payload := make([]byte, size)
+		bp, _ := s.payloads.Get().(*[]byte)
+		if bp == nil || int64(cap(*bp)) < size {
+			b := make([]byte, max(size, s.grain+s.grain/8))
+			bp = &b
+		}
+		payload := (*bp)[:size]
 		if err := s.readFull(payload); err != nil {
 			return err
 		}
@@ -158,7 +171,7 @@ func (s *Stream) advance() error {
 			s.eof = true // the last grain's padding may be missing
 		}
 		s.last = off
-		s.next = &pendingGrain{off: off, at: at, payload: payload}
+		s.next = &pendingGrain{off: off, at: at, payload: payload, pooled: bp}
 	}
 	return nil
 }
@@ -186,7 +199,13 @@ func (s *Stream) Map(_ context.Context, off, max int64) (block.Run, error) {
 	}
 	return block.Run{Length: n, Kind: block.Data, Stored: int64(len(g.payload)), Read: func(_ context.Context, dst []byte) error {
 		if within == 0 && int64(len(dst)) == s.grain {
-			return s.inflate(g, dst)
+			// The only run of this grain: its payload is done with after this.
+			if g.whole.Swap(true) {
+				return block.Errorf(s.name, g.at, "grain at LBA %d read twice", g.off/sector)
+			}
+			err := s.inflate(g, dst)
+			s.payloads.Put(g.pooled)
+			return err
 		}
 		g.inflate.Do(func() {
 			g.data = make([]byte, s.grain)
