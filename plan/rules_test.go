@@ -427,3 +427,28 @@ func TestOfflineDiskAndPortMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanWithAnUnreadableDiskLoads: a disk whose file was not found has no
+// known capacity; its VM is blocked, and the plan still loads, so migrate
+// runs the other VMs (one bad VM never stops the others).
+func TestPlanWithAnUnreadableDiskLoads(t *testing.T) {
+	inv := discover.NewInventory()
+	lost := cleanVM("lost")
+	lost.Hardware.Disks[0].CapacityBytes, lost.Hardware.Disks[0].CapacityUnknown, lost.Hardware.Disks[0].File = 0, true, ""
+	inv.VMs = []discover.VM{cleanVM("ok"), lost}
+	p, err := NewPlan(inv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := yaml.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := UnmarshalPlan(b)
+	if err != nil {
+		t.Fatalf("a plan with one unreadable disk does not load: %v", err)
+	}
+	if back.VMs[0].Status == StatusBlocked || back.VMs[1].Status != StatusBlocked {
+		t.Errorf("statuses %s, %s: want the VM without its disk blocked, the other not", back.VMs[0].Status, back.VMs[1].Status)
+	}
+}

@@ -93,7 +93,7 @@ func (c CPU) VCPUs() int { return c.Sockets * c.Cores * c.Threads }
 type Disk struct {
 	Name          string `json:"name"`                   // DNS-1123, unique in the spec, e.g. disk0
 	Bus           string `json:"bus"`                    // virtio | sata | scsi | ide
-	CapacityBytes int64  `json:"capacityBytes"`          // guest-visible size
+	CapacityBytes int64  `json:"capacityBytes"`          // guest-visible size; 0 when the source did not say (the disk's own size is used)
 	Source        string `json:"source,omitempty"`       // source disk: "[datastore] vm/vm.vmdk" or a file path
 	SourceKey     int32  `json:"sourceKey,omitempty"`    // vSphere device key of the source disk
 	File          string `json:"file,omitempty"`         // file name in a pod VM image, e.g. disk0.qcow2
@@ -177,7 +177,7 @@ func (s *Spec) Validate() error {
 		default:
 			return bad(f+".bus", "%q: want virtio, sata, scsi or ide", d.Bus)
 		}
-		if d.CapacityBytes <= 0 {
+		if d.CapacityBytes < 0 {
 			return bad(f+".capacityBytes", "%d is not a disk size", d.CapacityBytes)
 		}
 		switch d.Cache {

@@ -37,7 +37,7 @@ func TestSpecValidate(t *testing.T) {
 		{"bad mode", func(s *Spec) { s.Mode = "fast" }, "mode"},
 		{"no disks", func(s *Spec) { s.Disks = nil }, "disks"},
 		{"bad bus", func(s *Spec) { s.Disks[0].Bus = "nvme" }, "disks[0].bus"},
-		{"zero size", func(s *Spec) { s.Disks[0].CapacityBytes = 0 }, "disks[0].capacityBytes"},
+		{"negative size", func(s *Spec) { s.Disks[0].CapacityBytes = -1 }, "disks[0].capacityBytes"},
 		{"bad cache", func(s *Spec) { s.Disks[0].Cache = "unsafe" }, "disks[0].cache"},
 		{"duplicate name", func(s *Spec) { s.NICs[0].Name = "disk0" }, "nics[0].name"},
 		{"bad model", func(s *Spec) { s.NICs[0].Model = "vmxnet3" }, "nics[0].model"},

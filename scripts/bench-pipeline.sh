@@ -79,7 +79,9 @@ div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else printf "%.2
 migrate_once() {
 	local src=$1 name=$2 dir=$work/$2
 	mkdir -p "$dir"
-	sed -e "s/^displayName = .*/displayName = \"$name\"/" -e "s|^scsi0:0.fileName = .*|scsi0:0.fileName = \"$src\"|" \
+	# discover reads only disks in the VM's own folder: link the source in.
+	ln -f "$src" "$dir/disk.vmdk"
+	sed -e "s/^displayName = .*/displayName = \"$name\"/" -e "s|^scsi0:0.fileName = .*|scsi0:0.fileName = \"disk.vmdk\"|" \
 		"$work/guest/guest.vmx" >"$dir/vm.vmx"
 	"$pm" discover --vmx "$dir/vm.vmx" --out "$dir/inventory.json" --progress never >/dev/null 2>"$work/stderr" ||
 		{ cat "$work/stderr" >&2; return 1; }
