@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Dict holds the keys of a .vmx-style file, lower-cased; a key given
@@ -124,6 +125,24 @@ func unescape(s string) string {
 			}
 		}
 		b.WriteByte(s[i])
+	}
+	return validUTF8(b.String())
+}
+
+// validUTF8 keeps escaped bytes that do not form UTF-8 as the Latin-1
+// characters they would be, so every value is text.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			r = rune(s[i])
+		}
+		b.WriteRune(r)
+		i += n
 	}
 	return b.String()
 }
