@@ -1,12 +1,9 @@
 package convert
 
 import (
-	"context"
 	"os"
-	"sync"
 	"testing"
 
-	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 )
 
@@ -30,32 +27,13 @@ func TestRealGuest(t *testing.T) {
 	}
 }
 
-var (
-	guestOnce sync.Once
-	guestDir  string
-	guestErr  error
-)
+// sharedGuest is the BIOS test guest, built once for the whole package.
+var sharedGuest = testguest.Shared{Prefix: "podvm-convert-guest-"}
 
-// testGuest builds the BIOS test guest once for the whole package.
-func testGuest(t *testing.T) *testguest.Guest {
-	t.Helper()
-	testtool.Require(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
-	guestOnce.Do(func() {
-		if guestDir, guestErr = os.MkdirTemp("", "podvm-convert-guest-"); guestErr != nil {
-			return
-		}
-		_, guestErr = testguest.Build(context.Background(), testguest.Options{OutDir: guestDir})
-	})
-	if guestErr != nil {
-		t.Fatalf("build test guest: %v", guestErr)
-	}
-	return &testguest.Guest{Dir: guestDir}
-}
+func testGuest(t *testing.T) *testguest.Guest { return sharedGuest.Get(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if guestDir != "" {
-		os.RemoveAll(guestDir)
-	}
+	sharedGuest.Remove()
 	os.Exit(code)
 }

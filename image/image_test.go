@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,33 +26,19 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-var (
-	guestOnce sync.Once
-	guestDir  string
-	guestErr  error
-)
+// sharedGuest is the bootable test guest, built once for the package.
+var sharedGuest = testguest.Shared{Prefix: "podvm-image-guest-", Options: testguest.Options{CacheDir: testenv.DefaultCacheDir()}}
 
-// testGuest builds the bootable test guest once for the package.
+// testGuest returns the test guest's folder.
 func testGuest(t *testing.T) string {
 	t.Helper()
-	testtool.Require(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "skopeo")
-	guestOnce.Do(func() {
-		guestDir, guestErr = os.MkdirTemp("", "podvm-image-guest-")
-		if guestErr == nil {
-			_, guestErr = testguest.Build(context.Background(), testguest.Options{OutDir: guestDir, CacheDir: testenv.DefaultCacheDir()})
-		}
-	})
-	if guestErr != nil {
-		t.Fatalf("build test guest: %v", guestErr)
-	}
-	return guestDir
+	testtool.Require(t, "skopeo")
+	return sharedGuest.Get(t).Dir
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if guestDir != "" {
-		os.RemoveAll(guestDir)
-	}
+	sharedGuest.Remove()
 	os.Exit(code)
 }
 

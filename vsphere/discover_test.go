@@ -28,9 +28,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	sim.Close()
-	if guestDir != "" {
-		os.RemoveAll(guestDir)
-	}
+	sharedGuest.Remove()
 	os.Exit(code)
 }
 

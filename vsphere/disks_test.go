@@ -2,42 +2,22 @@ package vsphere
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
-	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 )
 
-var (
-	guestOnce sync.Once
-	guestDir  string
-	guestErr  error
-)
+// sharedGuest is the BIOS test guest, built once for the whole package
+// (TestMain removes it).
+var sharedGuest = testguest.Shared{Prefix: "podvm-vsphere-guest-"}
 
-// testGuest builds the BIOS test guest once for the whole package (TestMain
-// removes it).
-func testGuest(t *testing.T) *testguest.Guest {
-	t.Helper()
-	testtool.Require(t, "qemu-img", "mkfs.vfat", "syslinux", "mcopy", "dpkg-deb")
-	guestOnce.Do(func() {
-		if guestDir, guestErr = os.MkdirTemp("", "podvm-vsphere-guest-"); guestErr != nil {
-			return
-		}
-		_, guestErr = testguest.Build(context.Background(), testguest.Options{OutDir: guestDir})
-	})
-	if guestErr != nil {
-		t.Fatalf("build test guest: %v", guestErr)
-	}
-	return &testguest.Guest{Dir: guestDir}
-}
+func testGuest(t *testing.T) *testguest.Guest { return sharedGuest.Get(t) }
 
 // startGuestVSphere serves a simulator whose VMs' first disk is the test
 // guest.
