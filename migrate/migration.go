@@ -25,6 +25,7 @@ import (
 const (
 	TargetRuntime  = "runtime"
 	TargetKubeVirt = "kubevirt"
+	TargetPods     = "pods" // pods on nodes that run the node agent
 )
 
 // How vSphere disks are read.
@@ -44,7 +45,7 @@ type Config struct {
 	Paths convert.PathPolicy
 	Run   Options // run directory, bounds, retries, VMs, progress
 
-	Target   string // runtime (default) | kubevirt
+	Target   string // runtime (default) | kubevirt | pods
 	Transfer string // datastore (default) | export
 	// SourcePowerOff shuts each vSphere source VM down before its disks
 	// are read.
@@ -73,7 +74,8 @@ type RuntimeConfig struct {
 	Log                      *slog.Logger
 }
 
-// KubeVirtConfig reaches a KubeVirt cluster and the registry it pulls from.
+// KubeVirtConfig reaches a KubeVirt cluster (or, for the pods target, any
+// cluster with pod VM nodes) and the registry it pulls from.
 type KubeVirtConfig struct {
 	Kubeconfig  string
 	Registry    string // HOST[:PORT]/PREFIX
@@ -144,6 +146,21 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 			Options: kubevirt.Options{Namespace: k.Namespace, RunStrategy: k.RunStrategy}, ReadyTimeout: cfg.ReadyTimeout, WorkDir: work, Compress: cfg.Compress}
 		// Guest conversion runs here, not on the cluster: KVM for its
 		// appliance only when asked for.
+		disks.ApplianceAccel = func(context.Context) string {
+			if cfg.Runtime.Accel == host.AccelKVM {
+				return host.AccelKVM
+			}
+			return host.AccelTCG
+		}
+	case TargetPods:
+		k := cfg.KubeVirt
+		client, err := kubevirt.NewClient(k.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		verify := k.TLSVerify
+		target = &PodsTarget{Client: client.Kube, Registry: k.Registry, RegistryOpts: image.RegistryOptions{TLSVerify: &verify},
+			Namespace: k.Namespace, ReadyTimeout: cfg.ReadyTimeout, WorkDir: work, Compress: cfg.Compress}
 		disks.ApplianceAccel = func(context.Context) string {
 			if cfg.Runtime.Accel == host.AccelKVM {
 				return host.AccelKVM
@@ -231,8 +248,12 @@ func (c *Config) check() error {
 		if c.KubeVirt.Registry == "" {
 			return bad("--target kubevirt needs --registry HOST/PREFIX: the cluster pulls the pod VM images from there")
 		}
+	case TargetPods:
+		if c.KubeVirt.Registry == "" {
+			return bad("--target pods needs --registry HOST/PREFIX: the nodes pull the pod VM images from there")
+		}
 	default:
-		return bad("--target %q: want runtime or kubevirt", c.Target)
+		return bad("--target %q: want runtime, kubevirt or pods", c.Target)
 	}
 	if c.SourcePowerOff && c.VSphere.URL == "" {
 		return bad("--source-power-off needs the vSphere connection (--url or GOVC_URL)")

@@ -31,19 +31,14 @@ var _ Target = (*KubeVirtTarget)(nil)
 
 // ImageRef is docker://REGISTRY/NAME:latest, where the image is pushed.
 func (t *KubeVirtTarget) ImageRef(_, name string) string {
-	return "docker://" + strings.TrimSuffix(t.Registry, "/") + "/" + name + ":latest"
+	return registryRef(t.Registry, name)
 }
 
-// Package builds the image and pushes it to the registry.
+// Package builds the image and pushes it to the registry. The VM pulls
+// the image by digest, so a rebuilt image is never mistaken for the one a
+// running VM already has.
 func (t *KubeVirtTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
-	pr, err := buildImage(ctx, vm, disks, ref, t.WorkDir, t.RegistryOpts, t.Compress)
-	if err != nil {
-		return nil, err
-	}
-	// The VM pulls the image by digest, so a rebuilt image is never
-	// mistaken for the one a running VM already has.
-	pr.Ref = strings.TrimSuffix(ref, ":latest") + "@" + pr.Digest
-	return pr, nil
+	return pushImage(ctx, vm, disks, ref, t.WorkDir, t.RegistryOpts, t.Compress)
 }
 
 // ImageOK checks the registry still holds the image that was pushed.

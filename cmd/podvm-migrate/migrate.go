@@ -62,10 +62,10 @@ convert disk reads them:
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "runtime", "where pod VMs run: runtime (the included libvirt runtime) or kubevirt (--kubeconfig)")
-	fl.StringVar(&f.registry, "registry", "", "kubevirt: HOST[:PORT]/PREFIX the pod VM images are pushed to and pulled from")
-	fl.BoolVar(&f.registryTLSVerify, "registry-tls-verify", true, "kubevirt: verify the registry's TLS certificate (false also allows plain HTTP)")
-	fl.StringVar(&f.namespace, "namespace", "default", "kubevirt: namespace of the VirtualMachines")
+	fl.StringVar(&f.target, "target", "runtime", "where pod VMs run: runtime (the included libvirt runtime), kubevirt (--kubeconfig), or pods (--kubeconfig: a Pod per VM on nodes that run 'podvm-migrate node')")
+	fl.StringVar(&f.registry, "registry", "", "kubevirt, pods: HOST[:PORT]/PREFIX the pod VM images are pushed to and pulled from")
+	fl.BoolVar(&f.registryTLSVerify, "registry-tls-verify", true, "kubevirt, pods: verify the registry's TLS certificate (false also allows plain HTTP)")
+	fl.StringVar(&f.namespace, "namespace", "default", "kubevirt, pods: namespace of the VirtualMachines or Pods")
 	fl.StringVar(&f.runStrategy, "run-strategy", "Always", "kubevirt: run strategy of the VirtualMachines")
 	fl.StringVar(&f.runDir, "run-dir", "", "run directory: journal, disks, images, report (default ./run-<plan name>)")
 	fl.IntVar(&f.parallel, "parallel", 2, "VMs migrated at once")
