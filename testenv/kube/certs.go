@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -8,8 +10,10 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/testenv/internal/selfsigned"
 )
@@ -23,6 +27,11 @@ type kubeSecrets struct {
 	SAKeyFile, SAPubFile  string // service-account signing key and public key
 	TokenFile             string
 	AdminToken, UserToken string
+	// KubeletCertFile and KubeletKeyFile are the client certificate the
+	// API server shows a kubelet (a node agent) for logs; self-signed, so
+	// it is also the CA a kubelet verifies it with. Its user is in
+	// system:masters.
+	KubeletCertFile, KubeletKeyFile string
 }
 
 // Users in the static token file.
@@ -37,7 +46,8 @@ func writeKubeSecrets(dir string) (*kubeSecrets, error) {
 	s := &kubeSecrets{
 		CertFile: filepath.Join(dir, "serving.crt"), KeyFile: filepath.Join(dir, "serving.key"),
 		SAKeyFile: filepath.Join(dir, "sa.key"), SAPubFile: filepath.Join(dir, "sa.pub"),
-		TokenFile: filepath.Join(dir, "tokens.csv"),
+		TokenFile:       filepath.Join(dir, "tokens.csv"),
+		KubeletCertFile: filepath.Join(dir, "kubelet-client.crt"), KubeletKeyFile: filepath.Join(dir, "kubelet-client.key"),
 	}
 	certPEM, keyPEM, err := selfsigned.PEM(pkix.Name{CommonName: "podvm-testenv kube-apiserver"},
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"}, selfsigned.LoopbackIPs())
@@ -53,6 +63,10 @@ func writeKubeSecrets(dir string) (*kubeSecrets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service-account key: %w", err)
 	}
+	kubeletCert, kubeletKey, err := clientCertPEM(pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}})
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
+	}
 	s.AdminToken, s.UserToken = randomToken(), randomToken()
 	tokens := fmt.Sprintf("%s,%s,%s-uid,\"system:masters\"\n%s,%s,%s-uid\n",
 		s.AdminToken, kubeAdminUser, kubeAdminUser, s.UserToken, kubePlainUser, kubePlainUser)
@@ -65,6 +79,8 @@ func writeKubeSecrets(dir string) (*kubeSecrets, error) {
 		{s.SAKeyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})},
 		{s.SAPubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub})},
 		{s.TokenFile, []byte(tokens)},
+		{s.KubeletCertFile, kubeletCert},
+		{s.KubeletKeyFile, kubeletKey},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
@@ -78,4 +94,33 @@ func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return hex.EncodeToString(b)
+}
+
+// clientCertPEM makes a self-signed client certificate (its own CA),
+// valid for a week.
+func clientCertPEM(subject pkix.Name) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: subject,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(7 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 }

@@ -55,13 +55,16 @@ type Timings struct {
 
 // Server is a running etcd + kube-apiserver pair on loopback.
 type Server struct {
-	Dir            string  `json:"dir"`
-	URL            string  `json:"url"`            // https://127.0.0.1:PORT
-	Kubeconfig     string  `json:"kubeconfig"`     // admin (system:masters)
-	UserKubeconfig string  `json:"userKubeconfig"` // an authenticated user with no permissions
-	EtcdURL        string  `json:"etcdURL"`
-	CRDs           bool    `json:"crds"`
-	Timings        Timings `json:"timings"`
+	Dir            string `json:"dir"`
+	URL            string `json:"url"`            // https://127.0.0.1:PORT
+	Kubeconfig     string `json:"kubeconfig"`     // admin (system:masters)
+	UserKubeconfig string `json:"userKubeconfig"` // an authenticated user with no permissions
+	EtcdURL        string `json:"etcdURL"`
+	// KubeletClientCA verifies the client certificate kube-apiserver shows
+	// kubelets (node agents: podvm-migrate node --client-ca-file).
+	KubeletClientCA string  `json:"kubeletClientCA"`
+	CRDs            bool    `json:"crds"`
+	Timings         Timings `json:"timings"`
 
 	secrets *kubeSecrets
 	procs   []kubeProc
@@ -147,6 +150,7 @@ func Start(ctx context.Context, o Options) (k *Server, err error) {
 		"--service-account-issuer", kubeIssuer, "--api-audiences", kubeIssuer,
 		"--service-cluster-ip-range", "10.96.0.0/24", "--allow-privileged",
 		"--enable-priority-and-fairness=false", "--profiling=false", "--endpoint-reconciler-type", "none",
+		"--kubelet-client-certificate", s.KubeletCertFile, "--kubelet-client-key", s.KubeletKeyFile,
 	); err != nil {
 		return nil, err
 	}
@@ -157,6 +161,7 @@ func Start(ctx context.Context, o Options) (k *Server, err error) {
 	}
 	k.Timings.APIServer = time.Since(t)
 
+	k.KubeletClientCA = s.KubeletCertFile
 	k.Kubeconfig = filepath.Join(k.Dir, "kubeconfig")
 	k.UserKubeconfig = filepath.Join(k.Dir, "kubeconfig-nobody")
 	if err := k.writeKubeconfig(k.Kubeconfig, kubeAdminUser, s.AdminToken); err != nil {
