@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 func nodeReady(n *corev1.Node) (corev1.ConditionStatus, string) {
@@ -125,5 +128,41 @@ func TestPodBootFailureSaysWhy(t *testing.T) {
 	cs := p.Status.ContainerStatuses
 	if len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.Reason != ReasonBootFailed || cs[0].State.Terminated.ExitCode == 0 {
 		t.Errorf("container status %+v, want terminated with %s and a non-zero exit code", cs, ReasonBootFailed)
+	}
+}
+
+// TestKubeletAPIAuthenticates: the agent's kubelet API serves the API
+// server (its client certificate) and authorized users only.
+func TestKubeletAPIAuthenticates(t *testing.T) {
+	w := getWorld(t)
+	_, addr := w.startAgent(t, "t19-auth")
+	nobody, err := clientcmd.BuildConfigFromFlags("", w.kube.UserKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent's certificate is self-signed, as a kubelet's usually is.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for _, c := range []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"no credentials", "", http.StatusUnauthorized},
+		{"a user without permissions", nobody.BearerToken, http.StatusForbidden},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/containerLogs/default/any/vm", nil)
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("status %s, want %d", resp.Status, c.want)
+			}
+		})
 	}
 }

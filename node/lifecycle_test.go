@@ -63,7 +63,7 @@ func TestPodVMLifecycle(t *testing.T) {
 	w := getWorld(t)
 	img := w.guestImage(t)
 	const nodeName = "t19-life"
-	stop := w.startAgent(t, nodeName)
+	stop, _ := w.startAgent(t, nodeName)
 	ns := w.namespace(t, "t19-life")
 	pod := podVMPod(ns, "guest", nodeName, img)
 	created, err := w.client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})

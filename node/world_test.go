@@ -219,8 +219,10 @@ func (w *world) close() {
 type agentOpt func(*Config)
 
 // startAgent runs an agent for node name until the returned stop is
-// called (or the test ends) and waits until its controllers run.
-func (w *world) startAgent(t *testing.T, name string, opts ...agentOpt) (stop func()) {
+// called (or the test ends) and waits until its controllers run. The
+// kubelet API is on the returned address, authenticating the API server
+// by its kubelet client certificate.
+func (w *world) startAgent(t *testing.T, name string, opts ...agentOpt) (stop func(), addr string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -231,6 +233,7 @@ func (w *world) startAgent(t *testing.T, name string, opts ...agentOpt) (stop fu
 	logw := &testLog{t: t}
 	cfg := Config{NodeName: name, Client: w.client, StateDir: w.state, NodeIP: "127.0.0.1",
 		ListenAddr: "127.0.0.1:" + strconv.Itoa(port), InsecureRegistries: []string{w.reg.Addr},
+		ClientCAFile:   w.kube.KubeletClientCA,
 		StatusInterval: 300 * time.Millisecond, Log: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	for _, o := range opts {
 		o(&cfg)
@@ -256,7 +259,7 @@ func (w *world) startAgent(t *testing.T, name string, opts ...agentOpt) (stop fu
 	if err := a.WaitReady(ctx, 2*time.Minute); err != nil {
 		t.Fatalf("agent %s not ready: %v", name, err)
 	}
-	return stop
+	return stop, cfg.ListenAddr
 }
 
 // testLog sends the agent's log to the test until the agent stops.
