@@ -124,3 +124,40 @@ func TestPodVMLifecycle(t *testing.T) {
 		t.Fatalf("after delete: pod VM still listed: %v (%v)", still, err)
 	}
 }
+
+// TestRestartPolicy: a guest that powers off completes the pod under
+// Never and is booted again under Always, as a kubelet restarts a
+// container.
+func TestRestartPolicy(t *testing.T) {
+	if os.Getenv(slowTests) == "" {
+		t.Skip("boots the test guest; set " + slowTests + "=1")
+	}
+	w := getWorld(t)
+	img := w.powerOffImage(t)
+	const nodeName = "t19-restart"
+	w.startAgent(t, nodeName)
+	ns := w.namespace(t, "t19-restart")
+	for _, policy := range []corev1.RestartPolicy{corev1.RestartPolicyNever, corev1.RestartPolicyAlways} {
+		pod := podVMPod(ns, strings.ToLower(string(policy)), nodeName, img)
+		pod.Spec.RestartPolicy = policy
+		if _, err := w.client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := w.waitPod(t, ns, "never", 5*time.Minute, func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	cs := p.Status.ContainerStatuses
+	if len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 0 || cs[0].State.Terminated.Reason != ReasonCompleted || cs[0].RestartCount != 0 {
+		t.Errorf("restartPolicy Never: container status %+v, want terminated %s with exit code 0 and no restarts", cs, ReasonCompleted)
+	}
+	p = w.waitPod(t, ns, "always", 5*time.Minute, func(p *corev1.Pod) bool {
+		cs := p.Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].RestartCount >= 1
+	})
+	cs = p.Status.ContainerStatuses
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		t.Errorf("restartPolicy Always: phase %s, want the pod kept alive", p.Status.Phase)
+	}
+	if lt := cs[0].LastTerminationState.Terminated; lt == nil || lt.Reason != ReasonCompleted {
+		t.Errorf("restartPolicy Always: last termination %+v, want %s", cs[0].LastTerminationState, ReasonCompleted)
+	}
+}

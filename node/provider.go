@@ -26,9 +26,10 @@ type Provider struct {
 	cfg     *Config
 	secrets corev1listers.SecretLister
 
-	mu   sync.Mutex
-	pods map[string]*podVM // by namespace/name
-	rt   *runtime.Runtime  // shared connection for status reads; reopened after a failure
+	mu    sync.Mutex
+	pods  map[string]*podVM      // by namespace/name
+	rt    *runtime.Runtime       // shared connection for status reads; reopened after a failure
+	pulls map[string]*sync.Mutex // one per image reference being taken in
 }
 
 var _ node.PodLifecycleHandler = (*Provider)(nil)
@@ -44,7 +45,22 @@ type podVM struct {
 }
 
 func newProvider(cfg *Config, secrets corev1listers.SecretLister) *Provider {
-	return &Provider{cfg: cfg, secrets: secrets, pods: map[string]*podVM{}}
+	return &Provider{cfg: cfg, secrets: secrets, pods: map[string]*podVM{}, pulls: map[string]*sync.Mutex{}}
+}
+
+// lockImage serializes taking one image into the runtime's store; the
+// returned unlock may be called more than once.
+func (p *Provider) lockImage(ref string) (unlock func()) {
+	p.mu.Lock()
+	m, ok := p.pulls[ref]
+	if !ok {
+		m = &sync.Mutex{}
+		p.pulls[ref] = m
+	}
+	p.mu.Unlock()
+	m.Lock()
+	var once sync.Once
+	return func() { once.Do(m.Unlock) }
 }
 
 func podKey(ns, name string) string { return ns + "/" + name }

@@ -204,14 +204,23 @@ func (p *Provider) boot(ctx context.Context, v *podVM) (<-chan error, error) {
 		Ready: mode, ReadyLine: line, WaitReady: true, ReadyTimeout: 24 * time.Hour,
 	}
 	started := make(chan struct{})
-	handlers := runtime.DefaultHandlers().InsertBefore(runtime.WaitReadyHandler, runtime.Handler{
-		Name: "report-running",
-		Fn:   func(context.Context, *runtime.Machine) error { close(started); return nil },
-	})
+	// Two pods of one image must not take it into the store at the same
+	// time: the runtime unpacks it into one folder.
+	unlock := p.lockImage(ref)
+	handlers := runtime.DefaultHandlers().
+		InsertBefore(runtime.ResolveAccelHandler, runtime.Handler{
+			Name: "image-taken-in",
+			Fn:   func(context.Context, *runtime.Machine) error { unlock(); return nil },
+		}).
+		InsertBefore(runtime.WaitReadyHandler, runtime.Handler{
+			Name: "report-running",
+			Fn:   func(context.Context, *runtime.Machine) error { close(started); return nil },
+		})
 	res := make(chan error, 1)
 	go func() {
 		defer rt.Close()
 		_, err := rt.NewMachine(cfg, runtime.WithHandlers(handlers)).Start(ctx)
+		unlock()
 		res <- err
 	}()
 	p.cfg.Log.Info("booting pod VM", "pod", podKey(pod.Namespace, pod.Name), "vm", v.vm, "image", ref,
@@ -290,6 +299,11 @@ func (p *Provider) follow(ctx context.Context, v *podVM, vm *runtime.PodVM, read
 				if err := <-ready; err != nil {
 					readyErr = err
 				}
+			}
+			// A guest that prints its line and powers off at once may stop
+			// before the readiness wait reads the line: the log decides.
+			if !isReady && (mode == "" || mode == runtime.ReadySerial) && serialHas(vm.SerialLog, line) {
+				isReady = true
 			}
 			return notReadyErr(isReady, readyErr)
 		}

@@ -45,6 +45,7 @@ type world struct {
 	reg    *registry.Server
 	state  string
 	guest  string // HOST:PORT/REPO:TAG of the test guest's pod VM image
+	offImg string // the same guest powering off after its readiness line
 	dirs   []string
 }
 
@@ -117,9 +118,23 @@ func newWorld() (w *world, err error) {
 // returns its name as a pod gives it, once per test binary.
 func (w *world) guestImage(t *testing.T) string {
 	t.Helper()
-	if w.guest != "" {
-		return w.guest
+	if w.guest == "" {
+		w.guest = w.pushGuest(t, "podvm/guest:v1", false)
 	}
+	return w.guest
+}
+
+// powerOffImage is the test guest that powers off once it is ready.
+func (w *world) powerOffImage(t *testing.T) string {
+	t.Helper()
+	if w.offImg == "" {
+		w.offImg = w.pushGuest(t, "podvm/guest-off:v1", true)
+	}
+	return w.offImg
+}
+
+func (w *world) pushGuest(t *testing.T, repoTag string, powerOff bool) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "podvm-node-guest-")
@@ -127,18 +142,17 @@ func (w *world) guestImage(t *testing.T) string {
 		t.Fatal(err)
 	}
 	w.dirs = append(w.dirs, dir)
-	if _, err := testguest.Build(ctx, testguest.Options{OutDir: dir, CacheDir: testenv.DefaultCacheDir()}); err != nil {
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: dir, CacheDir: testenv.DefaultCacheDir(), PowerOff: powerOff}); err != nil {
 		t.Fatalf("build the test guest: %v", err)
 	}
 	spec := podvm.DefaultSpec("guest", 0)
 	spec.MemoryMiB = 256
 	no := false
 	if _, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(dir, testguest.Raw)}, Spec: &spec,
-		To: w.reg.Ref("podvm/guest:v1"), Registry: image.RegistryOptions{TLSVerify: &no}, WorkDir: dir}); err != nil {
+		To: w.reg.Ref(repoTag), Registry: image.RegistryOptions{TLSVerify: &no}, WorkDir: dir}); err != nil {
 		t.Fatalf("push the test guest: %v", err)
 	}
-	w.guest = w.reg.Addr + "/podvm/guest:v1"
-	return w.guest
+	return w.reg.Addr + "/" + repoTag
 }
 
 // plainImage pushes an OCI image with one empty layer and no pod VM spec
