@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
@@ -41,6 +43,9 @@ Stopping the agent leaves the pod VMs running; the next start adopts them
 The cluster comes from --kubeconfig ($KUBECONFIG, else ~/.kube/config).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.NodeName == "" {
+				return usageError{errors.New("--node-name is required: the name of the Node this host registers as")}
+			}
 			c, err := kubevirt.NewClient(g.kubeconfig)
 			if err != nil {
 				return err
@@ -62,7 +67,6 @@ The cluster comes from --kubeconfig ($KUBECONFIG, else ~/.kube/config).`,
 	f.StringVar(&cfg.ServingKey, "tls-private-key-file", "", "its key")
 	f.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "CA of the API server's kubelet client certificate; requests are then authorized with SubjectAccessReviews (default: no authentication)")
 	f.IntVar(&cfg.MaxPods, "max-pods", 110, "the pods capacity of the node")
-	_ = cmd.MarkFlagRequired("node-name")
 	rf.register(f)
 	return cmd
 }
