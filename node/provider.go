@@ -30,6 +30,8 @@ type Provider struct {
 	pods  map[string]*podVM      // by namespace/name
 	rt    *runtime.Runtime       // shared connection for status reads; reopened after a failure
 	pulls map[string]*sync.Mutex // one per image reference being taken in
+	// removals are the pod VMs being stopped and removed after DeletePod.
+	removals sync.WaitGroup
 }
 
 var _ node.PodLifecycleHandler = (*Provider)(nil)
@@ -40,6 +42,7 @@ type podVM struct {
 	vm       string      // runtime's pod VM name
 	status   corev1.PodStatus
 	restarts int32
+	deleting bool // DeletePod started removing it
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -146,22 +149,50 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 	return p.saveRecord(record{Pod: v.pod, VM: v.vm, RestartCount: v.restarts})
 }
 
-// DeletePod stops the pod VM (ACPI shutdown within the pod's grace
-// period, at most 30 s, then power off) and removes it and its record.
+// DeletePod starts removing the pod: its pod VM is stopped (ACPI
+// shutdown within the pod's grace period, at most 30 s, then power off)
+// and removed with its record in the background, as a kubelet kills a
+// container, while nodeutil removes the pod from the API server after the
+// grace period. It may be called again meanwhile.
 func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	key := podKey(pod.Namespace, pod.Name)
 	p.mu.Lock()
 	v, ok := p.pods[key]
+	deleting := ok && v.deleting
+	if ok {
+		v.deleting = true
+	}
 	p.mu.Unlock()
 	if !ok {
 		return errdefs.NotFoundf("pod %s/%s is not on this node", pod.Namespace, pod.Name)
 	}
-	v.cancel()
-	<-v.done
+	if deleting {
+		return nil
+	}
 	grace := 30 * time.Second
 	if s := pod.DeletionGracePeriodSeconds; s != nil && time.Duration(*s)*time.Second < grace {
-		grace = time.Duration(*s) * time.Second
+		grace = time.Duration(max(*s, 0)) * time.Second
 	}
+	p.removals.Add(1)
+	go func() {
+		defer p.removals.Done()
+		if err := p.remove(context.WithoutCancel(ctx), key, v, grace); err != nil {
+			// The record stays: the next start of the agent adopts the pod
+			// VM, and nodeutil deletes it again as a pod it no longer has.
+			p.cfg.Log.Error("pod VM not removed", "pod", key, "vm", v.vm, "err", err)
+			p.mu.Lock()
+			v.deleting = false
+			p.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// remove stops the worker and the pod VM, and removes the pod VM and the
+// record.
+func (p *Provider) remove(ctx context.Context, key string, v *podVM, grace time.Duration) error {
+	v.cancel()
+	<-v.done
 	rt, err := p.openRuntime(ctx, runtime.RegistryOptions{})
 	if err != nil {
 		return fmt.Errorf("pod %s: remove pod VM %s: %w", key, v.vm, err)
@@ -280,6 +311,7 @@ func (p *Provider) close() {
 		v.cancel()
 		<-v.done
 	}
+	p.removals.Wait()
 	p.mu.Lock()
 	if p.rt != nil {
 		p.rt.Close()
