@@ -161,3 +161,39 @@ func TestRestartPolicy(t *testing.T) {
 		t.Errorf("restartPolicy Always: last termination %+v, want %s", cs[0].LastTerminationState, ReasonCompleted)
 	}
 }
+
+// TestPodDeletedWhileAgentDown: a pod deleted while its agent was stopped
+// has its pod VM removed when the agent starts again.
+func TestPodDeletedWhileAgentDown(t *testing.T) {
+	if os.Getenv(slowTests) == "" {
+		t.Skip("boots the test guest; set " + slowTests + "=1")
+	}
+	w := getWorld(t)
+	img := w.guestImage(t)
+	const nodeName = "t19-gone"
+	stop, _ := w.startAgent(t, nodeName)
+	ns := w.namespace(t, "t19-gone")
+	created, err := w.client.CoreV1().Pods(ns).Create(context.Background(), podVMPod(ns, "guest", nodeName, img), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.waitPod(t, ns, "guest", 5*time.Minute, podReady)
+	stop()
+	zero := int64(0)
+	if err := w.client.CoreV1().Pods(ns).Delete(context.Background(), "guest", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.runtimeVM(t, VMName(created)); !ok {
+		t.Fatal("the pod VM went with the agent; it should outlive it")
+	}
+	w.startAgent(t, nodeName)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(context.Context) (bool, error) {
+		_, still := w.runtimeVM(t, VMName(created))
+		return !still, nil
+	})
+	if err != nil {
+		t.Fatalf("the pod VM of the deleted pod is still there after the agent restarted: %v", err)
+	}
+}
