@@ -107,6 +107,11 @@ func TestPodWithPlainImageFails(t *testing.T) {
 	if cs := p.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Waiting == nil || cs[0].State.Waiting.Reason != ReasonNotPodVMImage {
 		t.Errorf("container status %+v, want waiting with %s", cs, ReasonNotPodVMImage)
 	}
+	// 'kubectl logs' says there is nothing to show yet, through the API server.
+	_, err := w.client.CoreV1().Pods(ns).GetLogs("web", &corev1.PodLogOptions{}).Stream(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "has not started yet") {
+		t.Errorf("logs of a pod without a pod VM: %v, want an error saying it has not started yet", err)
+	}
 }
 
 func TestPodBootFailureSaysWhy(t *testing.T) {

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -33,6 +34,10 @@ func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 	rt, err := p.openRuntime(ctx, runtime.RegistryOptions{})
 	if err != nil {
 		return nil, err
+	}
+	if _, err := rt.Get(ctx, v.vm); errors.Is(err, runtime.ErrNotFound) {
+		rt.Close()
+		return nil, errdefs.InvalidInputf("pod %s/%s: its pod VM has not started yet (see the pod's status)", namespace, podName)
 	}
 	if !opts.Follow {
 		defer rt.Close()
