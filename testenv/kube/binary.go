@@ -29,16 +29,28 @@ const kubeToolsModule = "tools/kube-apiserver"
 // (parallel test binaries) wait for one build through a lock file. built
 // says whether this call built it.
 func APIServerPath(ctx context.Context, cacheDir string, log func(string, ...any)) (path string, built bool, err error) {
+	return binaryPath(ctx, cacheDir, "kube-apiserver", log)
+}
+
+// SchedulerPath is APIServerPath for kube-scheduler, built from the same
+// tools module (seconds once kube-apiserver was built: they share most
+// packages).
+func SchedulerPath(ctx context.Context, cacheDir string, log func(string, ...any)) (path string, built bool, err error) {
+	return binaryPath(ctx, cacheDir, "kube-scheduler", log)
+}
+
+// binaryPath finds or builds k8s.io/kubernetes/cmd/NAME of Version.
+func binaryPath(ctx context.Context, cacheDir, name string, log func(string, ...any)) (path string, built bool, err error) {
 	if log == nil {
 		log = func(string, ...any) {}
 	}
-	dir := filepath.Join(cacheDir, "kube-apiserver", Version)
-	path = filepath.Join(dir, "kube-apiserver")
+	dir := filepath.Join(cacheDir, name, Version)
+	path = filepath.Join(dir, name)
 	if isExecutable(path) {
 		return path, false, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", false, fmt.Errorf("kube-apiserver: cache: %w", err)
+		return "", false, fmt.Errorf("%s: cache: %w", name, err)
 	}
 	unlock, err := lockFile(ctx, filepath.Join(dir, ".lock"))
 	if err != nil {
@@ -53,24 +65,24 @@ func APIServerPath(ctx context.Context, cacheDir string, log func(string, ...any
 		return "", false, err
 	}
 	start := time.Now()
-	log("building kube-apiserver %s from %s (once; several minutes)", Version, src)
+	log("building %s %s from %s (once; up to several minutes)", name, Version, src)
 	tmp := path + ".tmp"
 	pkgVersion := "k8s.io/component-base/version"
 	ldflags := fmt.Sprintf("-s -w -X %[1]s.gitVersion=%[2]s -X %[1]s.gitMajor=1 -X %[1]s.gitMinor=%[3]s -X %[1]s.gitTreeState=clean",
 		pkgVersion, Version, strings.Split(Version, ".")[1])
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", tmp, "k8s.io/kubernetes/cmd/kube-apiserver")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", tmp, "k8s.io/kubernetes/cmd/"+name)
 	cmd.Dir = src
 	// A static, cgo-free binary, and none of the main module's build
 	// settings (its tags and CGO_ENABLED=1 would only change the cache key).
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly -buildvcs=false", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		_ = os.Remove(tmp)
-		return "", false, fmt.Errorf("kube-apiserver: go build in %s: %w: %s", src, err, tail(out, 2000))
+		return "", false, fmt.Errorf("%s: go build in %s: %w: %s", name, src, err, tail(out, 2000))
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return "", false, fmt.Errorf("kube-apiserver: %w", err)
+		return "", false, fmt.Errorf("%s: %w", name, err)
 	}
-	log("built kube-apiserver in %s", time.Since(start).Round(time.Second))
+	log("built %s in %s", name, time.Since(start).Round(time.Second))
 	return path, true, nil
 }
 

@@ -40,6 +40,9 @@ type Options struct {
 	CacheDir  string // where the kube-apiserver binary is cached; testenv.DefaultCacheDir() when empty
 	APIServer string // a kube-apiserver binary to use instead of the cached build
 	NoCRDs    bool   // leave the KubeVirt CRDs out (an API server without KubeVirt)
+	// Scheduler also runs kube-scheduler (built from the same tools
+	// module), which binds pods to nodes; no other controller runs.
+	Scheduler bool
 	Log       func(format string, args ...any)
 }
 
@@ -50,6 +53,7 @@ type Timings struct {
 	Etcd      time.Duration `json:"etcd"`      // etcd answering /health
 	APIServer time.Duration `json:"apiserver"` // kube-apiserver answering /readyz
 	CRDs      time.Duration `json:"crds"`      // KubeVirt CRDs established
+	Scheduler time.Duration `json:"scheduler"` // kube-scheduler answering /healthz (with Options.Scheduler)
 	Total     time.Duration `json:"total"`
 }
 
@@ -64,6 +68,7 @@ type Server struct {
 	// kubelets (node agents: podvm-migrate node --client-ca-file).
 	KubeletClientCA string  `json:"kubeletClientCA"`
 	CRDs            bool    `json:"crds"`
+	Scheduler       bool    `json:"scheduler"` // kube-scheduler runs (Options.Scheduler)
 	Timings         Timings `json:"timings"`
 
 	secrets *kubeSecrets
@@ -171,6 +176,27 @@ func Start(ctx context.Context, o Options) (k *Server, err error) {
 		return nil, err
 	}
 
+	if o.Scheduler {
+		t = time.Now()
+		sched, _, err := SchedulerPath(ctx, o.CacheDir, log)
+		if err != nil {
+			return nil, err
+		}
+		sp, err := freePorts(1)
+		if err != nil {
+			return nil, fmt.Errorf("kube: %w", err)
+		}
+		if err := k.startProcess("kube-scheduler", sched, "--kubeconfig", k.Kubeconfig, "--leader-elect=false",
+			"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(sp[0]),
+			"--tls-cert-file", s.CertFile, "--tls-private-key-file", s.KeyFile); err != nil {
+			return nil, err
+		}
+		if err := k.waitHTTP(ctx, "kube-scheduler", "https://127.0.0.1:"+strconv.Itoa(sp[0])+"/healthz", pool, ""); err != nil {
+			return nil, err
+		}
+		k.Scheduler = true
+		k.Timings.Scheduler = time.Since(t)
+	}
 	if !o.NoCRDs {
 		t = time.Now()
 		if err := InstallKubeVirtCRDs(ctx, k.RESTConfig()); err != nil {
@@ -310,6 +336,6 @@ func freePorts(n int) ([]int, error) {
 func (t Timings) MarshalJSON() ([]byte, error) {
 	r := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 	return json.Marshal(map[string]any{
-		"binary": r(t.Binary), "built": t.Built, "etcd": r(t.Etcd), "apiserver": r(t.APIServer), "crds": r(t.CRDs), "total": r(t.Total),
+		"binary": r(t.Binary), "built": t.Built, "etcd": r(t.Etcd), "apiserver": r(t.APIServer), "crds": r(t.CRDs), "scheduler": r(t.Scheduler), "total": r(t.Total),
 	})
 }
