@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -195,5 +196,43 @@ func TestPodDeletedWhileAgentDown(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("the pod VM of the deleted pod is still there after the agent restarted: %v", err)
+	}
+}
+
+// TestSchedulerSpreadsPodsOverTwoAgents: two agents on one host are two
+// nodes; kube-scheduler places two pod VM pods, one on each.
+func TestSchedulerSpreadsPodsOverTwoAgents(t *testing.T) {
+	if os.Getenv(slowTests) == "" {
+		t.Skip("boots the test guest twice; set " + slowTests + "=1")
+	}
+	w := getWorld(t)
+	img := w.guestImage(t)
+	nodes := []string{"t19-a", "t19-b"}
+	for _, n := range nodes {
+		w.startAgent(t, n)
+	}
+	ns := w.namespace(t, "t19-sched")
+	for _, name := range []string{"one", "two"} {
+		pod := podVMPod(ns, name, "", img)
+		// The API server taints new nodes not-ready and no node lifecycle
+		// controller runs here to lift it.
+		pod.Spec.Tolerations = append(pod.Spec.Tolerations, corev1.Toleration{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+		// Only this test's nodes: the other tests' nodes stay registered.
+		pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: nodes}}}}}}}
+		one := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")}
+		pod.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: one, Limits: one.DeepCopy()}
+		if _, err := w.client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	placed := map[string]string{}
+	for _, name := range []string{"one", "two"} {
+		p := w.waitPod(t, ns, name, 5*time.Minute, podReady)
+		placed[p.Spec.NodeName] = name
+	}
+	if len(placed) != 2 {
+		t.Errorf("pods placed %v, want one on each of %v", placed, nodes)
 	}
 }

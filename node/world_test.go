@@ -87,7 +87,7 @@ func newWorld() (w *world, err error) {
 	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
 		return nil, err
 	}
-	if w.kube, err = kube.Start(ctx, kube.Options{NoCRDs: true}); err != nil {
+	if w.kube, err = kube.Start(ctx, kube.Options{NoCRDs: true, Scheduler: true}); err != nil {
 		return nil, err
 	}
 	if w.client, err = kubernetes.NewForConfig(w.kube.RESTConfig()); err != nil {
