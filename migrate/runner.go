@@ -251,8 +251,8 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 	}
 	// Transfer and convert every disk.
 	var disks, sums []string
-	for _, d := range vm.Spec.Disks {
-		path, sum, err := r.transferDisk(ctx, vm, d)
+	for i, d := range vm.Spec.Disks {
+		path, sum, err := r.transferDisk(ctx, vm, i, d)
 		if err != nil {
 			return fail(runrecord.PhaseTransfer, fmt.Errorf("%s: %w", d.Name, err))
 		}
@@ -318,13 +318,14 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 // transferDisk copies one disk, or verifies and skips one an earlier run
 // finished. The target is written under a temporary name by the stage and
 // renamed into place only when complete.
-func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk) (string, string, error) {
+func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, i int, d podvm.Disk) (string, string, error) {
 	name := vm.Spec.Name
 	dst := filepath.Join(r.o.RunDir, "disks", name, d.Name+".qcow2")
 	if prev, ok := r.done[key(name, d.Name, runrecord.PhaseTransfer)]; ok && prev.Transfer != nil && prev.Transfer.Source == d.Source {
-		if sum, err := r.disks.Checksum(ctx, dst); err == nil && sum == prev.Transfer.Checksum {
+		sum, err := r.disks.Checksum(ctx, dst)
+		if (err == nil && sum == prev.Transfer.Checksum) || (errors.Is(err, os.ErrNotExist) && r.inImage(ctx, vm, i, prev.Transfer.Checksum)) {
 			r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultSkipped, Bytes: prev.Bytes, Transfer: prev.Transfer})
-			return dst, sum, nil
+			return dst, prev.Transfer.Checksum, nil
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -357,6 +358,19 @@ func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, d podvm.D
 		VirtualBytes: tr.VirtualBytes, WrittenBytes: tr.WrittenBytes, Guest: tr.Guest}
 	r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start), Transfer: rec})
 	return dst, tr.Checksum, nil
+}
+
+// inImage reports whether disk i's earlier transfer now lives only in
+// the VM's image: the runtime target makes a transferred qcow2 the image's
+// layer in place (image.BuildOptions.Adopt), so disks/ no longer holds it.
+// That transfer counts as done while the image built from its checksum,
+// with the same spec, is intact; otherwise the disk is copied again.
+func (r *Runner) inImage(ctx context.Context, vm *plan.PlannedVM, i int, sum string) bool {
+	prev, ok := r.done[key(vm.Spec.Name, "", runrecord.PhasePackage)]
+	if !ok || prev.Package == nil || i >= len(prev.Package.Checksums) || prev.Package.Checksums[i] != sum || prev.Package.Spec != specHash(&vm.Spec) {
+		return false
+	}
+	return r.target.ImageOK(ctx, r.target.ImageRef(r.o.RunDir, vm.Spec.Name), prev.Package.Digest)
 }
 
 // acquire takes a slot of sem, or reports that ctx ended first.

@@ -36,7 +36,7 @@ func (t *KubeVirtTarget) ImageRef(_, name string) string {
 
 // Package builds the image and pushes it to the registry.
 func (t *KubeVirtTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
-	pr, err := buildImage(ctx, vm, disks, ref, t.WorkDir, t.RegistryOpts, t.Compress)
+	pr, err := buildImage(ctx, vm, disks, ref, t.WorkDir, t.RegistryOpts, t.Compress, false)
 	if err != nil {
 		return nil, err
 	}

@@ -31,9 +31,11 @@ func (t *RuntimeTarget) ImageRef(runDir, name string) string {
 	return "oci:" + filepath.Join(runDir, "images", name) + ":latest"
 }
 
-// Package builds the pod VM image into an OCI layout.
+// Package builds the pod VM image into an OCI layout. The transferred
+// disks are scratch files: an uncompressed image takes the biggest as its
+// layer in place, without copying it (see Runner.inImage for resuming).
 func (t *RuntimeTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
-	return buildImage(ctx, vm, disks, ref, t.WorkDir, image.RegistryOptions{}, t.Compress)
+	return buildImage(ctx, vm, disks, ref, t.WorkDir, image.RegistryOptions{}, t.Compress, true)
 }
 
 // ImageOK checks that the image at ref is the one built before.
@@ -79,14 +81,14 @@ func (t *RuntimeTarget) ApplianceAccel(ctx context.Context) string {
 }
 
 // buildImage packages disks and the VM's spec as a pod VM image at ref.
-func buildImage(ctx context.Context, vm *plan.PlannedVM, disks []string, ref, workDir string, ro image.RegistryOptions, comp image.Compression) (*PackageResult, error) {
+func buildImage(ctx context.Context, vm *plan.PlannedVM, disks []string, ref, workDir string, ro image.RegistryOptions, comp image.Compression, adopt bool) (*PackageResult, error) {
 	if workDir != "" {
 		if err := os.MkdirAll(workDir, 0o755); err != nil {
 			return nil, fmt.Errorf("image work folder: %w", err)
 		}
 	}
 	spec := vm.Spec
-	info, err := image.Build(ctx, image.BuildOptions{Disks: disks, Spec: &spec, To: ref, Registry: ro, WorkDir: workDir, Compress: comp})
+	info, err := image.Build(ctx, image.BuildOptions{Disks: disks, Spec: &spec, To: ref, Registry: ro, WorkDir: workDir, Compress: comp, Adopt: adopt})
 	if err != nil {
 		return nil, err
 	}
