@@ -58,9 +58,10 @@ type Result struct {
 func (r Result) OK() bool { return r.Outcome != Failed }
 
 // Run runs the checks against addr, all at once, and returns their results
-// in order. A nil addr skips every check with reason (the target has no
-// way to reach its pod VMs yet).
-func Run(ctx context.Context, addr Address, cs []Check, o Options) []Result {
+// in order; done, when not nil, is called with each result as soon as it
+// is known (from the check's own goroutine). A nil addr skips every check
+// that needs the pod VM's address, with that reason.
+func Run(ctx context.Context, addr Address, cs []Check, o Options, done func(i int, r Result)) []Result {
 	o.defaults()
 	out := make([]Result, len(cs))
 	var wg sync.WaitGroup
@@ -69,6 +70,9 @@ func Run(ctx context.Context, addr Address, cs []Check, o Options) []Result {
 		go func() {
 			defer wg.Done()
 			out[i] = c.Run(ctx, addr, o)
+			if done != nil {
+				done(i, out[i])
+			}
 		}()
 	}
 	wg.Wait()

@@ -2,14 +2,17 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,10 +160,26 @@ func TestCheckRetriesUntilTheServiceComesUp(t *testing.T) {
 func TestRunKeepsOrderAndStopsWithContext(t *testing.T) {
 	open := listen(t, hold)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	defer cancel()
 	cs := []Check{MustParse("tcp:1"), MustParse("tcp:2"), MustParse("ping")}
-	rs := Run(ctx, Forwarded{Ports: map[int]int{1: closedPort(t), 2: open}}, cs, Options{Timeout: time.Hour, Interval: 20 * time.Millisecond, RelayWait: 50 * time.Millisecond})
-	if len(rs) != 3 || rs[0].Outcome != Failed || !strings.Contains(rs[0].Detail, "stopped: context canceled") {
+	var order []string // as the results came in
+	var mu sync.Mutex
+	// The refused port keeps retrying for an hour: it ends only when the
+	// other two have reported, while Run still runs, and cancel.
+	rs := Run(ctx, Forwarded{Ports: map[int]int{1: closedPort(t), 2: open}}, cs, Options{Timeout: time.Hour, Interval: 20 * time.Millisecond, RelayWait: 50 * time.Millisecond},
+		func(i int, r Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, fmt.Sprintf("%d %s", i, r.Outcome))
+			if len(order) == 2 {
+				cancel()
+			}
+		})
+	slices.Sort(order[:2])
+	if strings.Join(order, ",") != "1 passed,2 skipped,0 failed" {
+		t.Errorf("results came in as %v", order)
+	}
+	if len(rs) != 3 || rs[0].Outcome != Failed || !strings.Contains(rs[0].Detail, "stopped: context canceled") || rs[0].Attempts < 2 {
 		t.Fatalf("%+v", rs)
 	}
 	if rs[1].Check != "tcp:2" || rs[1].Outcome != Passed || rs[2].Outcome != Skipped {

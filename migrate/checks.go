@@ -47,19 +47,27 @@ func (r *Runner) checkVM(ctx context.Context, vm *plan.PlannedVM, res VMResult) 
 	if addr != nil {
 		where = addr.String()
 	}
-	var failed []string
-	for _, c := range checks.Run(ctx, addr, cs, r.o.Checks) {
-		rec := runrecord.Check{Check: c.Check, Outcome: c.Outcome, Target: c.Target, Address: where, Detail: c.Detail, Attempts: c.Attempts}
+	record := func(c checks.Result) runrecord.Check {
+		return runrecord.Check{Check: c.Check, Outcome: c.Outcome, Target: c.Target, Address: where, Detail: c.Detail, Attempts: c.Attempts}
+	}
+	// Each outcome is journalled as soon as it is known.
+	results := checks.Run(ctx, addr, cs, r.o.Checks, func(_ int, c checks.Result) {
+		rec := record(c)
 		e := runrecord.Event{VM: vm.Spec.Name, Phase: runrecord.PhaseCheck, Result: runrecord.ResultDone, Duration: c.Duration, Check: &rec}
 		switch c.Outcome {
 		case checks.Failed:
 			e.Result, e.Error = runrecord.ResultFailed, c.Check+": "+c.Detail
-			failed = append(failed, e.Error)
 		case checks.Skipped:
 			e.Result = runrecord.ResultSkipped
 		}
 		r.emit(e)
-		res.Checks = append(res.Checks, rec)
+	})
+	var failed []string
+	for _, c := range results {
+		res.Checks = append(res.Checks, record(c))
+		if c.Outcome == checks.Failed {
+			failed = append(failed, c.Check+": "+c.Detail)
+		}
 	}
 	if len(failed) > 0 {
 		res.Status = runrecord.ResultFailed
