@@ -49,6 +49,9 @@ func (c Check) httpGet(ctx context.Context, addr Address) (target, detail string
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if addr != nil && addr.Relayed() && !verify && errors.Is(err, io.EOF) {
+			return target, "", fmt.Errorf("GET %s: %w: the host's port forward accepted, then the guest closed the connection: nothing listens on that guest port", target, err)
+		}
 		return target, "", fmt.Errorf("GET %s: %w", target, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))

@@ -105,6 +105,7 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 		{"http expected 503", "http://:" + s(hp) + "/down=503", local, Passed, "status 503", ""},
 		{"http redirect not followed", "http://:" + s(hp) + "/moved=302", local, Passed, "status 302", ""},
 		{"http through forward", "http://:8080/health=200", relay, Passed, "status 200", "http://127.0.0.1:" + s(hp) + "/health"},
+		{"http through forward, guest refuses", "http://:81/health=200", relay, Failed, "EOF: the host's port forward accepted, then the guest closed the connection", ""},
 		{"http closed port", "http://:" + s(closed) + "/=200", local, Failed, "connection refused", ""},
 		{"http timeout", "http://:" + s(mute) + "/=200", local, Failed, "deadline exceeded", ""},
 		{"http own host", plain.URL + "/health=200", nil, Passed, "status 200", plain.URL + "/health"},
