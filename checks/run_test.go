@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -220,5 +221,45 @@ func TestChecksum(t *testing.T) {
 	// RFC 1071's example: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2.
 	if got := checksum([]byte{0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7}); got != ^uint16(0xddf2) {
 		t.Errorf("checksum %04x", got)
+	}
+}
+
+// inNetns marks the test binary re-run inside its own network namespace.
+const inNetns = "PODVM_CHECKS_IN_NETNS"
+
+// TestPingWithoutPrivilege pings through an unprivileged ICMP datagram
+// socket, the way a user without CAP_NET_RAW does: in a network namespace
+// of its own whose net.ipv4.ping_group_range admits this group (the host's
+// setting is left alone), where the datagram socket is tried first.
+func TestPingWithoutPrivilege(t *testing.T) {
+	if os.Getenv(inNetns) == "1" {
+		c, _, err := icmpConn(net.IPv4(127, 0, 0, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, dgram := c.(*net.UDPConn)
+		c.Close()
+		if !dgram {
+			t.Fatalf("got a %T, want the datagram socket", c)
+		}
+		r := MustParse("ping").Run(context.Background(), IP("127.0.0.1"), fast)
+		if r.Outcome != Passed {
+			t.Fatalf("ping 127.0.0.1 over a datagram socket: %+v", r)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a network namespace")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare (util-linux)")
+	}
+	script := `ip link set lo up && echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range && exec "$0" -test.run '^TestPingWithoutPrivilege$' -test.v`
+	cmd := exec.Command(unshare, "--net", "sh", "-ec", script, os.Args[0])
+	cmd.Env = append(os.Environ(), inNetns+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestPingWithoutPrivilege") {
+		t.Fatalf("in a network namespace: %v\n%s", err, out)
 	}
 }
