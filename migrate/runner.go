@@ -16,6 +16,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/podvm-migrate/podvm-migrate/checks"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
@@ -35,6 +36,8 @@ type Options struct {
 	// Quiesce, when set, readies each source VM before its disks are read
 	// (e.g. shuts it down in vSphere) and says what it did.
 	Quiesce func(ctx context.Context, vm *plan.PlannedVM) (string, error)
+	// Checks bound the post-migration checks of each ready pod VM.
+	Checks checks.Options
 }
 
 // Progress receives what the runner does, for bars, log lines or JSON.
@@ -50,6 +53,8 @@ type VMResult struct {
 	Image  string `json:"image,omitempty"`
 	Accel  string `json:"accel,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Checks are the outcomes of the plan's post-migration checks.
+	Checks []runrecord.Check `json:"checks,omitempty"`
 }
 
 // Runner migrates the VMs of a plan: their disks through Disks, then
@@ -172,7 +177,7 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 				}
 				return func() { <-boot }, nil
 			}
-			results[i] = r.migrateVM(ctx, vm, handoff)
+			results[i] = r.checkVM(ctx, vm, r.migrateVM(ctx, vm, handoff))
 		}()
 	}
 	wg.Wait()

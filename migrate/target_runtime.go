@@ -56,7 +56,11 @@ func (t *RuntimeTarget) Boot(ctx context.Context, vm *plan.PlannedVM, ref string
 		timeout = 2 * time.Minute
 	}
 	start := time.Now()
-	pod, err := t.Runtime.Run(ctx, runtime.MachineConfig{Name: vm.Spec.Name, Image: ref, Accel: t.Accel, WaitReady: true, ReadyTimeout: timeout})
+	publish, err := checkForwards(vm)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := t.Runtime.Run(ctx, runtime.MachineConfig{Name: vm.Spec.Name, Image: ref, Accel: t.Accel, WaitReady: true, ReadyTimeout: timeout, Publish: publish})
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,7 @@ type VMPerf struct {
 	Total       time.Duration            `json:"totalNs"`
 	Retries     int                      `json:"retries,omitempty"`
 	Guest       []GuestConversion        `json:"guestConversion,omitempty"` // per disk, when considered
+	Checks      []CheckResult            `json:"checks,omitempty"`          // post-migration checks, last outcome of each
 }
 
 // Summary is a distribution of one phase's durations over VMs.
@@ -150,6 +151,12 @@ func performance(events []runrecord.Event) Performance {
 			continue
 		}
 		v := get(e.VM)
+		if e.Phase == runrecord.PhaseCheck {
+			addCheck(v, e)
+			if e.Result != runrecord.ResultFailed {
+				continue // a check is no timed phase; only its failure changes the VM's status
+			}
+		}
 		switch e.Result {
 		case runrecord.ResultStarted:
 			if v.Status != "ready" {

@@ -72,6 +72,12 @@ func renderMarkdown(w io.Writer, r *Report) error {
 			round(v.Phases[runrecord.PhaseTransfer]), round(v.Phases[runrecord.PhaseConvert]), round(v.Phases[runrecord.PhasePackage]),
 			round(v.BootToReady), round(v.Total), v.MBps, ratio(v.Ratio))
 	}
+	if cs := r.Checks(); len(cs) > 0 {
+		b.WriteString("\n### Post-migration checks\n\n| VM | Check | Result | Probed | Attempts | Detail |\n|---|---|---|---|---|---|\n")
+		for _, c := range cs {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s |\n", md(c.VM), md(c.Check), md(c.Outcome), md(c.Target), c.Attempts, md(c.Detail))
+		}
+	}
 	if gs := r.GuestConversions(); len(gs) > 0 {
 		b.WriteString("\n### Guest conversion\n\n| VM | Disk | Result | Seconds | Inspected | Removed | Initramfs modules | First boot | Warnings / reason |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range gs {
