@@ -25,6 +25,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
+	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // cbtVMIndex is db-0003: powered on, a first disk and an NVMe disk, both
@@ -244,6 +245,34 @@ func guestView(t *testing.T, v *Simulator, dsPath string) []byte {
 		if out, err := exec.Command("qemu-img", "compare", "-f", "vmdk", "-F", "raw", local, raw).CombinedOutput(); err != nil {
 			t.Errorf("qemu-img compare %s: %v: %s", dsPath, err, out)
 		}
+		if out, err := exec.Command("qemu-img", "check", "-f", "vmdk", local).CombinedOutput(); err != nil {
+			t.Errorf("qemu-img check %s: %v: %s", dsPath, err, out)
+		}
+	}
+	return got
+}
+
+// remoteView reads a disk chain over the simulator's datastore HTTP
+// interface (range requests, parents by parentFileNameHint), as the warm
+// migration reads a frozen chain.
+func remoteView(t *testing.T, v *Simulator, dsPath string) []byte {
+	t.Helper()
+	conn, err := vsphere.Connect(t.Context(), vsphere.Config{URL: v.URL.String(), Username: v.Username, Password: v.Password, CACerts: v.CACertFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Logout(context.Background())
+	src, err := disksource.Parse(dsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(t.TempDir(), "remote.raw")
+	if _, err := convert.Disk(t.Context(), src, raw, convert.DiskOptions{Opener: conn, Datacenter: v.Datacenter, Format: convert.FormatRaw}); err != nil {
+		t.Fatalf("convert %s over the datastore: %v", dsPath, err)
+	}
+	got, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return got
 }
@@ -387,6 +416,12 @@ func TestSnapshotDeltasAndChangedAreas(t *testing.T) {
 			}
 			if got := guestView(t, e.v, top.FileName); sum(got) != sum(g.data) {
 				t.Errorf("the delta chain does not read as base plus the writes")
+			}
+			if got := remoteView(t, e.v, top.FileName); sum(got) != sum(g.data) {
+				t.Errorf("the delta chain read over the datastore does not read as base plus the writes")
+			}
+			if got := remoteView(t, e.v, sb.FileName); sum(got) != sum(beforeS1) {
+				t.Errorf("the frozen file read over the datastore does not hold the snapshot's data")
 			}
 
 			// Removing the snapshot merges the delta into the base.
@@ -690,5 +725,66 @@ func TestParseRate(t *testing.T) {
 		if (err == nil) != c.ok || got != c.want {
 			t.Errorf("ParseRate(%q) = %d, %v; want %d (ok %v)", c.in, got, err, c.want, c.ok)
 		}
+	}
+}
+
+// TestNestedSnapshotsConsolidate removes the older of two snapshots first
+// (its delta merges into the base and the newer delta is re-parented),
+// then all the rest with RemoveAllSnapshots.
+func TestNestedSnapshotsConsolidate(t *testing.T) {
+	e := newCBTEnv(t, Options{CBT: true})
+	disk := e.disks()[0]
+	key := disk.Key
+	base := e.backing(key).FileName
+	g := &guest{data: make([]byte, disk.CapacityInBytes), rng: rand.New(rand.NewPCG(7, 8))}
+	e.write(g, key, 1)
+	s1 := e.snapshot("one")
+	e.write(g, key, 2, 3)
+	atS2 := append([]byte{}, g.data...)
+	s2 := e.snapshot("two")
+	d1 := e.snapshotBacking(s2, key).FileName // the file s2 froze: s1's delta
+	e.write(g, key, 3, 4)
+	s3 := e.snapshot("three")
+	e.write(g, key, 5)
+
+	e.removeSnapshot(s1)
+	if fb := e.snapshotBacking(s2, key).FileName; fb != base {
+		t.Errorf("after removing the older snapshot, the newer one froze %s, want the base %s", fb, base)
+	}
+	if local, _ := e.v.LocalPath(d1); fileExists(local) {
+		t.Errorf("delta %s left behind", d1)
+	}
+	if got := guestView(t, e.v, base); sum(got) != sum(atS2) {
+		t.Error("the base does not hold the second snapshot's data")
+	}
+	top := e.backing(key)
+	if got := guestView(t, e.v, top.FileName); sum(got) != sum(g.data) {
+		t.Error("the re-parented chain does not read as what the guest wrote")
+	}
+	n := 0
+	for b := top; b != nil; b = b.Parent {
+		n++
+	}
+	if n != 3 {
+		t.Errorf("the disk's backing chain has %d files, want 3 (base and two deltas)", n)
+	}
+	_ = s3
+
+	task, err := e.vm.RemoveAllSnapshot(e.ctx, nil)
+	if err == nil {
+		err = task.Wait(e.ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := e.backing(key); b.FileName != base || b.Parent != nil {
+		t.Errorf("after removing all snapshots the disk is %s (parent %v), want %s", b.FileName, b.Parent, base)
+	}
+	if got := guestView(t, e.v, base); sum(got) != sum(g.data) {
+		t.Error("after removing all snapshots the base does not hold what the guest wrote")
+	}
+	dir, _ := e.v.LocalPath(base)
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "*-00000?.vmdk")); len(left) != 0 {
+		t.Errorf("deltas left behind: %v", left)
 	}
 }
