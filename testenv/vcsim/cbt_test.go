@@ -675,8 +675,14 @@ func TestChurnStopsOnShutdown(t *testing.T) {
 		}
 		return nil
 	})
-	// The running VM's chain reads cleanly (convert and qemu-img agree).
-	guestView(t, e.v, e.snapshotBacking(s2, key).FileName)
+	// The frozen chain reads cleanly (convert and qemu-img agree) and
+	// stays as it was while the churn goes on into the delta.
+	frozen := e.snapshotBacking(s2, key).FileName
+	first := sum(guestView(t, e.v, frozen))
+	time.Sleep(10 * churnTick) // ticks in which the churn writes
+	if sum(guestView(t, e.v, frozen)) != first {
+		t.Errorf("the frozen file %s changed while the snapshot existed", frozen)
+	}
 	e.removeSnapshot(s2)
 	e.removeSnapshot(s1)
 
