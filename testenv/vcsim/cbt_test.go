@@ -120,7 +120,11 @@ func (e *cbtEnv) snapshot(name string) types.ManagedObjectReference {
 func (e *cbtEnv) removeSnapshot(snap types.ManagedObjectReference) {
 	e.t.Helper()
 	consolidate := true
-	if _, err := e.vm.RemoveSnapshot(e.ctx, snap.Value, false, &consolidate); err != nil {
+	task, err := e.vm.RemoveSnapshot(e.ctx, snap.Value, false, &consolidate)
+	if err == nil {
+		err = task.Wait(e.ctx)
+	}
+	if err != nil {
 		e.t.Fatalf("remove snapshot %s: %v", snap.Value, err)
 	}
 }
