@@ -55,7 +55,7 @@ blocked, 1 the plan could not be made, 2 bad usage.`,
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.vms, "vm", nil, "plan only this VM (name or glob; repeatable)")
-	fl.StringArrayVar(&f.networkMaps, "network-map", nil, "map a source network: SRC=pod or SRC=NAMESPACE/NAME (repeatable; SRC may be a glob)")
+	fl.StringArrayVar(&f.networkMaps, "network-map", nil, "map a source network: SRC=pod, SRC=NAMESPACE/NAME (Multus), SRC=libvirt:NAME or SRC=bridge:NAME (runtime only) (repeatable; SRC may be a glob)")
 	fl.StringArrayVar(&f.storageMaps, "storage-map", nil, "map a datastore to a storage class: SRC=CLASS (repeatable; SRC may be a glob)")
 	fl.StringVar(&f.mappingFile, "mapping-file", "", "YAML file with 'network:' and 'storage:' maps of SOURCE: TARGET")
 	fl.StringArrayVar(&f.allow, "allow", nil, "override a critical rule: [VM:]RULE-ID (repeatable)")
@@ -128,7 +128,7 @@ func (f *planFlags) options(invFile string) (plan.Options, error) {
 		o.Mappings = m
 	}
 	for _, s := range f.networkMaps {
-		m, err := plan.ParseMapping(s)
+		m, err := plan.ParseNetworkMapping(s)
 		if err != nil {
 			return o, usageError{fmt.Errorf("--network-map: %w", err)}
 		}
