@@ -68,6 +68,7 @@ func DefaultHandlers() Handlers {
 		{PrepareImageHandler, prepareImage},
 		{ResolveAccelHandler, resolveAccel},
 		{CheckHostHandler, checkHost},
+		{PrepareNetworksHandler, prepareNetworks},
 		{CreateOverlaysHandler, createOverlays},
 		{StartDomainHandler, startDomain},
 		{WaitReadyHandler, waitReady},
@@ -170,6 +171,9 @@ func (m *Machine) Start(ctx context.Context) (*PodVM, error) {
 			return m.pod, err
 		}
 		m.rt.cfg.Log.Debug("handler done", "pod", m.name, "handler", h.Name, "took", time.Since(start))
+	}
+	if m.pod != nil && m.dom != nil {
+		m.pod.Addresses = m.rt.addresses(m.pod)
 	}
 	return m.pod, nil
 }
