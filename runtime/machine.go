@@ -28,6 +28,9 @@ type MachineConfig struct {
 	Image   string      // oci:DIR:TAG, docker://HOST/REPO:TAG, or a qcow2/raw/vmdk file
 	Spec    *podvm.Spec // required shape for a disk file (default podvm.DefaultSpec); replaces an image's spec
 	Publish []PortForward
+	// Network, when set, puts every NIC on it instead of the network its
+	// spec names: libvirt:NAME, bridge:NAME or user.
+	Network string
 	Accel   string // auto (default) | kvm | tcg
 	// Fast boots the kernel directly (the image's, or Kernel/Initrd/Cmdline)
 	// instead of through firmware and the boot loader.

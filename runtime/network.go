@@ -10,6 +10,8 @@ import (
 
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
 // Kinds of network a pod VM NIC can be on. The spec's NIC network (the
@@ -78,6 +80,15 @@ func (n NICNetwork) interfaceSource() *libvirtxml.DomainInterfaceSource {
 // libvirt network must exist and is started when inactive, a bridge must
 // exist, and published ports need a NIC on user networking.
 func prepareNetworks(ctx context.Context, m *Machine) error {
+	if nw := m.Config.Network; nw != "" {
+		if _, err := ParseNICNetwork(nw); err != nil {
+			return fmt.Errorf("pod VM %s: %w", m.name, err)
+		}
+		m.spec.NICs = append([]podvm.NIC(nil), m.spec.NICs...) // the caller's spec stays untouched
+		for i := range m.spec.NICs {
+			m.spec.NICs[i].Network = nw
+		}
+	}
 	user := len(m.spec.NICs) == 0
 	for _, n := range m.spec.NICs {
 		nn, err := ParseNICNetwork(n.Network)
