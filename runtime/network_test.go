@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -228,6 +229,36 @@ func TestRunOnInactiveNetwork(t *testing.T) {
 	want := Address{IP: ip, NIC: "nic0", MAC: "00:50:56:7e:57:01", Network: "libvirt:" + network, Source: AddressFromLease}
 	if err != nil || len(got) != 1 || got[0] != want {
 		t.Errorf("addresses %+v (%v), want [%+v]", got, err, want)
+	}
+	f.stopAndRemove(t, p)
+}
+
+// TestRunOnBridge boots the test guest with its NIC on a host bridge the
+// test makes: the domain's tap device joins that bridge.
+func TestRunOnBridge(t *testing.T) {
+	f := setup(t)
+	br := fmt.Sprintf("pvt7b%d", os.Getpid()%10000)
+	if out, err := exec.Command("ip", "link", "add", br, "type", "bridge").CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "Operation not permitted") {
+			t.Skipf("this host cannot create bridges: %s", out)
+		}
+		t.Fatalf("ip link add %s: %v: %s", br, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", br).Run() })
+	if out, err := exec.Command("ip", "link", "set", br, "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set %s up: %v: %s", br, err, out)
+	}
+	name := f.podName(t, "br")
+	spec := podvm.DefaultSpec("guest", 0)
+	spec.MemoryMiB = 256
+	spec.NICs[0].MAC, spec.NICs[0].Network = "00:50:56:7e:57:02", "bridge:"+br
+	p := f.runReady(t, MachineConfig{Name: name, Image: f.layout, Spec: &spec, Fast: true})
+	ports, err := os.ReadDir(filepath.Join(sysClassNet, br, "brif"))
+	if err != nil || len(ports) != 1 {
+		t.Errorf("bridge %s has ports %v (%v), want the pod VM's tap", br, ports, err)
+	}
+	if x := readFile(t, filepath.Join(p.Dir, "domain.xml")); !strings.Contains(x, `<source bridge="`+br+`">`) {
+		t.Errorf("domain XML lacks the bridge:\n%s", x)
 	}
 	f.stopAndRemove(t, p)
 }
