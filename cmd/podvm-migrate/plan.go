@@ -42,6 +42,9 @@ A critical finding blocks its VM; --allow [VM:]RULE overrides one for a VM (or
 all VMs without "VM:"), and the override is recorded in the plan. Without any
 --network-map or --storage-map every network maps to the pod network and every
 datastore to the default storage class; with some, unmapped ones are critical.
+A network maps to pod (the pod network; user networking on the included
+runtime), NAMESPACE/NAME (a Multus network on KubeVirt), or, on the included
+runtime only, libvirt:NAME (a libvirt network) or bridge:NAME (a host bridge).
 
 The plan is written as YAML (or JSON) to --out, atomically, or to stdout; a
 summary table goes to stdout (stderr when the plan goes to stdout).
