@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
@@ -261,4 +262,43 @@ func TestRunOnBridge(t *testing.T) {
 		t.Errorf("domain XML lacks the bridge:\n%s", x)
 	}
 	f.stopAndRemove(t, p)
+}
+
+// TestLiveNICs pairs the spec's NICs with a running domain's interfaces:
+// by MAC, or, for a NIC the spec gives no MAC, by network; and tells a
+// connected guest agent from an absent one.
+func TestLiveNICs(t *testing.T) {
+	x := `<domain type="qemu"><name>podvm-x</name><devices>
+<interface type="network"><mac address="52:54:00:aa:bb:cc"/><source network="default"/></interface>
+<interface type="bridge"><mac address="00:50:56:00:00:01"/><source bridge="br0"/></interface>
+<channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0" state="%s"/></channel>
+</devices></domain>`
+	p := &PodVM{Spec: podvm.Spec{NICs: []podvm.NIC{
+		{Name: "nic0", MAC: "00:50:56:00:00:01", Network: "bridge:br0"},
+		{Name: "nic1", Network: "libvirt:default"},
+		{Name: "nic2", Network: "pod"}, // on QEMU's command line: no interface
+	}}}
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(fmt.Sprintf(x, "connected")); err != nil {
+		t.Fatal(err)
+	}
+	got := liveNICs(p, &d)
+	want := []liveNIC{
+		{name: "nic0", mac: "00:50:56:00:00:01", net: NICNetwork{Kind: NetworkBridge, Name: "br0"}},
+		{name: "nic1", mac: "52:54:00:aa:bb:cc", net: NICNetwork{Kind: NetworkLibvirt, Name: "default"}},
+		{name: "nic2", net: NICNetwork{Kind: NetworkUser}},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("live NICs %+v, want %+v", got, want)
+	}
+	if !agentConnected(&d) {
+		t.Error("a connected agent channel is not seen")
+	}
+	var off libvirtxml.Domain
+	if err := off.Unmarshal(fmt.Sprintf(x, "disconnected")); err != nil {
+		t.Fatal(err)
+	}
+	if agentConnected(&off) {
+		t.Error("a disconnected agent channel is taken for an agent")
+	}
 }
