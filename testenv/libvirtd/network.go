@@ -28,11 +28,16 @@ type NetworkOptions struct {
 	Name   string // libvirt name
 	Bridge string // bridge device, at most 15 characters
 	Subnet string // the host's address and prefix, e.g. 192.168.122.1/24; DHCP hands out .2 to .254
+	// STP turns on the bridge's spanning tree, as libvirt's default
+	// network has it: a new port then forwards only after the kernel's
+	// minimum forward delay twice (about 4 s), which a guest that tries
+	// DHCP for a few seconds right after boot can miss.
+	STP bool
 }
 
 // DefaultNetworkOptions are libvirt's default network.
 func DefaultNetworkOptions() NetworkOptions {
-	return NetworkOptions{Name: DefaultNetwork, Bridge: "virbr0", Subnet: "192.168.122.1/24"}
+	return NetworkOptions{Name: DefaultNetwork, Bridge: "virbr0", Subnet: "192.168.122.1/24", STP: true}
 }
 
 // NetworkXML renders the network: NAT to the host's uplink, DHCP on the
@@ -43,10 +48,14 @@ func NetworkXML(o NetworkOptions) (string, error) {
 		return "", fmt.Errorf("network %s: subnet %q: want A.B.C.1/24", o.Name, o.Subnet)
 	}
 	base := addr[:strings.LastIndex(addr, ".")+1]
+	stp := "off"
+	if o.STP {
+		stp = "on"
+	}
 	n := libvirtxml.Network{
 		Name:    o.Name,
 		Forward: &libvirtxml.NetworkForward{Mode: "nat"},
-		Bridge:  &libvirtxml.NetworkBridge{Name: o.Bridge, STP: "on", Delay: "0"},
+		Bridge:  &libvirtxml.NetworkBridge{Name: o.Bridge, STP: stp, Delay: "0"},
 		IPs: []libvirtxml.NetworkIP{{Address: addr, Netmask: "255.255.255.0",
 			DHCP: &libvirtxml.NetworkDHCP{Ranges: []libvirtxml.NetworkDHCPRange{{Start: base + "2", End: base + "254"}}}}},
 	}

@@ -53,7 +53,7 @@ func TestNetworkXML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`<name>default</name>`, `<forward mode="nat">`, `<bridge name="virbr0"`, `address="192.168.122.1" netmask="255.255.255.0"`,
+	for _, w := range []string{`<name>default</name>`, `<forward mode="nat">`, `<bridge name="virbr0" stp="on"`, `address="192.168.122.1" netmask="255.255.255.0"`,
 		`<range start="192.168.122.2" end="192.168.122.254">`} {
 		if !strings.Contains(x, w) {
 			t.Errorf("lacks %s:\n%s", w, x)
