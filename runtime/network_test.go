@@ -160,21 +160,28 @@ func networkActive(t *testing.T, name string) bool {
 func TestRunNetworkMissing(t *testing.T) {
 	f := setup(t)
 	cases := []struct {
-		network string
-		err     error
-		want    []string
+		network  string
+		override bool // given as MachineConfig.Network (run --network), the spec's NIC on pod
+		err      error
+		want     []string
 	}{
-		{"libvirt:podvm-no-such-net", ErrNetworkNotFound, []string{"podvm-no-such-net", "virsh net-define", "virsh net-start podvm-no-such-net"}},
-		{"bridge:pvnobr0", ErrBridgeNotFound, []string{"pvnobr0", "ip link add pvnobr0 type bridge"}},
-		{"bridge:lo", ErrBridgeNotFound, []string{"not a bridge"}},
+		{"libvirt:podvm-no-such-net", false, ErrNetworkNotFound, []string{"podvm-no-such-net", "virsh net-define", "virsh net-start podvm-no-such-net"}},
+		{"libvirt:podvm-no-such-net", true, ErrNetworkNotFound, []string{"podvm-no-such-net"}},
+		{"bridge:pvnobr0", false, ErrBridgeNotFound, []string{"pvnobr0", "ip link add pvnobr0 type bridge"}},
+		{"bridge:lo", false, ErrBridgeNotFound, []string{"not a bridge"}},
 	}
 	for _, c := range cases {
-		t.Run(c.network, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s override=%v", c.network, c.override), func(t *testing.T) {
 			name := f.podName(t, "nonet")
 			spec := podvm.DefaultSpec("guest", 0)
 			spec.MemoryMiB = 256
-			spec.NICs[0].Network = c.network
-			_, err := f.rt.Run(context.Background(), MachineConfig{Name: name, Image: f.layout, Spec: &spec, Accel: f.accel})
+			cfg := MachineConfig{Name: name, Image: f.layout, Spec: &spec, Accel: f.accel}
+			if c.override {
+				spec.NICs[0].Network, cfg.Network = "pod", c.network
+			} else {
+				spec.NICs[0].Network = c.network
+			}
+			_, err := f.rt.Run(context.Background(), cfg)
 			if !errors.Is(err, c.err) {
 				t.Fatalf("error %v, want %v", err, c.err)
 			}
@@ -185,6 +192,9 @@ func TestRunNetworkMissing(t *testing.T) {
 			}
 			if _, err := f.rt.Get(context.Background(), name); !errors.Is(err, ErrNotFound) {
 				t.Errorf("a failed run left pod VM %s behind: %v", name, err)
+			}
+			if c.override && spec.NICs[0].Network != "pod" {
+				t.Errorf("--network changed the caller's spec to %q", spec.NICs[0].Network)
 			}
 		})
 	}
