@@ -315,7 +315,11 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 		return fail(runrecord.PhaseBoot, err)
 	}
 	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseBoot, Result: runrecord.ResultDone, Duration: br.Started, Accel: br.Accel})
-	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: br.ReadyAfter, Accel: br.Accel})
+	ready := runrecord.Event{VM: name, Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: br.ReadyAfter, Accel: br.Accel}
+	if len(br.Addresses) > 0 {
+		ready.Attrs = map[string]string{"addresses": strings.Join(br.Addresses, ",")}
+	}
+	r.emit(ready)
 	res.Status, res.Accel = "ready", br.Accel
 	return res
 }

@@ -36,6 +36,9 @@ func (t *KubeVirtTarget) ImageRef(_, name string) string {
 
 // Package builds the image and pushes it to the registry.
 func (t *KubeVirtTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
+	if err := kubevirt.CheckNetworks(&vm.Spec); err != nil {
+		return nil, err // before pushing an image KubeVirt cannot run
+	}
 	pr, err := buildImage(ctx, vm, disks, ref, t.WorkDir, t.RegistryOpts, t.Compress, false)
 	if err != nil {
 		return nil, err

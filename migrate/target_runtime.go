@@ -44,7 +44,9 @@ func (t *RuntimeTarget) ImageOK(ctx context.Context, ref, digest string) bool {
 }
 
 // Boot runs the pod VM from its image, replacing a stopped one of the same
-// name, and waits for its readiness line.
+// name, and waits for its readiness line. Its NICs land where the spec's
+// NIC networks (the plan's network map) say: libvirt:NAME, bridge:NAME, or
+// user networking for anything else (see runtime.ParseNICNetwork).
 func (t *RuntimeTarget) Boot(ctx context.Context, vm *plan.PlannedVM, ref string) (*BootResult, error) {
 	if _, err := t.Runtime.Get(ctx, vm.Spec.Name); err == nil {
 		if err := t.Runtime.Remove(ctx, vm.Spec.Name, true); err != nil {
@@ -65,7 +67,11 @@ func (t *RuntimeTarget) Boot(ctx context.Context, vm *plan.PlannedVM, ref string
 		return nil, err
 	}
 	ready := time.Duration(pod.ReadyAfter)
-	return &BootResult{Accel: pod.Accel, Started: max(time.Since(start)-ready, 0), ReadyAfter: ready}, nil
+	br := &BootResult{Accel: pod.Accel, Started: max(time.Since(start)-ready, 0), ReadyAfter: ready}
+	for _, a := range pod.Addresses {
+		br.Addresses = append(br.Addresses, a.IP)
+	}
+	return br, nil
 }
 
 // Running reports whether the pod VM runs.

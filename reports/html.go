@@ -97,10 +97,10 @@ svg text{font:12px system-ui,sans-serif;fill:#334155}.empty{color:var(--muted)}
 </tbody></table></section>{{end}}
 
 <section><h2>Performance per VM</h2>{{.PhaseChart}}
-<table><thead><tr><th>VM</th><th>Status</th><th>Accel</th><th>Transfer</th><th>Convert</th><th>Package</th><th>Boot to ready</th><th>Total</th><th>MB/s</th><th>Image / raw</th></tr></thead><tbody>
-{{range .Performance.VMs}}<tr><td>{{.Name}}</td><td><span class="pill" style="background:{{color .Status}}">{{.Status}}</span>{{if .Error}}<div class="finding"><small>{{.Error}}</small></div>{{end}}</td><td>{{.Accel}}</td>
+<table><thead><tr><th>VM</th><th>Status</th><th>Accel</th><th>Addresses</th><th>Transfer</th><th>Convert</th><th>Package</th><th>Boot to ready</th><th>Total</th><th>MB/s</th><th>Image / raw</th></tr></thead><tbody>
+{{range .Performance.VMs}}<tr><td>{{.Name}}</td><td><span class="pill" style="background:{{color .Status}}">{{.Status}}</span>{{if .Error}}<div class="finding"><small>{{.Error}}</small></div>{{end}}</td><td>{{.Accel}}</td><td>{{range $i, $a := .Addresses}}{{if $i}} {{end}}{{$a}}{{else}}-{{end}}</td>
 <td class="num">{{phase . "transfer"}}</td><td class="num">{{phase . "convert"}}</td><td class="num">{{phase . "package"}}</td><td class="num">{{round .BootToReady}}</td><td class="num">{{round .Total}}</td><td class="num">{{mbps .MBps}}</td><td class="num">{{ratio .Ratio}}</td></tr>
-{{else}}<tr><td colspan="10" class="empty">No migration has run yet.</td></tr>{{end}}
+{{else}}<tr><td colspan="11" class="empty">No migration has run yet.</td></tr>{{end}}
 </tbody></table></section>
 
 {{with .Checks}}<section><h2>Post-migration checks</h2>

@@ -6,6 +6,7 @@ package reports
 import (
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/plan"
@@ -69,6 +70,7 @@ type VMPerf struct {
 	Ratio       float64                  `json:"ratio"`      // image bytes / raw bytes
 	BootToReady time.Duration            `json:"bootToReadyNs"`
 	Accel       string                   `json:"accel,omitempty"`
+	Addresses   []string                 `json:"addresses,omitempty"` // the pod VM's IP addresses once ready
 	Total       time.Duration            `json:"totalNs"`
 	Retries     int                      `json:"retries,omitempty"`
 	Guest       []GuestConversion        `json:"guestConversion,omitempty"` // per disk, when considered
@@ -201,6 +203,9 @@ func performance(events []runrecord.Event) Performance {
 			v.ImageBytes += e.Bytes
 		case runrecord.PhaseReady:
 			v.BootToReady = e.Duration
+			if a := e.Attrs["addresses"]; a != "" { // the runtime target records them
+				v.Addresses = strings.Split(a, ",")
+			}
 		}
 		if e.Accel != "" {
 			v.Accel = e.Accel

@@ -43,6 +43,9 @@ A critical finding blocks its VM; --allow [VM:]RULE overrides one for a VM (or
 all VMs without "VM:"), and the override is recorded in the plan. Without any
 --network-map or --storage-map every network maps to the pod network and every
 datastore to the default storage class; with some, unmapped ones are critical.
+A network maps to pod (the pod network; user networking on the included
+runtime), NAMESPACE/NAME (a Multus network on KubeVirt), or, on the included
+runtime only, libvirt:NAME (a libvirt network) or bridge:NAME (a host bridge).
 
 --check VMGLOB=CHECK (repeatable) gives matching VMs a post-migration check,
 run by 'podvm-migrate migrate' once the pod VM is ready: tcp:PORT (the port
@@ -64,7 +67,7 @@ blocked, 1 the plan could not be made, 2 bad usage.`,
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.vms, "vm", nil, "plan only this VM (name or glob; repeatable)")
-	fl.StringArrayVar(&f.networkMaps, "network-map", nil, "map a source network: SRC=pod or SRC=NAMESPACE/NAME (repeatable; SRC may be a glob)")
+	fl.StringArrayVar(&f.networkMaps, "network-map", nil, "map a source network: SRC=pod, SRC=NAMESPACE/NAME (Multus), SRC=libvirt:NAME or SRC=bridge:NAME (runtime only) (repeatable; SRC may be a glob)")
 	fl.StringArrayVar(&f.storageMaps, "storage-map", nil, "map a datastore to a storage class: SRC=CLASS (repeatable; SRC may be a glob)")
 	fl.StringVar(&f.mappingFile, "mapping-file", "", "YAML file with 'network:' and 'storage:' maps of SOURCE: TARGET")
 	fl.StringArrayVar(&f.allow, "allow", nil, "override a critical rule: [VM:]RULE-ID (repeatable)")
@@ -138,7 +141,7 @@ func (f *planFlags) options(invFile string) (plan.Options, error) {
 		o.Mappings = m
 	}
 	for _, s := range f.networkMaps {
-		m, err := plan.ParseMapping(s)
+		m, err := plan.ParseNetworkMapping(s)
 		if err != nil {
 			return o, usageError{fmt.Errorf("--network-map: %w", err)}
 		}
