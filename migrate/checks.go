@@ -87,7 +87,7 @@ func (t *RuntimeTarget) CheckAddress(ctx context.Context, vm *plan.PlannedVM) (c
 	if err != nil {
 		return nil, err
 	}
-	if userNetwork(vm.Spec.NICs[0].Network) {
+	if !plan.IsRuntimeOnlyNetwork(vm.Spec.NICs[0].Network) {
 		fw := checks.Forwarded{Ports: map[int]int{}}
 		for _, p := range pod.Publish {
 			if p.Proto == "tcp" {
@@ -96,17 +96,20 @@ func (t *RuntimeTarget) CheckAddress(ctx context.Context, vm *plan.PlannedVM) (c
 		}
 		return fw, nil
 	}
-	ip := readyIP(pod.ReadyLine)
-	if ip == "" {
-		return nil, fmt.Errorf("pod VM %s on network %s: its readiness line %q gives no ip= address to check", vm.Spec.Name, vm.Spec.NICs[0].Network, pod.ReadyLine)
+	// The runtime learns the address from the network's DHCP leases, the
+	// guest agent or the readiness line's ip= (a static address).
+	for _, a := range pod.Addresses {
+		if a.Network == vm.Spec.NICs[0].Network || (a.Network != "" && plan.IsRuntimeOnlyNetwork(a.Network)) {
+			return checks.IP(a.IP), nil
+		}
 	}
-	return checks.IP(ip), nil
+	return nil, fmt.Errorf("pod VM %s on network %s: no address known (no DHCP lease, guest agent or ip= on its readiness line %q)", vm.Spec.Name, vm.Spec.NICs[0].Network, pod.ReadyLine)
 }
 
 // checkForwards publishes, for a pod VM on user networking, each guest
 // port its checks name on a free port of the host's loopback address.
 func checkForwards(vm *plan.PlannedVM) ([]runtime.PortForward, error) {
-	if len(vm.Checks) == 0 || len(vm.Spec.NICs) == 0 || !userNetwork(vm.Spec.NICs[0].Network) {
+	if len(vm.Checks) == 0 || len(vm.Spec.NICs) == 0 || plan.IsRuntimeOnlyNetwork(vm.Spec.NICs[0].Network) {
 		return nil, nil
 	}
 	cs, err := vm.ParsedChecks()
@@ -139,20 +142,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// userNetwork reports whether a NIC on this plan network lands on the
-// runtime's user networking (anything but a libvirt network or a bridge).
-func userNetwork(network string) bool {
-	return !strings.HasPrefix(network, "libvirt:") && !strings.HasPrefix(network, "bridge:")
-}
-
-// readyIP is the ip= field of a readiness line ("none" is none).
-func readyIP(line string) string {
-	for _, f := range strings.Fields(line) {
-		if v, ok := strings.CutPrefix(f, "ip="); ok && net.ParseIP(v) != nil {
-			return v
-		}
-	}
-	return ""
 }
