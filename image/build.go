@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +30,14 @@ type BuildOptions struct {
 	// image under boot/, for direct kernel boot and KVM smoke tests.
 	Kernel, Initrd, Cmdline string
 	WorkDir                 string // scratch space for conversions; default os.TempDir()
+	// Adopt says Disks are scratch files the caller gives up (a
+	// migration's transferred qcow2s). The biggest standalone qcow2 among
+	// them that lies on the layout's file system then becomes the layer
+	// of an uncompressed oci: image itself: the tar headers are inserted
+	// before its bytes in place instead of copying them. Its file is gone
+	// after Build succeeds, and given back when Build fails. Conversions
+	// Build makes in WorkDir are always taken so.
+	Adopt bool
 	// Paths widens which local files a VMDK descriptor among Disks may
 	// name besides its own folder (--allow-path).
 	Paths convert.PathPolicy
@@ -95,6 +104,7 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 	}
 	defer os.RemoveAll(work)
 	disks := make([]layerDisk, 0, len(srcs))
+	adoptable := make([]bool, len(srcs))
 	for i, d := range srcs {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("image: %w", err)
@@ -108,6 +118,7 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 			return nil, fmt.Errorf("image: %w", err)
 		}
 		disks = append(disks, layerDisk{name: name, path: p, virtualSize: d.img.Size()})
+		adoptable[i] = o.Adopt || !d.asIs()
 	}
 	dest, err := openDestination(ctx, o.To, ref, o.Registry)
 	if err != nil {
@@ -116,9 +127,21 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 	defer dest.close()
 	logf("packing %d disk(s) into %s (%s)", len(disks), o.To, comp)
 	mtime := time.Unix(0, 0).UTC()
-	lr, err := dest.putLayer(ctx, func(w io.Writer) (*layerResult, error) {
-		return writeLayer(ctx, w, comp, disks, boot, mtime)
-	})
+	var lr *layerResult
+	err = errNoAdopt
+	if ld, ok := dest.(*layoutDest); ok && comp == CompressNone {
+		if first := largestAdoptable(disks, adoptable); first >= 0 {
+			lr, err = ld.adoptLayer(ctx, disks, first, boot, mtime)
+			if err == nil {
+				logf("%s became the layer in place (no copy)", disks[first].path)
+			}
+		}
+	}
+	if errors.Is(err, errNoAdopt) {
+		lr, err = dest.putLayer(ctx, func(w io.Writer) (*layerResult, error) {
+			return writeLayer(ctx, w, comp, disks, boot, mtime)
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}

@@ -37,6 +37,9 @@ type Extent struct {
 type LocalLayer struct {
 	Path  string            `json:"path"`  // the blob file
 	Files map[string]Extent `json:"files"` // by cleaned path in the layer, e.g. disk/disk0.qcow2
+	// Built is the blob's stamp when Build wrote it and computed its
+	// digests from the bytes it wrote (podvm-verified.json), if recorded.
+	Built *Stamp `json:"built,omitempty"`
 }
 
 // OpenLocalLayer reads an oci: image's manifest and, when its layer is an
@@ -67,7 +70,22 @@ func OpenLocalLayer(ctx context.Context, ref string, ro RegistryOptions) (*Info,
 	if err != nil {
 		return nil, nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	return info, &LocalLayer{Path: p, Files: files}, nil
+	l := &LocalLayer{Path: p, Files: files}
+	if st, ok := readVerified(dir)[info.LayerDigest]; ok {
+		l.Built = &st
+	}
+	return info, l, nil
+}
+
+// UnchangedSinceBuild reports whether the file at path (the blob, or a
+// hard link to it) is still the one Build hashed: same inode, size and
+// modification time. Its disks then need no hashing on first use.
+func (l *LocalLayer) UnchangedSinceBuild(path string) bool {
+	if l.Built == nil {
+		return false
+	}
+	st, err := StampOf(path)
+	return err == nil && st == *l.Built
 }
 
 // layerExtents reads a tar's headers, seeking over the data, and returns

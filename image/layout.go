@@ -25,8 +25,9 @@ import (
 // the layout as it was.
 type layoutDest struct {
 	dir, tag  string
-	created   bool     // the folder did not exist before
-	added     []string // blobs that did not exist before
+	created   bool       // the folder did not exist before
+	added     []string   // blobs that did not exist before
+	adopted   []adoption // disk files that became blobs (adopt.go)
 	committed bool
 }
 
@@ -63,11 +64,14 @@ func (d *layoutDest) putLayer(ctx context.Context, write func(io.Writer) (*layer
 	if err == nil {
 		err = os.Chmod(tmp.Name(), 0o444)
 	}
+	placed := false
 	if err == nil {
-		err = d.place(tmp.Name(), lr.digest)
+		placed, err = d.place(tmp.Name(), lr.digest)
+	}
+	if !placed {
+		os.Remove(tmp.Name())
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
 		return nil, err
 	}
 	return lr, nil
@@ -87,18 +91,24 @@ func (d *layoutDest) putBlob(_ context.Context, b []byte, mediaType string) (img
 	return imgspecv1.Descriptor{MediaType: mediaType, Digest: dg, Size: int64(len(b))}, nil
 }
 
-// place renames a finished blob to its digest; a blob already there with
-// that digest holds the same bytes and stays.
-func (d *layoutDest) place(tmp string, dg digest.Digest) error {
-	p := filepath.Join(d.blobs(), dg.Encoded())
+func (d *layoutDest) blobPath(dg digest.Digest) string { return filepath.Join(d.blobs(), dg.Encoded()) }
+
+// place renames a finished blob to its digest and records its stamp
+// (podvm-verified.json): its digests were computed from the bytes just
+// written. A blob already there with that digest holds the same bytes and
+// stays; then tmp is left to the caller and placed is false.
+func (d *layoutDest) place(tmp string, dg digest.Digest) (placed bool, err error) {
+	p := d.blobPath(dg)
 	if _, err := os.Stat(p); err == nil {
-		return os.Remove(tmp)
+		return false, nil
 	}
 	if err := os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("image: layout %s: %w", d.dir, err)
+		return false, fmt.Errorf("image: layout %s: %w", d.dir, err)
 	}
 	d.added = append(d.added, p)
-	return nil
+	// Without the stamp a runtime only hashes the disks again.
+	_ = recordVerified(d.dir, dg.String(), p)
+	return true, nil
 }
 
 // commit writes the manifest blob and replaces index.json, keeping the
@@ -153,6 +163,9 @@ func (d *layoutDest) commit(ctx context.Context, manifest []byte) error {
 func (d *layoutDest) close() {
 	if d.committed {
 		return
+	}
+	for _, a := range d.adopted {
+		a.giveBack()
 	}
 	if d.created {
 		os.RemoveAll(d.dir)

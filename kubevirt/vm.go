@@ -204,10 +204,24 @@ func (b *builder) dataVolume(sd podvm.Disk) *cdiv1.DataVolume {
 	}
 }
 
+// CheckNetworks refuses NIC networks KubeVirt cannot give: the runtime-only
+// targets libvirt:NAME and bridge:NAME (a Multus network name has no ':').
+func CheckNetworks(s *podvm.Spec) error {
+	for _, n := range s.NICs {
+		if strings.Contains(n.Network, ":") {
+			return fmt.Errorf("pod VM %s: nic %s: network %q is for the included runtime only (migrate --target runtime); for KubeVirt map the source network to pod or a Multus network NAMESPACE/NAME and plan again", s.Name, n.Name, n.Network)
+		}
+	}
+	return nil
+}
+
 // nics adds an interface and a network per spec NIC: the pod network
 // (masquerade) or a Multus network (bridge), with the source MAC.
 func (b *builder) nics(out *kubevirtv1.VirtualMachineInstanceSpec) error {
 	s := b.spec
+	if err := CheckNetworks(s); err != nil {
+		return err
+	}
 	podUsed := false
 	for _, n := range s.NICs {
 		model := n.Model

@@ -94,6 +94,10 @@ func TestBuildNotesAndErrors(t *testing.T) {
 		{name: "pc becomes q35", edit: func(s *podvm.Spec) { s.MachineType = "pc" }, wantNote: "q35 is used"},
 		{name: "no registry", opts: func(o *Options) { o.Registry = "" }, wantNote: "no pod VM image reference"},
 		{name: "two pod NICs", edit: func(s *podvm.Spec) { s.NICs[1].Network = "pod" }, wantErr: "only one NIC can use the pod network"},
+		{name: "a libvirt network is runtime-only", edit: func(s *podvm.Spec) { s.NICs[0].Network = "libvirt:default" },
+			wantErr: `network "libvirt:default" is for the included runtime only`},
+		{name: "a host bridge is runtime-only", edit: func(s *podvm.Spec) { s.NICs[1].Network = "bridge:br0" },
+			wantErr: `network "bridge:br0" is for the included runtime only`},
 		{name: "invalid spec", edit: func(s *podvm.Spec) { s.CPU.Cores = 0 }, wantErr: "cpu"},
 		{name: "bad run strategy", opts: func(o *Options) { o.RunStrategy = "Sometimes" }, wantErr: `run strategy "Sometimes"`},
 	}

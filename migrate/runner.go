@@ -16,6 +16,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/podvm-migrate/podvm-migrate/checks"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
@@ -35,6 +36,8 @@ type Options struct {
 	// Quiesce, when set, readies each source VM before its disks are read
 	// (e.g. shuts it down in vSphere) and says what it did.
 	Quiesce func(ctx context.Context, vm *plan.PlannedVM) (string, error)
+	// Checks bound the post-migration checks of each ready pod VM.
+	Checks checks.Options
 }
 
 // Progress receives what the runner does, for bars, log lines or JSON.
@@ -50,6 +53,8 @@ type VMResult struct {
 	Image  string `json:"image,omitempty"`
 	Accel  string `json:"accel,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Checks are the outcomes of the plan's post-migration checks.
+	Checks []runrecord.Check `json:"checks,omitempty"`
 }
 
 // Runner migrates the VMs of a plan: their disks through Disks, then
@@ -172,7 +177,7 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 				}
 				return func() { <-boot }, nil
 			}
-			results[i] = r.migrateVM(ctx, vm, handoff)
+			results[i] = r.checkVM(ctx, vm, r.migrateVM(ctx, vm, handoff))
 		}()
 	}
 	wg.Wait()
@@ -251,8 +256,8 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 	}
 	// Transfer and convert every disk.
 	var disks, sums []string
-	for _, d := range vm.Spec.Disks {
-		path, sum, err := r.transferDisk(ctx, vm, d)
+	for i, d := range vm.Spec.Disks {
+		path, sum, err := r.transferDisk(ctx, vm, i, d)
 		if err != nil {
 			return fail(runrecord.PhaseTransfer, fmt.Errorf("%s: %w", d.Name, err))
 		}
@@ -310,7 +315,11 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 		return fail(runrecord.PhaseBoot, err)
 	}
 	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseBoot, Result: runrecord.ResultDone, Duration: br.Started, Accel: br.Accel})
-	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: br.ReadyAfter, Accel: br.Accel})
+	ready := runrecord.Event{VM: name, Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: br.ReadyAfter, Accel: br.Accel}
+	if len(br.Addresses) > 0 {
+		ready.Attrs = map[string]string{"addresses": strings.Join(br.Addresses, ",")}
+	}
+	r.emit(ready)
 	res.Status, res.Accel = "ready", br.Accel
 	return res
 }
@@ -318,13 +327,14 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 // transferDisk copies one disk, or verifies and skips one an earlier run
 // finished. The target is written under a temporary name by the stage and
 // renamed into place only when complete.
-func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, d podvm.Disk) (string, string, error) {
+func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, i int, d podvm.Disk) (string, string, error) {
 	name := vm.Spec.Name
 	dst := filepath.Join(r.o.RunDir, "disks", name, d.Name+".qcow2")
 	if prev, ok := r.done[key(name, d.Name, runrecord.PhaseTransfer)]; ok && prev.Transfer != nil && prev.Transfer.Source == d.Source {
-		if sum, err := r.disks.Checksum(ctx, dst); err == nil && sum == prev.Transfer.Checksum {
+		sum, err := r.disks.Checksum(ctx, dst)
+		if (err == nil && sum == prev.Transfer.Checksum) || (errors.Is(err, os.ErrNotExist) && r.inImage(ctx, vm, i, prev.Transfer.Checksum)) {
 			r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultSkipped, Bytes: prev.Bytes, Transfer: prev.Transfer})
-			return dst, sum, nil
+			return dst, prev.Transfer.Checksum, nil
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -357,6 +367,19 @@ func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, d podvm.D
 		VirtualBytes: tr.VirtualBytes, WrittenBytes: tr.WrittenBytes, Guest: tr.Guest}
 	r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start), Transfer: rec})
 	return dst, tr.Checksum, nil
+}
+
+// inImage reports whether disk i's earlier transfer now lives only in
+// the VM's image: the runtime target makes a transferred qcow2 the image's
+// layer in place (image.BuildOptions.Adopt), so disks/ no longer holds it.
+// That transfer counts as done while the image built from its checksum,
+// with the same spec, is intact; otherwise the disk is copied again.
+func (r *Runner) inImage(ctx context.Context, vm *plan.PlannedVM, i int, sum string) bool {
+	prev, ok := r.done[key(vm.Spec.Name, "", runrecord.PhasePackage)]
+	if !ok || prev.Package == nil || i >= len(prev.Package.Checksums) || prev.Package.Checksums[i] != sum || prev.Package.Spec != specHash(&vm.Spec) {
+		return false
+	}
+	return r.target.ImageOK(ctx, r.target.ImageRef(r.o.RunDir, vm.Spec.Name), prev.Package.Digest)
 }
 
 // acquire takes a slot of sem, or reports that ctx ended first.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
@@ -131,7 +132,7 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, vm := range []string{"mig-sparse", "mig-stream", "mig-raw"} {
-		got, err := convert.Checksum(ctx, filepath.Join(runDir, "disks", vm, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
+		got, err := migratedDiskSum(ctx, runDir, vm)
 		if err != nil || got != want {
 			t.Errorf("%s disk checksum %s, %v; want %s", vm, got, err, want)
 		}
@@ -227,7 +228,7 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 		if r.Status != "ready" {
 			t.Errorf("%+v", r)
 		}
-		got, err := convert.Checksum(context.Background(), filepath.Join(runDir, "disks", r.VM, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
+		got, err := migratedDiskSum(context.Background(), runDir, r.VM)
 		if err != nil || got != want {
 			t.Errorf("%s after resume: checksum %s, %v; want %s", r.VM, got, err, want)
 		}
@@ -245,4 +246,20 @@ func countPhases(keys map[string]bool, phases ...string) int {
 		}
 	}
 	return n
+}
+
+// migratedDiskSum is the guest-data checksum of disk0 as the VM's image
+// holds it: the runtime target takes the transferred qcow2 into the image
+// layer in place, so the image is where the migrated disk lives.
+func migratedDiskSum(ctx context.Context, runDir, vm string) (string, error) {
+	tmp, err := os.MkdirTemp("", "podvm-unpack-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, vm)
+	if _, err := image.Unpack(ctx, "oci:"+filepath.Join(runDir, "images", vm)+":latest", out, image.RegistryOptions{}); err != nil {
+		return "", err
+	}
+	return convert.Checksum(ctx, filepath.Join(out, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 }

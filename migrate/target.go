@@ -35,4 +35,5 @@ type BootResult struct {
 	Accel      string        // kvm or tcg, or the platform (kubevirt)
 	Started    time.Duration // from the call to the domain running
 	ReadyAfter time.Duration // from the domain running to the readiness line
+	Addresses  []string      // the guest's IP addresses once ready, when the target knows them
 }

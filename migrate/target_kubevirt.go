@@ -38,6 +38,9 @@ func (t *KubeVirtTarget) ImageRef(_, name string) string {
 // the image by digest, so a rebuilt image is never mistaken for the one a
 // running VM already has.
 func (t *KubeVirtTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
+	if err := kubevirt.CheckNetworks(&vm.Spec); err != nil {
+		return nil, err // before pushing an image KubeVirt cannot run
+	}
 	return pushImage(ctx, vm, disks, ref, t.WorkDir, t.RegistryOpts, t.Compress)
 }
 

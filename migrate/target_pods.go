@@ -196,7 +196,7 @@ func registryRef(registry, name string) string {
 // pushImage builds the image, pushes it to a registry and returns it by
 // digest, so a rebuilt image is never mistaken for the one running.
 func pushImage(ctx context.Context, vm *plan.PlannedVM, disks []string, ref, workDir string, ro image.RegistryOptions, comp image.Compression) (*PackageResult, error) {
-	pr, err := buildImage(ctx, vm, disks, ref, workDir, ro, comp)
+	pr, err := buildImage(ctx, vm, disks, ref, workDir, ro, comp, false)
 	if err != nil {
 		return nil, err
 	}

@@ -31,9 +31,11 @@ func (t *RuntimeTarget) ImageRef(runDir, name string) string {
 	return "oci:" + filepath.Join(runDir, "images", name) + ":latest"
 }
 
-// Package builds the pod VM image into an OCI layout.
+// Package builds the pod VM image into an OCI layout. The transferred
+// disks are scratch files: an uncompressed image takes the biggest as its
+// layer in place, without copying it (see Runner.inImage for resuming).
 func (t *RuntimeTarget) Package(ctx context.Context, vm *plan.PlannedVM, disks []string, ref string) (*PackageResult, error) {
-	return buildImage(ctx, vm, disks, ref, t.WorkDir, image.RegistryOptions{}, t.Compress)
+	return buildImage(ctx, vm, disks, ref, t.WorkDir, image.RegistryOptions{}, t.Compress, true)
 }
 
 // ImageOK checks that the image at ref is the one built before.
@@ -42,7 +44,9 @@ func (t *RuntimeTarget) ImageOK(ctx context.Context, ref, digest string) bool {
 }
 
 // Boot runs the pod VM from its image, replacing a stopped one of the same
-// name, and waits for its readiness line.
+// name, and waits for its readiness line. Its NICs land where the spec's
+// NIC networks (the plan's network map) say: libvirt:NAME, bridge:NAME, or
+// user networking for anything else (see runtime.ParseNICNetwork).
 func (t *RuntimeTarget) Boot(ctx context.Context, vm *plan.PlannedVM, ref string) (*BootResult, error) {
 	if _, err := t.Runtime.Get(ctx, vm.Spec.Name); err == nil {
 		if err := t.Runtime.Remove(ctx, vm.Spec.Name, true); err != nil {
@@ -54,12 +58,20 @@ func (t *RuntimeTarget) Boot(ctx context.Context, vm *plan.PlannedVM, ref string
 		timeout = 2 * time.Minute
 	}
 	start := time.Now()
-	pod, err := t.Runtime.Run(ctx, runtime.MachineConfig{Name: vm.Spec.Name, Image: ref, Accel: t.Accel, WaitReady: true, ReadyTimeout: timeout})
+	publish, err := checkForwards(vm)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := t.Runtime.Run(ctx, runtime.MachineConfig{Name: vm.Spec.Name, Image: ref, Accel: t.Accel, WaitReady: true, ReadyTimeout: timeout, Publish: publish})
 	if err != nil {
 		return nil, err
 	}
 	ready := time.Duration(pod.ReadyAfter)
-	return &BootResult{Accel: pod.Accel, Started: max(time.Since(start)-ready, 0), ReadyAfter: ready}, nil
+	br := &BootResult{Accel: pod.Accel, Started: max(time.Since(start)-ready, 0), ReadyAfter: ready}
+	for _, a := range pod.Addresses {
+		br.Addresses = append(br.Addresses, a.IP)
+	}
+	return br, nil
 }
 
 // Running reports whether the pod VM runs.
@@ -79,14 +91,14 @@ func (t *RuntimeTarget) ApplianceAccel(ctx context.Context) string {
 }
 
 // buildImage packages disks and the VM's spec as a pod VM image at ref.
-func buildImage(ctx context.Context, vm *plan.PlannedVM, disks []string, ref, workDir string, ro image.RegistryOptions, comp image.Compression) (*PackageResult, error) {
+func buildImage(ctx context.Context, vm *plan.PlannedVM, disks []string, ref, workDir string, ro image.RegistryOptions, comp image.Compression, adopt bool) (*PackageResult, error) {
 	if workDir != "" {
 		if err := os.MkdirAll(workDir, 0o755); err != nil {
 			return nil, fmt.Errorf("image work folder: %w", err)
 		}
 	}
 	spec := vm.Spec
-	info, err := image.Build(ctx, image.BuildOptions{Disks: disks, Spec: &spec, To: ref, Registry: ro, WorkDir: workDir, Compress: comp})
+	info, err := image.Build(ctx, image.BuildOptions{Disks: disks, Spec: &spec, To: ref, Registry: ro, WorkDir: workDir, Compress: comp, Adopt: adopt})
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 		if err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
 			t.Errorf("%s: %+v %v", res.VM, pod, err)
 		}
-		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
+		got, _ := migratedDiskSum(ctx, runDir, res.VM)
 		if got != want {
 			t.Errorf("%s: boot disk checksum %s, want the guest's %s", res.VM, got, want)
 		}
@@ -174,7 +174,7 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	}
 	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
 	for _, res := range results {
-		got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", res.VM, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
+		got, _ := migratedDiskSum(ctx, runDir, res.VM)
 		if got != want {
 			t.Errorf("%s: boot disk read through the export lease has checksum %s, want %s", res.VM, got, want)
 		}

@@ -13,6 +13,52 @@ import (
 // the runtime's user-mode network).
 const PodNetwork = "pod"
 
+// Network map targets only the included runtime understands: a libvirt
+// network ("libvirt:default") or a host bridge ("bridge:br0").
+const (
+	LibvirtNetworkPrefix = "libvirt:"
+	BridgePrefix         = "bridge:"
+)
+
+// IsRuntimeOnlyNetwork tells whether a network target is one only the
+// included runtime can run (libvirt:NAME, bridge:NAME), not KubeVirt.
+func IsRuntimeOnlyNetwork(target string) bool {
+	return strings.HasPrefix(target, LibvirtNetworkPrefix) || strings.HasPrefix(target, BridgePrefix)
+}
+
+// CheckNetworkTarget checks a network map target: pod, NAMESPACE/NAME or
+// NAME (a Multus network), libvirt:NAME or bridge:NAME.
+func CheckNetworkTarget(target string) error {
+	for _, p := range []string{LibvirtNetworkPrefix, BridgePrefix} {
+		if name, ok := strings.CutPrefix(target, p); ok {
+			if name == "" || strings.ContainsAny(name, " /:'\"<>&") {
+				return fmt.Errorf("network target %q: want %sNAME with a non-empty name without spaces, '/' or ':'", target, p)
+			}
+			if p == BridgePrefix && len(name) > 15 {
+				return fmt.Errorf("network target %q: a Linux interface name has at most 15 characters", target)
+			}
+			return nil
+		}
+	}
+	if strings.Contains(target, ":") {
+		return fmt.Errorf("network target %q: want pod, NAMESPACE/NAME (Multus), libvirt:NAME or bridge:NAME", target)
+	}
+	return nil
+}
+
+// ParseNetworkMapping reads "SRC=DST" as given to --network-map and checks
+// the target (see CheckNetworkTarget).
+func ParseNetworkMapping(s string) (Mapping, error) {
+	m, err := ParseMapping(s)
+	if err != nil {
+		return m, err
+	}
+	if err := CheckNetworkTarget(m.Target); err != nil {
+		return Mapping{}, fmt.Errorf("mapping %q: %w", s, err)
+	}
+	return m, nil
+}
+
 // Mapping maps a source network or datastore to a target network (pod,
 // or a Multus network "namespace/name") or storage class. Source may be a
 // glob; "*" maps everything not mapped otherwise.
@@ -47,6 +93,8 @@ func ParseMapping(s string) (Mapping, error) {
 //	network:
 //	  VM Network: pod
 //	  DMZ: default/dmz
+//	  Backup: libvirt:default
+//	  Storage LAN: bridge:br0
 //	storage:
 //	  datastore1: fast-ssd
 type mappingFile struct {
@@ -74,7 +122,11 @@ func LoadMappings(file string) (Mappings, error) {
 			if strings.TrimSpace(dst) == "" {
 				return Mappings{}, fmt.Errorf("mapping file %s: %s.%s: empty target", file, kind.name, src)
 			}
-			mp, err := ParseMapping(src + "=" + dst)
+			parse := ParseMapping
+			if kind.name == "network" {
+				parse = ParseNetworkMapping
+			}
+			mp, err := parse(src + "=" + dst)
 			if err != nil {
 				return Mappings{}, fmt.Errorf("mapping file %s: %s: %w", file, kind.name, err)
 			}

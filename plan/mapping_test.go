@@ -36,6 +36,41 @@ func TestParseMapping(t *testing.T) {
 	}
 }
 
+func TestParseNetworkMapping(t *testing.T) {
+	cases := []struct {
+		in          string
+		want        Mapping
+		runtimeOnly bool
+		wantErr     string
+	}{
+		{"*=libvirt:default", Mapping{"*", "libvirt:default"}, true, ""},
+		{"VM Network=bridge:br0", Mapping{"VM Network", "bridge:br0"}, true, ""},
+		{"DMZ=prod/dmz", Mapping{"DMZ", "prod/dmz"}, false, ""},
+		{"*=pod", Mapping{"*", "pod"}, false, ""},
+		{"*=libvirt:", Mapping{}, false, "libvirt:NAME"},
+		{"*=bridge:", Mapping{}, false, "bridge:NAME"},
+		{"*=libvirt:a/b", Mapping{}, false, "libvirt:NAME"},
+		{"*=bridge:a-very-long-bridge", Mapping{}, false, "at most 15"},
+		{"*=ovs:br0", Mapping{}, false, "libvirt:NAME or bridge:NAME"},
+		{"*", Mapping{}, false, "SOURCE=TARGET"},
+	}
+	for _, c := range cases {
+		got, err := ParseNetworkMapping(c.in)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("ParseNetworkMapping(%q) error %v, want %q", c.in, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("ParseNetworkMapping(%q) = %+v, %v", c.in, got, err)
+		}
+		if IsRuntimeOnlyNetwork(got.Target) != c.runtimeOnly {
+			t.Errorf("IsRuntimeOnlyNetwork(%q) = %v, want %v", got.Target, !c.runtimeOnly, c.runtimeOnly)
+		}
+	}
+}
+
 func TestLoadMappings(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -62,6 +97,7 @@ func TestLoadMappings(t *testing.T) {
 		"empty target": write("e.yaml", "storage:\n  ds1: \"\"\n"),
 		"not yaml":     write("n.yaml", "network: [\n"),
 		"missing":      filepath.Join(dir, "nope.yaml"),
+		"bad network":  write("t.yaml", "network:\n  a: libvirt:\n"),
 	}
 	for name, file := range bad {
 		_, err := LoadMappings(file)

@@ -6,12 +6,14 @@ package plan
 
 import (
 	"fmt"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"os"
 	"sort"
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/podvm-migrate/podvm-migrate/checks"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
 
 // The plan document header.
@@ -64,6 +66,9 @@ type PlannedVM struct {
 	Spec      podvm.Spec `json:"spec"`                // the pod VM it becomes
 	Findings  []Finding  `json:"findings,omitempty"`  // every rule that fired, most severe first
 	Overrides []string   `json:"overrides,omitempty"` // critical rule ids allowed for this VM (--allow)
+	// Checks run against the pod VM once it is ready (tcp:PORT, ping,
+	// http(s)://…[=STATUS]); a failed one fails the VM's migration.
+	Checks []string `json:"checks,omitempty"`
 }
 
 // Finding is one compatibility rule that fired for a VM.
@@ -157,6 +162,9 @@ func UnmarshalPlan(data []byte) (*Plan, error) {
 	for i := range p.VMs {
 		if err := p.VMs[i].Spec.Validate(); err != nil {
 			return nil, fmt.Errorf("plan: vms[%d]: %w", i, err)
+		}
+		if _, err := checks.ParseAll(p.VMs[i].Checks); err != nil {
+			return nil, fmt.Errorf("plan: vms[%d] (%s).%w", i, p.VMs[i].Name, err)
 		}
 		n := p.VMs[i].Spec.Name
 		if j, dup := names[n]; dup {

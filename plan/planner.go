@@ -18,6 +18,7 @@ type Options struct {
 	VMs       []string            // plan only these VMs (names or globs); empty: all
 	Allow     map[string][]string // VM name ("*" for all) -> critical rule ids to override
 	Inventory string              // inventory file name, recorded in the plan
+	Checks    []CheckAssignment   // post-migration checks per VM glob (--check)
 	Now       func() time.Time    // clock, for tests; default time.Now
 }
 
@@ -51,6 +52,14 @@ func NewPlan(inv *discover.Inventory, o Options) (*Plan, error) {
 			}
 		}
 	}
+	for _, a := range o.Checks {
+		if _, err := ParseCheckAssignment(a.VMs + "=" + a.Check); err != nil {
+			return nil, fmt.Errorf("--check %w", err)
+		}
+		if g, _ := Glob(a.VMs); !anyMatch(inv.VMs, a.VMs, g) {
+			return nil, fmt.Errorf("--check %s=%s: no VM of that name in the inventory", a.VMs, a.Check)
+		}
+	}
 	if len(o.Mappings.Network) == 0 {
 		o.Mappings.Network = []Mapping{{Source: "*", Target: PodNetwork}}
 	}
@@ -80,7 +89,7 @@ func NewPlan(inv *discover.Inventory, o Options) (*Plan, error) {
 	for _, vm := range selected {
 		spec := specFor(vm, &o, names)
 		c := &checkContext{vm: vm, spec: &spec, opts: &o, macUses: macUses}
-		pv := PlannedVM{Name: vm.Name, Spec: spec}
+		pv := PlannedVM{Name: vm.Name, Spec: spec, Checks: checksFor(o.Checks, vm.Name)}
 		allowed := allowedFor(o.Allow, vm.Name)
 		for _, r := range rules {
 			for _, f := range r.run(c) {

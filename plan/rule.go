@@ -84,6 +84,7 @@ func Rules() []Rule {
 	all = append(all, guestRules()...)
 	all = append(all, placementRules()...)
 	all = append(all, inventoryRules()...)
+	all = append(all, checkRules()...)
 	return all
 }
 

@@ -10,7 +10,7 @@ func networkRules() []Rule {
 		{
 			ID: "network-unmapped", Severity: SeverityCritical, Category: "network",
 			Checks:      "a NIC's network has no entry in the network map",
-			Remediation: "Add --network-map 'NETWORK=pod' (or NAMESPACE/NAME for a Multus network, '*' for all) or a network entry in the mapping file.",
+			Remediation: "Add --network-map 'NETWORK=pod' (or NAMESPACE/NAME for a Multus network; libvirt:NAME or bridge:NAME for the included runtime; '*' for all) or a network entry in the mapping file.",
 			check: func(c *checkContext) []hit {
 				var hits []hit
 				for _, n := range c.vm.Hardware.NICs {

@@ -121,6 +121,11 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 		"vm-not-connected": func(vm *discover.VM, _ *Options) { vm.State.ConnectionState = "orphaned" },
 		"template":         func(vm *discover.VM, _ *Options) { vm.Identity.Template = true },
 		"suspended":        func(vm *discover.VM, _ *Options) { vm.State.Power = discover.Suspended },
+		"check-unreachable": func(vm *discover.VM, o *Options) {
+			vm.Hardware.NICs = nil
+			o.Checks = []CheckAssignment{{VMs: "web*", Check: "tcp:22"}}
+		},
+		"check-ping-user-network": func(vm *discover.VM, o *Options) { o.Checks = []CheckAssignment{{VMs: "*", Check: "ping"}} },
 	}
 	for _, r := range Rules() {
 		mutate, ok := cases[r.ID]

@@ -22,7 +22,7 @@ var phaseColors = map[string]string{
 
 var statusColors = map[string]string{
 	"ready": "#16a34a", "warning": "#d97706", "blocked": "#dc2626", "failed": "#dc2626", "running": "#2563eb", "pending": "#64748b",
-	"critical": "#dc2626", "info": "#2563eb",
+	"critical": "#dc2626", "info": "#2563eb", "passed": "#16a34a", "skipped": "#64748b",
 }
 
 func renderHTML(w io.Writer, r *Report) error {
@@ -97,11 +97,16 @@ svg text{font:12px system-ui,sans-serif;fill:#334155}.empty{color:var(--muted)}
 </tbody></table></section>{{end}}
 
 <section><h2>Performance per VM</h2>{{.PhaseChart}}
-<table><thead><tr><th>VM</th><th>Status</th><th>Accel</th><th>Transfer</th><th>Convert</th><th>Package</th><th>Boot to ready</th><th>Total</th><th>MB/s</th><th>Image / raw</th></tr></thead><tbody>
-{{range .Performance.VMs}}<tr><td>{{.Name}}</td><td><span class="pill" style="background:{{color .Status}}">{{.Status}}</span>{{if .Error}}<div class="finding"><small>{{.Error}}</small></div>{{end}}</td><td>{{.Accel}}</td>
+<table><thead><tr><th>VM</th><th>Status</th><th>Accel</th><th>Addresses</th><th>Transfer</th><th>Convert</th><th>Package</th><th>Boot to ready</th><th>Total</th><th>MB/s</th><th>Image / raw</th></tr></thead><tbody>
+{{range .Performance.VMs}}<tr><td>{{.Name}}</td><td><span class="pill" style="background:{{color .Status}}">{{.Status}}</span>{{if .Error}}<div class="finding"><small>{{.Error}}</small></div>{{end}}</td><td>{{.Accel}}</td><td>{{range $i, $a := .Addresses}}{{if $i}} {{end}}{{$a}}{{else}}-{{end}}</td>
 <td class="num">{{phase . "transfer"}}</td><td class="num">{{phase . "convert"}}</td><td class="num">{{phase . "package"}}</td><td class="num">{{round .BootToReady}}</td><td class="num">{{round .Total}}</td><td class="num">{{mbps .MBps}}</td><td class="num">{{ratio .Ratio}}</td></tr>
-{{else}}<tr><td colspan="10" class="empty">No migration has run yet.</td></tr>{{end}}
+{{else}}<tr><td colspan="11" class="empty">No migration has run yet.</td></tr>{{end}}
 </tbody></table></section>
+
+{{with .Checks}}<section><h2>Post-migration checks</h2>
+<table><thead><tr><th>VM</th><th>Check</th><th>Result</th><th>Probed</th><th>Attempts</th><th>Detail</th></tr></thead><tbody>
+{{range .}}<tr><td>{{.VM}}</td><td><code>{{.Check}}</code></td><td><span class="pill" style="background:{{color .Outcome}}">{{.Outcome}}</span></td><td>{{.Target}}{{if .Address}}<div class="finding"><small>{{.Address}}</small></div>{{end}}</td><td class="num">{{.Attempts}}</td><td><small>{{.Detail}}</small></td></tr>{{end}}
+</tbody></table></section>{{end}}
 
 {{with .GuestConversions}}<section><h2>Guest conversion</h2>
 <table><thead><tr><th>VM</th><th>Disk</th><th>Result</th><th>Seconds</th><th>Inspected</th><th>Removed</th><th>Initramfs modules</th><th>First boot</th><th>Warnings / reason</th></tr></thead><tbody>

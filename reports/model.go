@@ -6,6 +6,7 @@ package reports
 import (
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/plan"
@@ -69,9 +70,11 @@ type VMPerf struct {
 	Ratio       float64                  `json:"ratio"`      // image bytes / raw bytes
 	BootToReady time.Duration            `json:"bootToReadyNs"`
 	Accel       string                   `json:"accel,omitempty"`
+	Addresses   []string                 `json:"addresses,omitempty"` // the pod VM's IP addresses once ready
 	Total       time.Duration            `json:"totalNs"`
 	Retries     int                      `json:"retries,omitempty"`
 	Guest       []GuestConversion        `json:"guestConversion,omitempty"` // per disk, when considered
+	Checks      []CheckResult            `json:"checks,omitempty"`          // post-migration checks, last outcome of each
 }
 
 // Summary is a distribution of one phase's durations over VMs.
@@ -150,6 +153,12 @@ func performance(events []runrecord.Event) Performance {
 			continue
 		}
 		v := get(e.VM)
+		if e.Phase == runrecord.PhaseCheck {
+			addCheck(v, e)
+			if e.Result != runrecord.ResultFailed {
+				continue // a check is no timed phase; only its failure changes the VM's status
+			}
+		}
 		switch e.Result {
 		case runrecord.ResultStarted:
 			if v.Status != "ready" {
@@ -194,6 +203,9 @@ func performance(events []runrecord.Event) Performance {
 			v.ImageBytes += e.Bytes
 		case runrecord.PhaseReady:
 			v.BootToReady = e.Duration
+			if a := e.Attrs["addresses"]; a != "" { // the runtime target records them
+				v.Addresses = strings.Split(a, ",")
+			}
 		}
 		if e.Accel != "" {
 			v.Accel = e.Accel

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,8 @@ func testRun(t *testing.T) (*plan.Plan, []runrecord.Event) {
 		{Time: at(6), VM: "web01", Disk: "disk0", Phase: runrecord.PhaseConvert, Result: runrecord.ResultDone, Duration: 2 * time.Second},
 		{Time: at(7), VM: "web01", Phase: runrecord.PhasePackage, Result: runrecord.ResultDone, Bytes: 16 << 20, Duration: time.Second},
 		{Time: at(10), VM: "web01", Phase: runrecord.PhaseBoot, Result: runrecord.ResultDone, Duration: 500 * time.Millisecond, Accel: "tcg"},
-		{Time: at(12.5), VM: "web01", Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: 2500 * time.Millisecond},
+		{Time: at(12.5), VM: "web01", Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: 2500 * time.Millisecond,
+			Attrs: map[string]string{"addresses": "192.168.122.50,fd00::50"}},
 	} {
 		if err := j.Append(e); err != nil {
 			t.Fatal(err)
@@ -77,7 +79,7 @@ func TestBuildComputesPerformance(t *testing.T) {
 	}
 	web := p.VMs[0]
 	if web.Name != "web01" || web.Status != "ready" || web.Accel != "tcg" || web.BootToReady != 2500*time.Millisecond || web.MBps != 100 ||
-		web.Ratio != 16.0/1024 || web.Total != 10*time.Second {
+		web.Ratio != 16.0/1024 || web.Total != 10*time.Second || fmt.Sprint(web.Addresses) != "[192.168.122.50 fd00::50]" {
 		t.Errorf("web01 %+v", web)
 	}
 	if db := p.VMs[1]; db.Status != "failed" || !strings.Contains(db.Error, "offset 65536") {
@@ -113,13 +115,13 @@ func TestRenderFormats(t *testing.T) {
 		t.Errorf("json: %v", err)
 	}
 	mdOut := render(FormatMarkdown)
-	for _, want := range []string{"| web01 | ready | tcg | 4s | 2s | 1s | 2.5s | 10s | 100.0 | 2% |", "| fault-tolerance | critical | 1 |", "| transfer | 2 |"} {
+	for _, want := range []string{"| web01 | ready | tcg | 192.168.122.50 fd00::50 | 4s | 2s | 1s | 2.5s | 10s | 100.0 | 2% |", "| fault-tolerance | critical | 1 |", "| transfer | 2 |"} {
 		if !strings.Contains(mdOut, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, mdOut)
 		}
 	}
 	recs, err := csv.NewReader(strings.NewReader(render(FormatCSV))).ReadAll()
-	if err != nil || len(recs) != 4 || recs[1][0] != "web01" || recs[1][8] != "ready" || recs[2][len(recs[2])-1] == "" {
+	if err != nil || len(recs) != 4 || recs[1][0] != "web01" || recs[1][8] != "ready" || recs[0][10] != "addresses" || recs[1][10] != "192.168.122.50 fd00::50" || recs[2][len(recs[2])-1] == "" {
 		t.Errorf("csv: %v\n%v", err, recs)
 	}
 	page := render(FormatHTML)
@@ -128,7 +130,7 @@ func TestRenderFormats(t *testing.T) {
 			t.Errorf("html contains %q", bad)
 		}
 	}
-	for _, want := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "<svg", "Transfer throughput over time", "grain table points past the end"} {
+	for _, want := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "<svg", "Transfer throughput over time", "grain table points past the end", "<td>192.168.122.50 fd00::50</td>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("html lacks %q", want)
 		}

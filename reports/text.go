@@ -66,11 +66,17 @@ func renderMarkdown(w io.Writer, r *Report) error {
 			fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", md(rc.Rule), rc.Severity, rc.VMs, md(rem[rc.Rule]))
 		}
 	}
-	b.WriteString("\n## Performance\n\n| VM | Status | Accel | Transfer | Convert | Package | Boot to ready | Total | MB/s | Image/raw |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n## Performance\n\n| VM | Status | Accel | Addresses | Transfer | Convert | Package | Boot to ready | Total | MB/s | Image/raw |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, v := range p.VMs {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s |\n", md(v.Name), md(statusText(v)), md(v.Accel),
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s |\n", md(v.Name), md(statusText(v)), md(v.Accel), md(addresses(v)),
 			round(v.Phases[runrecord.PhaseTransfer]), round(v.Phases[runrecord.PhaseConvert]), round(v.Phases[runrecord.PhasePackage]),
 			round(v.BootToReady), round(v.Total), v.MBps, ratio(v.Ratio))
+	}
+	if cs := r.Checks(); len(cs) > 0 {
+		b.WriteString("\n### Post-migration checks\n\n| VM | Check | Result | Probed | Attempts | Detail |\n|---|---|---|---|---|---|\n")
+		for _, c := range cs {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s |\n", md(c.VM), md(c.Check), md(c.Outcome), md(c.Target), c.Attempts, md(c.Detail))
+		}
 	}
 	if gs := r.GuestConversions(); len(gs) > 0 {
 		b.WriteString("\n### Guest conversion\n\n| VM | Disk | Result | Seconds | Inspected | Removed | Initramfs modules | First boot | Warnings / reason |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -94,7 +100,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 // renderCSV writes one row per VM: compatibility and performance side by side.
 func renderCSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
-	header := []string{"vm", "pod_vm", "plan_status", "mode", "critical", "warning", "info", "rules", "run_status", "accel"}
+	header := []string{"vm", "pod_vm", "plan_status", "mode", "critical", "warning", "info", "rules", "run_status", "accel", "addresses"}
 	for _, ph := range runrecord.Phases() {
 		header = append(header, ph+"_seconds")
 	}
@@ -120,7 +126,7 @@ func renderCSV(w io.Writer, r *Report) error {
 		}
 		rows[v.Name] = true
 		rec := []string{vc.Name, vc.PodVM, string(vc.Status), vc.Mode, fmt.Sprint(n["critical"]), fmt.Sprint(n["warning"]), fmt.Sprint(n["info"]),
-			strings.Join(rules, " "), statusText(v), v.Accel}
+			strings.Join(rules, " "), statusText(v), v.Accel, strings.Join(v.Addresses, " ")}
 		for _, ph := range runrecord.Phases() {
 			rec = append(rec, seconds(v.Phases[ph]))
 		}
@@ -200,4 +206,12 @@ func csvSafe(rec []string) []string {
 		}
 	}
 	return rec
+}
+
+// addresses is a VM's IP addresses for a table cell, "-" for none.
+func addresses(v VMPerf) string {
+	if len(v.Addresses) == 0 {
+		return "-"
+	}
+	return strings.Join(v.Addresses, " ")
 }

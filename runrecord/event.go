@@ -18,6 +18,10 @@ const (
 	PhasePackage  = "package"
 	PhaseBoot     = "boot"
 	PhaseReady    = "ready"
+	// PhaseCheck is one post-migration check of a ready pod VM, one event
+	// per check with its Check fact; it follows the pipeline and is not
+	// among the timed Phases.
+	PhaseCheck = "check"
 	// PhaseRun marks the events of the run as a whole (no VM).
 	PhaseRun = "run"
 )
@@ -51,6 +55,8 @@ type Event struct {
 	Transfer *Transfer `json:"transfer,omitempty"`
 	// Package is the image a package step built.
 	Package *Package `json:"package,omitempty"`
+	// Check is the outcome of a post-migration check.
+	Check *Check `json:"check,omitempty"`
 	// Accel is the accelerator a pod VM booted with: kvm, tcg, or the
 	// platform (kubevirt) when the target chooses.
 	Accel string `json:"accel,omitempty"`
@@ -98,4 +104,22 @@ type Package struct {
 	Digest    string   `json:"digest"`              // manifest digest
 	Checksums []string `json:"checksums,omitempty"` // of the disks it holds, in order
 	Spec      string   `json:"spec,omitempty"`      // hash of the spec it carries
+}
+
+// Check outcomes: a skipped check could not run where the pod VM is (the
+// reason says why), which is neither a pass nor a failure.
+const (
+	CheckPassed  = "passed"
+	CheckFailed  = "failed"
+	CheckSkipped = "skipped"
+)
+
+// Check is one post-migration check of a pod VM.
+type Check struct {
+	Check    string `json:"check"`             // as the plan gives it: tcp:22, ping, http://:8080/health=200
+	Outcome  string `json:"outcome"`           // passed | failed | skipped
+	Target   string `json:"target,omitempty"`  // what was probed: host:port, IP, URL
+	Address  string `json:"address,omitempty"` // how the pod VM was reached
+	Detail   string `json:"detail,omitempty"`  // what passed, why it failed or was skipped
+	Attempts int    `json:"attempts,omitempty"`
 }

@@ -93,3 +93,25 @@ func TestReadJournalUpgradesAttrs(t *testing.T) {
 		t.Errorf("ready accel %q", events[3].Accel)
 	}
 }
+
+func TestCheckFactRoundTrips(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Check{Check: "http://:8080/health=200", Outcome: CheckFailed, Target: "http://127.0.0.1:40123/health",
+		Address: "user networking via 127.0.0.1 (40123->8080)", Detail: "status 503, want 200", Attempts: 7}
+	if err := j.Append(Event{VM: "web01", Phase: PhaseCheck, Result: ResultFailed, Error: want.Detail, Check: &want}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	b, _ := os.ReadFile(filepath.Join(dir, JournalFile))
+	if !strings.Contains(string(b), `"check":{"check":"http://:8080/health=200","outcome":"failed"`) {
+		t.Errorf("journal line %s", b)
+	}
+	events, err := ReadJournal(dir)
+	if err != nil || len(events) != 1 || events[0].Check == nil || *events[0].Check != want {
+		t.Fatalf("%+v, %v", events, err)
+	}
+}

@@ -31,7 +31,7 @@ func (r *rootSlots) take() *libvirtxml.DomainAddress {
 
 // devices are the pod VM's disks, controllers, NICs, serial log and agent
 // channel, and the QEMU arguments of a NIC with port forwards.
-func devices(p domainParams) (*libvirtxml.DomainDeviceList, *libvirtxml.DomainQEMUCommandline) {
+func devices(p domainParams) (*libvirtxml.DomainDeviceList, *libvirtxml.DomainQEMUCommandline, error) {
 	slots := &rootSlots{}
 	dev := &libvirtxml.DomainDeviceList{Emulator: p.Emulator}
 	var scsi bool
@@ -40,8 +40,11 @@ func devices(p domainParams) (*libvirtxml.DomainDeviceList, *libvirtxml.DomainQE
 		dev.Controllers = append(dev.Controllers, libvirtxml.DomainController{Type: "scsi", Model: "virtio-scsi", Address: slots.take()})
 	}
 	dev.Controllers = append(dev.Controllers, libvirtxml.DomainController{Type: "usb", Model: "none"})
-	var cmdline *libvirtxml.DomainQEMUCommandline
-	dev.Interfaces, cmdline = nics(p, slots)
+	ifaces, cmdline, err := nics(p, slots)
+	if err != nil {
+		return nil, nil, err
+	}
+	dev.Interfaces = ifaces
 	port := uint(0)
 	dev.Serials = []libvirtxml.DomainSerial{{
 		Source: &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: p.Serial, Append: "off"}},
@@ -55,7 +58,7 @@ func devices(p domainParams) (*libvirtxml.DomainDeviceList, *libvirtxml.DomainQE
 		})
 	}
 	dev.MemBalloon = &libvirtxml.DomainMemBalloon{Model: "none"}
-	return dev, cmdline
+	return dev, cmdline, nil
 }
 
 // disks are the overlays on the buses the spec asks for (IDE becomes SATA
@@ -93,19 +96,25 @@ func disks(p domainParams, slots *rootSlots) (out []libvirtxml.DomainDisk, scsi 
 	return out, scsi
 }
 
-// nics are user-mode NICs with the spec's models and source MACs. The
-// first NIC of a pod VM with published ports is given on QEMU's command
+// nics are the spec's NICs with their models and source MACs, each on the
+// network its spec names (see ParseNICNetwork): user networking by
+// default, a libvirt network or a host bridge. The first NIC on user
+// networking of a pod VM with published ports is given on QEMU's command
 // line instead: libvirt forwards ports only with the passt backend, QEMU's
 // own user networking does it with hostfwd.
-func nics(p domainParams, slots *rootSlots) ([]libvirtxml.DomainInterface, *libvirtxml.DomainQEMUCommandline) {
+func nics(p domainParams, slots *rootSlots) ([]libvirtxml.DomainInterface, *libvirtxml.DomainQEMUCommandline, error) {
 	var out []libvirtxml.DomainInterface
 	var cmdline *libvirtxml.DomainQEMUCommandline
-	for i, n := range p.Spec.NICs {
+	for _, n := range p.Spec.NICs {
 		model := n.Model
 		if model == podvm.NICE1000E {
 			model = "e1000e"
 		}
-		if i == 0 && len(p.Publish) > 0 {
+		nn, err := ParseNICNetwork(n.Network)
+		if err != nil {
+			return nil, nil, fmt.Errorf("domain %s: nic %s: %w", p.Domain, n.Name, err)
+		}
+		if nn.Kind == NetworkUser && cmdline == nil && len(p.Publish) > 0 {
 			cmdline = &libvirtxml.DomainQEMUCommandline{}
 			for _, a := range hostfwdArgs(p, model, n.MAC) {
 				cmdline.Args = append(cmdline.Args, libvirtxml.DomainQEMUCommandlineArg{Value: a})
@@ -113,7 +122,7 @@ func nics(p domainParams, slots *rootSlots) ([]libvirtxml.DomainInterface, *libv
 			continue
 		}
 		iface := libvirtxml.DomainInterface{
-			Source:  &libvirtxml.DomainInterfaceSource{User: &libvirtxml.DomainInterfaceSourceUser{}},
+			Source:  nn.interfaceSource(),
 			Model:   &libvirtxml.DomainInterfaceModel{Type: model},
 			Address: slots.take(),
 		}
@@ -122,7 +131,10 @@ func nics(p domainParams, slots *rootSlots) ([]libvirtxml.DomainInterface, *libv
 		}
 		out = append(out, iface)
 	}
-	return out, cmdline
+	if len(p.Publish) > 0 && len(p.Spec.NICs) > 0 && cmdline == nil {
+		return nil, nil, fmt.Errorf("domain %s: %w: published ports need a NIC on user networking", p.Domain, ErrUnsatisfiable)
+	}
+	return out, cmdline, nil
 }
 
 // hostfwdArgs are the -netdev and -device arguments of a NIC whose user

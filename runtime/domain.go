@@ -91,7 +91,9 @@ func newDomain(p domainParams) (*libvirtxml.Domain, error) {
 	if s.Firmware.SMM || s.Firmware.SecureBoot {
 		d.Features.SMM = &libvirtxml.DomainFeatureSMM{State: "on"}
 	}
-	d.Devices, d.QEMUCommandline = devices(p)
+	if d.Devices, d.QEMUCommandline, err = devices(p); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -24,27 +23,7 @@ const layerFile = "layer"
 // disks were verified.
 type layerRecord struct {
 	Layer image.LocalLayer `json:"layer"`
-	Stat  fileStamp        `json:"stat"`
-}
-
-// fileStamp identifies a file's content cheaply: a write changes its
-// modification time or size, a new file its inode.
-type fileStamp struct {
-	Dev, Ino uint64
-	Size     int64
-	MtimeNs  int64
-}
-
-func stampOf(path string) (fileStamp, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileStamp{}, fmt.Errorf("%s: no inode", path)
-	}
-	return fileStamp{Dev: uint64(sys.Dev), Ino: sys.Ino, Size: st.Size(), MtimeNs: st.ModTime().UnixNano()}, nil
+	Stat  image.Stamp      `json:"stat"`
 }
 
 func readLayerRecord(dir string) (*layerRecord, error) {
@@ -62,7 +41,7 @@ func readLayerRecord(dir string) (*layerRecord, error) {
 // unchanged fails when the layer is not the file that was verified. Its
 // error never matches os.ErrNotExist: the store folder is there.
 func (rec *layerRecord) unchanged() error {
-	now, err := stampOf(rec.Layer.Path)
+	now, err := image.StampOf(rec.Layer.Path)
 	if err != nil {
 		return fmt.Errorf("layer %s: %v", rec.Layer.Path, err)
 	}
@@ -75,7 +54,8 @@ func (rec *layerRecord) unchanged() error {
 // linkImage takes an image whose layer is an uncompressed local blob into
 // the store folder dir without copying its disks: the blob is hard-linked
 // (reflinked or copied across file systems) as dir/layer, read-only, its
-// disks verified where they lie in it, the kernel files copied out. dir
+// disks verified where they lie in it (unless it is the file image.Build
+// hashed, untouched since), the kernel files copied out. dir
 // appears only when all of that worked.
 func linkImage(ctx context.Context, info *image.Info, l *image.LocalLayer, dir string) error {
 	tmp := dir + ".partial"
@@ -91,12 +71,16 @@ func linkImage(ctx context.Context, info *image.Info, l *image.LocalLayer, dir s
 	if err := os.Chmod(local.Path, 0o444); err != nil {
 		return fmt.Errorf("image %s: %w", info.Ref, err)
 	}
-	stamp, err := stampOf(local.Path)
+	stamp, err := image.StampOf(local.Path)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", info.Ref, err)
 	}
-	if err := local.Verify(ctx, info); err != nil {
-		return fmt.Errorf("image %s: %w", info.Ref, err)
+	// A hard link to the blob Build just hashed, untouched since, is not
+	// hashed again; anything else is.
+	if !l.UnchangedSinceBuild(local.Path) {
+		if err := local.Verify(ctx, info); err != nil {
+			return fmt.Errorf("image %s: %w", info.Ref, err)
+		}
 	}
 	if b := info.Boot; b != nil {
 		if err := local.Extract(ctx, b.Kernel, filepath.Join(tmp, "vmlinuz"), b.KernelSHA256); err != nil {

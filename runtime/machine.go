@@ -28,6 +28,9 @@ type MachineConfig struct {
 	Image   string      // oci:DIR:TAG, docker://HOST/REPO:TAG, or a qcow2/raw/vmdk file
 	Spec    *podvm.Spec // required shape for a disk file (default podvm.DefaultSpec); replaces an image's spec
 	Publish []PortForward
+	// Network, when set, puts every NIC on it instead of the network its
+	// spec names: libvirt:NAME, bridge:NAME or user.
+	Network string
 	Accel   string // auto (default) | kvm | tcg
 	// Fast boots the kernel directly (the image's, or Kernel/Initrd/Cmdline)
 	// instead of through firmware and the boot loader.
@@ -68,6 +71,7 @@ func DefaultHandlers() Handlers {
 		{PrepareImageHandler, prepareImage},
 		{ResolveAccelHandler, resolveAccel},
 		{CheckHostHandler, checkHost},
+		{PrepareNetworksHandler, prepareNetworks},
 		{CreateOverlaysHandler, createOverlays},
 		{StartDomainHandler, startDomain},
 		{WaitReadyHandler, waitReady},
@@ -170,6 +174,9 @@ func (m *Machine) Start(ctx context.Context) (*PodVM, error) {
 			return m.pod, err
 		}
 		m.rt.cfg.Log.Debug("handler done", "pod", m.name, "handler", h.Name, "took", time.Since(start))
+	}
+	if m.pod != nil && m.dom != nil {
+		m.pod.Addresses = m.rt.addresses(m.pod)
 	}
 	return m.pod, nil
 }

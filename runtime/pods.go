@@ -66,6 +66,7 @@ type PodVM struct {
 	PID         int           `json:"pid,omitempty"`
 	Fast        bool          `json:"fast,omitempty"`
 	Publish     []PortForward `json:"publish,omitempty"`
+	Addresses   []Address     `json:"addresses,omitempty"` // the guest's IP addresses while it runs
 	SerialLog   string        `json:"serialLog"`
 	Overlays    []string      `json:"overlays"`
 	Dir         string        `json:"dir"`
@@ -171,13 +172,15 @@ func (r *Runtime) liveDomains() (map[string]liveDomain, error) {
 	return out, nil
 }
 
-// refresh fills the live fields: state, uptime and QEMU's PID.
+// refresh fills the live fields: state, uptime, QEMU's PID and the
+// guest's addresses.
 func (r *Runtime) refresh(p *PodVM, live map[string]liveDomain) {
 	d, ok := live[p.Domain]
 	if !ok {
-		p.State, p.Uptime, p.PID = StateStopped, 0, 0
+		p.State, p.Uptime, p.PID, p.Addresses = StateStopped, 0, 0, nil
 		return
 	}
+	p.Addresses = r.addresses(p)
 	switch d.state {
 	case libvirt.DOMAIN_RUNNING:
 		p.State = StateRunning

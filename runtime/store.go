@@ -29,7 +29,10 @@ type storedImage struct {
 // folder and its disks are booted where they lie in it (see inplace.go).
 // Any other image is unpacked once into NAME.qcow2 files (read-only).
 // Either way every disk is checked against its recorded SHA-256 on first
-// use; an image already there is not fetched or checked again.
+// use, unless the blob is the very file image.Build wrote and hashed,
+// untouched since (same inode, size and modification time: the layout's
+// podvm-verified.json); an image already there is not fetched or checked
+// again.
 func (r *Runtime) pull(ctx context.Context, ref string) (*storedImage, error) {
 	info, err := image.Inspect(ctx, ref, r.cfg.Registry)
 	if err != nil {

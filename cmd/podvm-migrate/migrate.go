@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podvm-migrate/podvm-migrate/checks"
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/migrate"
@@ -28,7 +29,7 @@ type migrateFlags struct {
 	registryTLSVerify, sourcePowerOff        bool
 	vms                                      []string
 	parallel, perDatastore, perHost, retries int
-	readyTimeout                             time.Duration
+	readyTimeout, checkTimeout               time.Duration
 	guest                                    guestConversionFlags
 	allow                                    allowPaths
 }
@@ -81,6 +82,7 @@ convert disk reads them:
 	fl.StringVar(&f.transfer, "transfer", "datastore", "how vSphere disks are read: datastore (HTTP range reads of the datastore files) or export (an ExportVm NFC lease, streamOptimized; the VM must be off: see --source-power-off)")
 	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
+	fl.DurationVar(&f.checkTimeout, "check-timeout", time.Minute, "how long each post-migration check of the plan may keep failing, retried, before it fails its VM")
 	fl.StringVar(&f.compress, "compress", "", "image layer compression: none, gzip or zstd (default none for the runtime, booted in place; gzip for kubevirt's registry)")
 	f.guest.addMigrate(fl)
 	f.allow.register(fl)
@@ -115,7 +117,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	m, err := migrate.New(ctx, migrate.Config{
 		Plan: p, PlanData: data, BaseDir: filepath.Dir(planFile), Paths: paths,
 		Run: migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
-			VMs: f.vms, Retries: f.retries, Progress: prog},
+			VMs: f.vms, Retries: f.retries, Progress: prog, Checks: checks.Options{Timeout: f.checkTimeout}},
 		Target: f.target, Transfer: f.transfer, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere,
 		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir, ReadyTimeout: f.readyTimeout, Compress: compress,
 		Runtime: migrate.RuntimeConfig{URI: f.connect, StateDir: f.stateDir, Accel: f.accel,

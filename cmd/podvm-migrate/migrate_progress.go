@@ -89,7 +89,7 @@ func (p *progress) Event(e runrecord.Event) {
 	if e.Phase == runrecord.PhaseTransfer && e.Result != runrecord.ResultStarted {
 		p.dropBar(e.VM + "/" + e.Disk)
 	}
-	if e.VM != "" && (e.Phase == runrecord.PhaseReady && (e.Result == runrecord.ResultDone || e.Result == runrecord.ResultSkipped) || e.Result == runrecord.ResultFailed) {
+	if e.VM != "" && (e.Phase == runrecord.PhaseReady && (e.Result == runrecord.ResultDone || e.Result == runrecord.ResultSkipped) || e.Result == runrecord.ResultFailed && e.Phase != runrecord.PhaseCheck) {
 		p.done++
 		if p.overall != nil {
 			_ = p.overall.pb.Set(p.done)
@@ -190,6 +190,9 @@ func formatEvent(e runrecord.Event, at time.Duration) string {
 	}
 	if a := e.Attrs["action"]; a != "" {
 		line += ": " + a
+	}
+	if c := e.Check; c != nil && e.Error == "" {
+		line += ": " + c.Check + " (" + c.Detail + ")"
 	}
 	if e.Error != "" {
 		line += ": " + e.Error

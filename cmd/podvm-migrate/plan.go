@@ -23,6 +23,7 @@ type blockedError struct{ error }
 
 type planFlags struct {
 	vms, networkMaps, storageMaps, allow []string
+	checks                               []string
 	mappingFile, out, format, secureBoot string
 	maxVCPUs                             int
 	maxMemoryMiB                         int64
@@ -42,6 +43,16 @@ A critical finding blocks its VM; --allow [VM:]RULE overrides one for a VM (or
 all VMs without "VM:"), and the override is recorded in the plan. Without any
 --network-map or --storage-map every network maps to the pod network and every
 datastore to the default storage class; with some, unmapped ones are critical.
+A network maps to pod (the pod network; user networking on the included
+runtime), NAMESPACE/NAME (a Multus network on KubeVirt), or, on the included
+runtime only, libvirt:NAME (a libvirt network) or bridge:NAME (a host bridge).
+
+--check VMGLOB=CHECK (repeatable) gives matching VMs a post-migration check,
+run by 'podvm-migrate migrate' once the pod VM is ready: tcp:PORT (the port
+accepts connections), ping, or http(s)://[HOST][:PORT]/PATH[=STATUS] (the URL
+answers with STATUS, 200 by default; an empty HOST is the pod VM, and its
+certificate is then not verified). A failed check fails the VM. The checks are
+written to the plan as each VM's 'checks:' list, which can also be edited there.
 
 The plan is written as YAML (or JSON) to --out, atomically, or to stdout; a
 summary table goes to stdout (stderr when the plan goes to stdout).
@@ -49,16 +60,18 @@ summary table goes to stdout (stderr when the plan goes to stdout).
 Exit codes: 0 every selected VM is ready (or has warnings only), 3 some are
 blocked, 1 the plan could not be made, 2 bad usage.`,
 		Example: `  podvm-migrate plan inventory.json --network-map "VM Network=pod" --storage-map "*=fast" --out plan.yaml
-  podvm-migrate plan inventory.json --vm 'web*' --allow db01:rdm --out plan.yaml`,
+  podvm-migrate plan inventory.json --vm 'web*' --allow db01:rdm --out plan.yaml
+  podvm-migrate plan inventory.json --check '*=tcp:22' --check 'web*=http://:8080/health=200' --out plan.yaml`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error { return runPlan(cmd, g, f, args[0]) },
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.vms, "vm", nil, "plan only this VM (name or glob; repeatable)")
-	fl.StringArrayVar(&f.networkMaps, "network-map", nil, "map a source network: SRC=pod or SRC=NAMESPACE/NAME (repeatable; SRC may be a glob)")
+	fl.StringArrayVar(&f.networkMaps, "network-map", nil, "map a source network: SRC=pod, SRC=NAMESPACE/NAME (Multus), SRC=libvirt:NAME or SRC=bridge:NAME (runtime only) (repeatable; SRC may be a glob)")
 	fl.StringArrayVar(&f.storageMaps, "storage-map", nil, "map a datastore to a storage class: SRC=CLASS (repeatable; SRC may be a glob)")
 	fl.StringVar(&f.mappingFile, "mapping-file", "", "YAML file with 'network:' and 'storage:' maps of SOURCE: TARGET")
 	fl.StringArrayVar(&f.allow, "allow", nil, "override a critical rule: [VM:]RULE-ID (repeatable)")
+	fl.StringArrayVar(&f.checks, "check", nil, "post-migration check for matching VMs: VMGLOB=tcp:PORT, VMGLOB=ping or VMGLOB=http(s)://[HOST][:PORT]/PATH[=STATUS] (repeatable)")
 	fl.StringVar(&f.out, "out", "", "write the plan to this file (atomically) instead of stdout")
 	fl.StringVar(&f.format, "format", "", "plan format: yaml or json (default: from --out's extension, else yaml)")
 	fl.IntVar(&f.maxVCPUs, "max-vcpus", plan.DefaultTarget().MaxVCPUs, "most vCPUs the target gives one pod VM")
@@ -128,7 +141,7 @@ func (f *planFlags) options(invFile string) (plan.Options, error) {
 		o.Mappings = m
 	}
 	for _, s := range f.networkMaps {
-		m, err := plan.ParseMapping(s)
+		m, err := plan.ParseNetworkMapping(s)
 		if err != nil {
 			return o, usageError{fmt.Errorf("--network-map: %w", err)}
 		}
@@ -150,6 +163,13 @@ func (f *planFlags) options(invFile string) (plan.Options, error) {
 			return o, usageError{fmt.Errorf("--allow %q: want [VM:]RULE-ID", a)}
 		}
 		o.Allow[vm] = append(o.Allow[vm], rule)
+	}
+	for _, c := range f.checks {
+		a, err := plan.ParseCheckAssignment(c)
+		if err != nil {
+			return o, usageError{fmt.Errorf("--check %w", err)}
+		}
+		o.Checks = append(o.Checks, a)
 	}
 	t := plan.Target{MaxVCPUs: f.maxVCPUs, MaxMemoryMiB: f.maxMemoryMiB}
 	switch strings.ToLower(f.secureBoot) {

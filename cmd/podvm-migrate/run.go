@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,11 +64,15 @@ disk with --spec (default: a small Linux spec).
 
 The accelerator is KVM only when a short smoke boot proves KVM works here
 (cached per host); otherwise TCG. It is printed with every run. The serial
-console goes to a log file ('podvm-migrate logs'); user-mode networking with
---publish port forwards. --wait-ready waits for the readiness line on the
+console goes to a log file ('podvm-migrate logs'). NICs are on user-mode
+networking with --publish port forwards, unless the spec's NIC network (the
+plan's network map) or --network says libvirt:NAME (a libvirt network,
+started when inactive) or bridge:NAME (a host bridge); 'list' shows the
+guest's addresses. --wait-ready waits for the readiness line on the
 serial console (or --ready agent: qemu-guest-agent).`,
 		Example: `  podvm-migrate run oci:./images/web01:v1 --name web01 --wait-ready --publish 8080:80
-  podvm-migrate run disk.qcow2 --spec web01.json --accel tcg`,
+  podvm-migrate run disk.qcow2 --spec web01.json --accel tcg
+  podvm-migrate run oci:./images/web01:v1 --network libvirt:default --wait-ready`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Image = args[0]
@@ -107,6 +112,7 @@ serial console (or --ready agent: qemu-guest-agent).`,
 	f.StringVar(&cfg.Name, "name", "", "pod VM name (default: the spec's name)")
 	f.StringVar(&specFile, "spec", "", "pod VM spec (JSON or YAML); for an image it replaces the image's spec")
 	f.StringArrayVarP(&publish, "publish", "p", nil, "publish a guest port: [ADDR:]HOSTPORT:GUESTPORT[/tcp|/udp] (repeatable)")
+	f.StringVar(&cfg.Network, "network", "", "put every NIC on this network instead of the spec's: libvirt:NAME (started when inactive), bridge:NAME or user (port forwards)")
 	f.StringVar(&cfg.Accel, "accel", "auto", "accelerator: auto (smoke-tested KVM, else TCG), kvm or tcg")
 	f.BoolVar(&cfg.WaitReady, "wait-ready", false, "wait until the guest is ready")
 	f.BoolVarP(&detach, "detach", "d", false, "return as soon as the domain runs (overrides --wait-ready)")
@@ -128,7 +134,7 @@ serial console (or --ready agent: qemu-guest-agent).`,
 type podTable []runtime.PodVM
 
 func (p podTable) Header() []string {
-	return []string{"name", "state", "uptime", "accel", "ready after", "image"}
+	return []string{"name", "state", "uptime", "accel", "ready after", "addresses", "image"}
 }
 
 func (p podTable) Rows() [][]string {
@@ -141,9 +147,21 @@ func (p podTable) Rows() [][]string {
 		if x.ReadyAfter > 0 {
 			ready = time.Duration(x.ReadyAfter).Round(time.Millisecond).String()
 		}
-		rows = append(rows, []string{x.Name, x.State, up, x.Accel, ready, x.Image})
+		rows = append(rows, []string{x.Name, x.State, up, x.Accel, ready, addressList(x.Addresses), x.Image})
 	}
 	return rows
+}
+
+// addressList is a pod VM's addresses for a table cell, "-" for none.
+func addressList(as []runtime.Address) string {
+	if len(as) == 0 {
+		return "-"
+	}
+	ips := make([]string, len(as))
+	for i, a := range as {
+		ips[i] = a.IP
+	}
+	return strings.Join(ips, ",")
 }
 
 // printPodResult prints v as -o asks, a table by default.
