@@ -40,9 +40,12 @@ func Unpack(ctx context.Context, ref, dir string, ro RegistryOptions) (*Info, er
 		return nil, err
 	}
 	defer src.Close()
-	tmp := dir + ".partial"
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	// A folder of its own: two unpacks of one image at once must not share it.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".partial-*")
+	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	defer os.RemoveAll(tmp)

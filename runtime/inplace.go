@@ -58,12 +58,18 @@ func (rec *layerRecord) unchanged() error {
 // hashed, untouched since), the kernel files copied out. dir
 // appears only when all of that worked.
 func linkImage(ctx context.Context, info *image.Info, l *image.LocalLayer, dir string) error {
-	tmp := dir + ".partial"
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	// A folder of its own: two pulls of one image at once must not share it.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("image %s: %w", info.Ref, err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".partial-*")
+	if err != nil {
 		return fmt.Errorf("image %s: %w", info.Ref, err)
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("image %s: %w", info.Ref, err)
+	}
 	local := &image.LocalLayer{Path: filepath.Join(tmp, layerFile), Files: l.Files}
 	if err := linkOrCopy(ctx, l.Path, local.Path); err != nil {
 		return fmt.Errorf("image %s: %w", info.Ref, err)

@@ -290,10 +290,55 @@ func TestRunRefusesChangedDisk(t *testing.T) {
 		t.Fatalf("run of a changed image: %v, want a refusal naming disk0", err)
 	}
 	store := filepath.Join(f.state, "images", strings.TrimPrefix(built.ManifestDigest, "sha256:"))
-	for _, p := range []string{store, store + ".partial", f.rt.podDir(name)} {
+	for _, p := range []string{store, f.rt.podDir(name)} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("a refused run left %s (%v)", p, err)
 		}
+	}
+	if left, _ := filepath.Glob(store + ".partial*"); len(left) > 0 {
+		t.Errorf("a refused run left %v", left)
+	}
+}
+
+// TestConcurrentPullsOfOneImage takes one image into the store from two
+// goroutines at once, in place and unpacked (gzip): both get it, and no
+// temporary folder is left.
+func TestConcurrentPullsOfOneImage(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, comp := range []image.Compression{image.CompressNone, image.CompressGzip} {
+		t.Run(string(comp), func(t *testing.T) {
+			ref := "oci:" + filepath.Join(dir, "layout-"+string(comp)) + ":v1"
+			spec := podvm.DefaultSpec("guest", 0)
+			spec.Name = "pulled-" + string(comp)
+			built, err := image.Build(ctx, image.BuildOptions{Disks: []string{filepath.Join(f.guest, testguest.Raw)}, Spec: &spec, To: ref, WorkDir: dir, Compress: comp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, 2)
+			for range 2 {
+				go func() {
+					_, err := f.rt.pull(ctx, ref)
+					errs <- err
+				}()
+			}
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Errorf("pull: %v", err)
+				}
+			}
+			store := filepath.Join(f.state, "images", strings.TrimPrefix(built.ManifestDigest, "sha256:"))
+			if _, err := os.Stat(filepath.Join(store, "image.json")); err != nil {
+				t.Errorf("store folder: %v", err)
+			}
+			if left, _ := filepath.Glob(store + ".partial*"); len(left) > 0 {
+				t.Errorf("pulls left %v", left)
+			}
+		})
 	}
 }
 
