@@ -5,10 +5,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/testenv/debian"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newDebianCommand) }
@@ -17,7 +18,7 @@ func newDebianCommand(o *options) *cobra.Command {
 	var (
 		out, mirror, netFlag string
 		diskMiB              int
-		rebuild     bool
+		rebuild              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "debian [--out DIR] [--net dhcp|static:ADDR/PREFIX[,gw=GW]]",
