@@ -27,7 +27,7 @@ func TestConfiguredNICNames(t *testing.T) {
 			"/etc/NetworkManager/system-connections/by-mac.nmconnection": "[connection]\nid=x\ninterface-name=ens224\n[ethernet]\nmac-address=00:50:56:AA:BB:CC\n",
 		}, []string{"ens192"}},
 		{"systemd-networkd", map[string]string{
-			"/etc/systemd/network/10-lan.network": "[Match]\nName=ens192 ens224\n\n[Network]\nAddress=192.168.122.50/24\n",
+			"/etc/systemd/network/10-lan.network":  "[Match]\nName=ens192 ens224\n\n[Network]\nAddress=192.168.122.50/24\n",
 			"/etc/systemd/network/20-glob.network": "[Match]\nName=en*\n[Network]\nDHCP=yes\n",
 			"/etc/systemd/network/30-mac.network":  "[Match]\nMACAddress=00:50:56:aa:bb:cc\nName=ens256\n",
 		}, []string{"ens192", "ens224"}},
