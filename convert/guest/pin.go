@@ -39,9 +39,7 @@ func PinNICNamesInGuest(ctx context.Context, disk string, macs []string, o Optio
 		return nil, fmt.Errorf("pin NIC names in %s: %w (install the guestfish package)", disk, err)
 	}
 	env := Environ(os.Environ(), accel, o.CacheDir)
-	start := exec.CommandContext(ctx, "guestfish", "--listen", "--format="+o.Format, "-a", disk, "-i")
-	start.Env = env
-	out, err := start.CombinedOutput()
+	out, err := listenFish(ctx, env, "--listen", "--format="+o.Format, "-a", disk, "-i")
 	if err != nil {
 		return nil, fmt.Errorf("pin NIC names in %s: guestfish: %w: %s", disk, err, strings.TrimSpace(string(out)))
 	}
@@ -89,6 +87,26 @@ func PinNICNamesInGuest(ctx context.Context, disk string, macs []string, o Optio
 		return nil, fmt.Errorf("pin NIC names in %s: %w", disk, err)
 	}
 	return res, nil
+}
+
+// listenFish starts a guestfish server and returns what it printed. Its
+// output goes to a file, not a pipe: the server keeps its stderr open, so
+// reading a pipe to its end would wait for the server to exit.
+func listenFish(ctx context.Context, env []string, args ...string) ([]byte, error) {
+	f, err := os.CreateTemp("", "podvm-guestfish-*.out")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	cmd := exec.CommandContext(ctx, "guestfish", args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
+	runErr := cmd.Run()
+	out, err := os.ReadFile(f.Name())
+	if err != nil {
+		return nil, err
+	}
+	return out, runErr
 }
 
 // remoteFish runs commands in a guestfish --listen server.
