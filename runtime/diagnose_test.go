@@ -107,3 +107,20 @@ func TestStateFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleWatchLastLine: a timeout or a stopped domain quotes the
+// console's last words, without the firmware's terminal escapes.
+func TestConsoleWatchLastLine(t *testing.T) {
+	var w consoleWatch
+	w.feed([]byte("\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001\r\n\r\n"))
+	if got := w.lastLine(); got != "BdsDxe: loading Boot0001" {
+		t.Errorf("last line %q", got)
+	}
+	w.feed([]byte("Begin: Waiting for root file system ... "))
+	if got := w.lastLine(); got != "Begin: Waiting for root file system ..." {
+		t.Errorf("unfinished last line %q", got)
+	}
+	if w.failure != nil {
+		t.Errorf("diagnosed %+v from a healthy console", w.failure)
+	}
+}
