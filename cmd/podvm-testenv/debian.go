@@ -34,7 +34,9 @@ VMX has a pvscsi controller and a vmxnet3 NIC. A systemd unit prints
 /etc/network/interfaces bound to ens192 (the vmxnet3 NIC's name), with DHCP
 or a static address; the readiness line then adds "ip=ADDRESS nic=NAME".
 Each --net is built and cached on its own; without it the guest has no
-network configuration.
+network configuration. 'podvm-migrate migrate' keeps the name on virtio
+(guest conversion pins ens192 to the NIC's MAC from the plan); 'convert
+disk' knows no MAC and does not.
 
 Without guest conversion it cannot find its root disk under virtio; after
 'podvm-migrate convert disk --guest-conversion=always' it boots.

@@ -111,6 +111,11 @@ func networkSurvivesConversion(t *testing.T, netFlag, address string) {
 		t.Fatalf("the converted guest did not boot: %v\n%s", err, log.String())
 	}
 	t.Logf("converted guest ready after %s: %s", time.Duration(p.ReadyAfter).Round(time.Second), p.ReadyLine)
+	if testing.Verbose() {
+		var log strings.Builder
+		_ = rt.Logs(ctx, name, &log, false)
+		t.Logf("console:\n%s", log.String())
+	}
 	if !strings.Contains(p.ReadyLine+" ", " nic="+debian.VMwareNIC+" ") || strings.Contains(p.ReadyLine, "ip=none") ||
 		(address != "" && !strings.Contains(p.ReadyLine+" ", " ip="+address+" ")) {
 		t.Errorf("readiness line %q: want nic=%s and ip=%s", p.ReadyLine, debian.VMwareNIC, cmp.Or(address, "an address"))
