@@ -71,5 +71,10 @@ func guestRecord(o *guest.Outcome) *runrecord.GuestConversion {
 	g.Log = r.LogFile
 	g.Inspected = strings.TrimSpace(fmt.Sprintf("%s %s %s (%s, root %s)", in.Type, in.Distro, in.ProductName, in.OSInfo, in.Root))
 	g.Removed, g.InitramfsModules, g.FirstBoot, g.Warnings, g.Commands = r.Removed, r.InitramfsModules, r.FirstBoot, r.Warnings, r.Commands
+	if n := r.NICNames; n != nil {
+		for _, p := range n.Pinned {
+			g.Commands = append(g.Commands, fmt.Sprintf("NIC %s named %s (%s)", p.MAC, p.Name, n.Rules))
+		}
+	}
 	return g
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podvm-migrate/podvm-migrate/convert/guest"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 )
@@ -59,5 +60,17 @@ func TestConvertGuestDecisions(t *testing.T) {
 				t.Errorf("guest conversion %q (%q), sha %s; want %q with a reason mentioning %q", got, reason, tr.Checksum, tc.want, tc.reason)
 			}
 		})
+	}
+}
+
+// TestGuestRecordNamesPinnedNICs: the run record says which NIC got which
+// name from guest conversion.
+func TestGuestRecordNamesPinnedNICs(t *testing.T) {
+	g := guestRecord(&guest.Outcome{Decision: guest.Decision{Convert: true}, Result: &guest.Result{
+		NICNames: &guest.Pinning{Pinned: []guest.NetName{{Name: "ens192", MAC: "00:50:56:3f:00:12"}}, Rules: guest.NetNamesRules},
+	}})
+	want := "NIC 00:50:56:3f:00:12 named ens192 (" + guest.NetNamesRules + ")"
+	if len(g.Commands) != 1 || g.Commands[0] != want {
+		t.Errorf("commands %q, want %q", g.Commands, want)
 	}
 }

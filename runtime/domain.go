@@ -115,6 +115,10 @@ func domainOS(p domainParams) (*libvirtxml.DomainOS, error) {
 		o.NVRam = &libvirtxml.DomainNVRam{NVRam: p.NVRAM, Template: p.OVMF.Vars}
 	case p.BIOSROM != "":
 		o.Loader = &libvirtxml.DomainLoader{Path: p.BIOSROM, Readonly: "yes", Type: "rom"}
+	default:
+		// SeaBIOS prints to the serial console too ("No bootable
+		// device"), so boot diagnosis can read it.
+		o.BIOS = &libvirtxml.DomainBIOS{UseSerial: "yes"}
 	}
 	if p.Kernel != "" {
 		o.Kernel, o.Initrd, o.Cmdline = p.Kernel, p.Initrd, p.Cmdline

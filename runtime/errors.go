@@ -19,6 +19,10 @@ var (
 	ErrUnsatisfiable = errors.New("the host cannot satisfy the spec")
 	// ErrNotReady: the guest did not signal readiness in time.
 	ErrNotReady = errors.New("pod VM not ready")
+	// ErrBootFailed: the guest cannot become ready (a BootFailure says why:
+	// secure boot, no bootable device, no root device, a kernel panic, the
+	// domain stopping). It comes wrapped with ErrNotReady.
+	ErrBootFailed = errors.New("boot failed")
 	// ErrRunning: the pod VM is still running.
 	ErrRunning = errors.New("pod VM is running")
 )

@@ -5,22 +5,23 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/testenv/debian"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newDebianCommand) }
 
 func newDebianCommand(o *options) *cobra.Command {
 	var (
-		out, mirror string
-		diskMiB     int
-		rebuild     bool
+		out, mirror, netFlag string
+		diskMiB              int
+		rebuild              bool
 	)
 	cmd := &cobra.Command{
-		Use:   "debian [--out DIR]",
+		Use:   "debian [--out DIR] [--net dhcp|static:ADDR/PREFIX[,gw=GW]]",
 		Short: "Build the real Debian 12 test guest, installed as on VMware",
 		Long: `Build (once; it is cached by a hash of its recipe under --cache-dir) a Debian 12
 guest as a VMware install leaves it: debootstrap minbase, the cloud kernel,
@@ -28,6 +29,14 @@ GRUB, systemd, open-vm-tools, an fstab by UUID and an initramfs with the
 pvscsi and vmxnet3 drivers but no virtio, on a 2 GiB partitioned disk whose
 VMX has a pvscsi controller and a vmxnet3 NIC. A systemd unit prints
 "PODVM-READY …" on ttyS0 after multi-user.target.
+
+--net configures the NIC as a VMware admin leaves it: ifupdown's
+/etc/network/interfaces bound to ens192 (the vmxnet3 NIC's name), with DHCP
+or a static address; the readiness line then adds "ip=ADDRESS nic=NAME".
+Each --net is built and cached on its own; without it the guest has no
+network configuration. 'podvm-migrate migrate' keeps the name on virtio
+(guest conversion pins ens192 to the NIC's MAC from the plan); 'convert
+disk' knows no MAC and does not.
 
 Without guest conversion it cannot find its root disk under virtio; after
 'podvm-migrate convert disk --guest-conversion=always' it boots.
@@ -40,8 +49,12 @@ Serve it from the vCenter simulator with
   podvm-testenv vsphere --guest-vmdk "$(podvm-testenv debian -o json | jq -r .dir)/debian.vmdk"`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			net, err := debian.ParseNet(netFlag)
+			if err != nil {
+				return usageError{fmt.Errorf("--net: %w", err)}
+			}
 			g, err := debian.Build(cmd.Context(), debian.Options{
-				CacheDir: o.cacheDir, Mirror: mirror, DiskMiB: diskMiB, Rebuild: rebuild,
+				CacheDir: o.cacheDir, Mirror: mirror, DiskMiB: diskMiB, Rebuild: rebuild, Net: net,
 				Log: func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "debian: "+f+"\n", a...) },
 			})
 			if err != nil {
@@ -61,6 +74,7 @@ Serve it from the vCenter simulator with
 	f.StringVar(&mirror, "mirror", "", "Debian archive (default: the one apt on this host uses)")
 	f.IntVar(&diskMiB, "disk-size", 2048, "guest-visible disk size in MiB")
 	f.BoolVar(&rebuild, "rebuild", false, "build even when the cache holds this recipe")
+	f.StringVar(&netFlag, "net", "", "configure the NIC with ifupdown on ens192: dhcp or static:ADDR/PREFIX[,gw=GW] (default: no network configuration)")
 	return cmd
 }
 

@@ -15,7 +15,9 @@ type Outcome struct {
 // Run decides under mode whether the guest on disk (described by spec, nil
 // if unknown) is converted, and converts it. In auto mode a disk whose
 // partition table shows no room for an installed operating system is
-// skipped without starting libguestfs.
+// skipped without starting libguestfs. The NIC names the guest's network
+// configuration uses are pinned to the spec's NIC MACs (o.MACs, when set,
+// instead).
 func Run(ctx context.Context, disk string, spec *podvm.Spec, mode string, o Options) (*Outcome, error) {
 	d := Decide(mode, spec)
 	out := &Outcome{Decision: d}
@@ -30,6 +32,16 @@ func Run(ctx context.Context, disk string, spec *podvm.Spec, mode string, o Opti
 		if !ok {
 			out.Decision = Decision{Reason: why}
 			return out, nil
+		}
+	}
+	if len(o.MACs) == 0 && spec != nil {
+		known := false
+		for _, n := range spec.NICs {
+			o.MACs = append(o.MACs, n.MAC)
+			known = known || n.MAC != ""
+		}
+		if !known {
+			o.MACs = nil
 		}
 	}
 	if err := PrepareCache(o.CacheDir); err != nil {

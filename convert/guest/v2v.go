@@ -35,6 +35,10 @@ type Options struct {
 	Program string
 	// Progress, if set, gets virt-v2v's progress lines as they come.
 	Progress func(line string)
+	// MACs are the VM's NIC MACs in order (kept on the target): when set,
+	// the NIC names the guest's network configuration uses are pinned to
+	// them (PinNICNamesInGuest) before virt-v2v runs.
+	MACs []string
 }
 
 // Result is what one conversion did.
@@ -54,6 +58,8 @@ type Result struct {
 	// Commands are what virt-v2v ran inside the guest (package removal,
 	// initramfs and boot loader updates).
 	Commands []string `json:"commands,omitempty"`
+	// NICNames is what pinning the NIC names did (nil: no MACs were given).
+	NICNames *Pinning `json:"nicNames,omitempty"`
 }
 
 // Convert runs virt-v2v-in-place on disk. It needs root (or a readable
@@ -85,6 +91,21 @@ func Convert(ctx context.Context, disk string, o Options) (*Result, error) {
 	defer logf.Close()
 
 	start := time.Now()
+	var pinning *Pinning
+	var pinWarning string
+	if len(o.MACs) > 0 {
+		if o.Progress != nil {
+			o.Progress("Pinning NIC names to their MACs")
+		}
+		// A guest libguestfs cannot inspect fails virt-v2v below with the
+		// better message: here it is only a warning.
+		if pinning, err = PinNICNamesInGuest(ctx, disk, o.MACs, o); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("guest conversion of %s: %w", disk, ctx.Err())
+			}
+			pinWarning = "NIC names not pinned: " + err.Error()
+		}
+	}
 	cmd := exec.CommandContext(ctx, o.Program, "-v", "-x", "-i", "disk", "-if", o.Format, disk)
 	cmd.Env = Environ(os.Environ(), accel, o.CacheDir)
 	// One pipe for stdout and stderr: the kernel keeps each write whole, so
@@ -127,6 +148,13 @@ func Convert(ctx context.Context, disk string, o Options) (*Result, error) {
 		return nil, fmt.Errorf("guest conversion of %s: log: %w", disk, err)
 	}
 	parseLog(log, res)
+	res.NICNames = pinning
+	if pinWarning != "" {
+		res.Warnings = append(res.Warnings, pinWarning)
+	}
+	for _, n := range pinning.unpinned() {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("NIC name %s is configured in the guest but no NIC is left for it: not pinned", n))
+	}
 	if runErr != nil {
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("guest conversion of %s: %w", disk, ctx.Err())

@@ -42,7 +42,11 @@ type Options struct {
 	Mirror   string // Debian archive; default the one apt on this host uses for bookworm
 	DiskMiB  int    // guest-visible disk size; default 2048
 	Rebuild  bool   // build even when the cache holds this recipe
-	Log      func(format string, args ...any)
+	// Net configures the guest's NIC as an admin on VMware would, with
+	// ifupdown bound to ens192 (the zero value: no network configuration).
+	// Each network is a recipe of its own, cached apart.
+	Net Net
+	Log func(format string, args ...any)
 }
 
 // Guest is a built Debian 12 test guest: a VMware-style install
@@ -55,6 +59,7 @@ type Guest struct {
 	Kernel        string             `json:"kernel"`
 	RootUUID      string             `json:"rootUUID"`
 	CapacityBytes int64              `json:"capacityBytes"`
+	Net           string             `json:"net,omitempty"` // the --net it was built with; empty: none
 	Hardware      testguest.Hardware `json:"hardware"`
 	BuildTime     time.Duration      `json:"buildTime"`
 	Cached        bool               `json:"cached"`
@@ -72,16 +77,23 @@ func Hardware() testguest.Hardware {
 	return hw
 }
 
-// Cached returns the cached Debian guest for the current recipe, or
-// an error if it has not been built.
+// Cached returns the cached Debian guest for the current recipe (without
+// network configuration), or an error if it has not been built.
 func Cached(cacheDir string, diskMiB int) (*Guest, error) {
+	return CachedFor(Options{CacheDir: cacheDir, DiskMiB: diskMiB})
+}
+
+// CachedFor returns the cached Debian guest for the recipe o describes
+// (cache folder, disk size, network), or an error if it has not been built.
+func CachedFor(o Options) (*Guest, error) {
+	cacheDir, diskMiB := o.CacheDir, o.DiskMiB
 	if cacheDir == "" {
 		cacheDir = testenv.DefaultCacheDir()
 	}
 	if diskMiB == 0 {
 		diskMiB = debianDiskMiB
 	}
-	dir := filepath.Join(cacheDir, debianCacheDir, debianRecipeKey(diskMiB))
+	dir := filepath.Join(cacheDir, debianCacheDir, debianRecipeKey(diskMiB, o.Net))
 	b, err := os.ReadFile(filepath.Join(dir, debianMeta))
 	if err != nil {
 		return nil, fmt.Errorf("debian guest: not built: %w", err)
@@ -114,7 +126,7 @@ func Build(ctx context.Context, o Options) (*Guest, error) {
 		logf = func(string, ...any) {}
 	}
 	if !o.Rebuild {
-		if g, err := Cached(o.CacheDir, o.DiskMiB); err == nil {
+		if g, err := CachedFor(o); err == nil {
 			return g, nil
 		}
 	}
@@ -126,7 +138,7 @@ func Build(ctx context.Context, o Options) (*Guest, error) {
 		o.Mirror = m
 	}
 	start := time.Now()
-	key := debianRecipeKey(o.DiskMiB)
+	key := debianRecipeKey(o.DiskMiB, o.Net)
 	final := filepath.Join(o.CacheDir, debianCacheDir, key)
 	parent := filepath.Dir(final)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -141,17 +153,21 @@ func Build(ctx context.Context, o Options) (*Guest, error) {
 	root := w("root")
 	uuid := uuidFrom(key)
 
-	logf("debootstrap %s (minbase + %s) from %s", Suite, strings.Join(debianPackages, ", "), o.Mirror)
+	packages := o.Net.packages()
+	logf("debootstrap %s (minbase + %s) from %s", Suite, strings.Join(packages, ", "), o.Mirror)
 	debs := filepath.Join(o.CacheDir, "debs", "debootstrap")
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	if err := cmdrun.RunEnv(ctx, []string{"DEBIAN_FRONTEND=noninteractive"}, "debootstrap", "--variant=minbase",
-		"--cache-dir="+debs, "--include="+strings.Join(debianPackages, ","), Suite, root, o.Mirror); err != nil {
+		"--cache-dir="+debs, "--include="+strings.Join(packages, ","), Suite, root, o.Mirror); err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	logf("configuring: fstab by UUID %s, initramfs without virtio, GRUB on the serial console, readiness unit", uuid)
-	if err := writeDebianFiles(root, uuid); err != nil {
+	if o.Net.Mode != NetDefault {
+		logf("network: %s on %s with ifupdown", o.Net, VMwareNIC)
+	}
+	if err := writeDebianFiles(root, uuid, o.Net); err != nil {
 		return nil, err
 	}
 	release, err := rootKernel(root)
@@ -195,7 +211,7 @@ func Build(ctx context.Context, o Options) (*Guest, error) {
 		return nil, fmt.Errorf("debian guest: %w", err)
 	}
 	os.RemoveAll(root)
-	g := &Guest{Key: key, Kernel: release, RootUUID: uuid, CapacityBytes: capacity, Hardware: hw, BuildTime: time.Since(start)}
+	g := &Guest{Key: key, Kernel: release, RootUUID: uuid, CapacityBytes: capacity, Net: o.Net.String(), Hardware: hw, BuildTime: time.Since(start)}
 	b, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("debian guest: %w", err)
@@ -216,8 +232,8 @@ func Build(ctx context.Context, o Options) (*Guest, error) {
 }
 
 // writeDebianFiles writes the recipe's files and enables the readiness unit.
-func writeDebianFiles(root, uuid string) error {
-	for name, text := range debianFiles(uuid) {
+func writeDebianFiles(root, uuid string, net Net) error {
+	for name, text := range debianFiles(uuid, net) {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("debian guest: %w", err)

@@ -20,7 +20,7 @@ import (
 func BuildForTest(t testing.TB, o Options) *Guest {
 	t.Helper()
 	if !o.Rebuild {
-		if g, err := Cached(o.CacheDir, o.DiskMiB); err == nil {
+		if g, err := CachedFor(o); err == nil {
 			return g
 		}
 	}

@@ -43,8 +43,8 @@ func TestAptMirror(t *testing.T) {
 }
 
 func TestDebianRecipeKey(t *testing.T) {
-	a, b := debianRecipeKey(2048), debianRecipeKey(4096)
-	if a == b || a != debianRecipeKey(2048) || len(a) != 16 {
+	a, b := debianRecipeKey(2048, Net{}), debianRecipeKey(4096, Net{})
+	if a == b || a != debianRecipeKey(2048, Net{}) || len(a) != 16 {
 		t.Errorf("keys %q %q: want stable, size-dependent, 16 hex digits", a, b)
 	}
 	if u := uuidFrom(a); len(u) != 36 || u[14] != '4' {

@@ -99,10 +99,10 @@ RemainAfterExit=yes
 WantedBy=multi-user.target
 `
 
-// debianFiles are written into the root before the initramfs is rebuilt;
-// %[2]s in fstab is the root UUID.
-func debianFiles(rootUUID string) map[string]string {
-	return map[string]string{
+// debianFiles are written into the root before the initramfs is rebuilt:
+// fstab names the root UUID, and net adds its network configuration.
+func debianFiles(rootUUID string, net Net) map[string]string {
+	return net.files(map[string]string{
 		"etc/hostname":                "debian-vm\n",
 		"etc/hosts":                   "127.0.0.1\tlocalhost\n127.0.1.1\tdebian-vm\n",
 		"etc/fstab":                   fmt.Sprintf("# <file system> <mount point> <type> <options> <dump> <pass>\nUUID=%s / ext4 errors=remount-ro 0 1\n", rootUUID),
@@ -111,14 +111,18 @@ func debianFiles(rootUUID string) map[string]string {
 		"etc/default/grub":                       debianGrubDefaults,
 		"usr/local/sbin/podvm-ready":             debianReadyScript,
 		"etc/systemd/system/podvm-ready.service": debianReadyUnit,
-	}
+	})
 }
 
-// debianRecipeKey hashes everything that decides the image's contents.
-func debianRecipeKey(diskMiB int) string {
+// debianRecipeKey hashes everything that decides the image's contents. The
+// default network adds nothing, so its key is the one it always had.
+func debianRecipeKey(diskMiB int, net Net) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "version=%s\nsuite=%s\ndisk=%d\npackages=%s\n", debianRecipeVersion, Suite, diskMiB, strings.Join(debianPackages, ","))
-	files := debianFiles("UUID")
+	fmt.Fprintf(h, "version=%s\nsuite=%s\ndisk=%d\npackages=%s\n", debianRecipeVersion, Suite, diskMiB, strings.Join(net.packages(), ","))
+	if net.Mode != NetDefault {
+		fmt.Fprintf(h, "net=%s\n", net)
+	}
+	files := debianFiles("UUID", net)
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
