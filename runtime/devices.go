@@ -50,13 +50,15 @@ func devices(p domainParams) (*libvirtxml.DomainDeviceList, *libvirtxml.DomainQE
 		Source: &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: p.Serial, Append: "off"}},
 		Target: &libvirtxml.DomainSerialTarget{Port: &port},
 	}}
-	if p.Agent {
-		// A unix channel without a path: libvirt picks the socket.
-		dev.Channels = append(dev.Channels, libvirtxml.DomainChannel{
-			Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{}},
-			Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: "org.qemu.guest_agent.0"}},
-		})
-	}
+	// Every pod VM gets the qemu-guest-agent channel, whatever its
+	// readiness: a converted guest's first boot installs the agent and
+	// waits for this port (virt-v2v's firstboot: 90 s without it), and the
+	// runtime asks a connected agent for the guest's addresses. A unix
+	// channel without a path: libvirt picks the socket.
+	dev.Channels = append(dev.Channels, libvirtxml.DomainChannel{
+		Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{}},
+		Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: guestAgentChannel}},
+	})
 	dev.MemBalloon = &libvirtxml.DomainMemBalloon{Model: "none"}
 	return dev, cmdline, nil
 }

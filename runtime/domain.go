@@ -28,7 +28,6 @@ type domainParams struct {
 	Cmdline  string
 	Serial   string // serial console log file
 	Publish  []PortForward
-	Agent    bool   // add the qemu-guest-agent channel
 	UUID     string // domain (and so SMBIOS) UUID; empty: libvirt makes one
 	Meta     podMeta
 }

@@ -67,7 +67,7 @@ func TestDomainXML(t *testing.T) {
 			[]string{`<kernel>/k</kernel>`, `<initrd>/i</initrd>`, `<cmdline>console=ttyS0</cmdline>`}, []string{`<boot order`}},
 		{"qboot for a direct kernel boot", base(func(_ *podvm.Spec, p *domainParams) { p.Kernel, p.BIOSROM = "/k", "/q/qboot.rom" }),
 			[]string{`<loader readonly="yes" type="rom">/q/qboot.rom</loader>`}, []string{`secure=`}},
-		{"agent channel", base(func(_ *podvm.Spec, p *domainParams) { p.Agent = true }),
+		{"agent channel, whatever the readiness", base(func(*podvm.Spec, *domainParams) {}),
 			[]string{`name="org.qemu.guest_agent.0"`}, nil},
 	}
 	for _, c := range cases {

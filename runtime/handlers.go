@@ -219,7 +219,6 @@ func startDomain(_ context.Context, m *Machine) error {
 		NVRAM:   filepath.Join(m.dir, "VARS.fd"),
 		Serial:  filepath.Join(m.dir, "serial.log"),
 		Publish: m.Config.Publish,
-		Agent:   m.Config.Ready == ReadyAgent,
 	}
 	if m.caps != nil {
 		p.Emulator = m.caps.Emulator
