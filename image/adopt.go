@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -98,12 +99,29 @@ func (d *layoutDest) adoptLayer(ctx context.Context, disks []layerDisk, first in
 		os.Rename(tmp, src)
 		return nil, fmt.Errorf("layer: %w", err)
 	}
+	// Hash first, from the page cache, while the transfer's dirty pages
+	// start on their way to disk: inserting the range writes every one of
+	// them out and drops them from the cache (ext4), so it comes last and
+	// finds them mostly written.
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	blobHash, diskHash := sha256.New(), sha256.New()
+	blobHash.Write(prefix)
+	// One read: the blob hash here, the disk's own on another core.
+	n, err := copyHashed(ctx, blobHash, io.NewSectionReader(f, 0, st.Size()), diskHash)
+	if err == nil && n != st.Size() {
+		err = fmt.Errorf("%s changed size while being read", src)
+	}
+	if err != nil {
+		f.Close()
+		os.Rename(tmp, src)
+		return nil, fmt.Errorf("layer: hash %s: %w", src, err)
+	}
 	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_INSERT_RANGE, 0, adoptAlign); err != nil {
 		f.Close()
 		os.Rename(tmp, src)
 		return nil, errNoAdopt
 	}
-	lr, err := finishAdopted(ctx, f, prefix, st.Size(), disks, first, boot, mtime)
+	lr, err := finishAdopted(ctx, f, prefix, st.Size(), blobHash, diskHash, disks, first, boot, mtime)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("layer: %w", cerr)
 	}
@@ -129,20 +147,11 @@ func (d *layoutDest) adoptLayer(ctx context.Context, disks []layerDisk, first in
 }
 
 // finishAdopted writes the tar around an adopted disk whose bytes follow
-// the room made at the start of f, and hashes the whole blob.
-func finishAdopted(ctx context.Context, f *os.File, prefix []byte, size int64, disks []layerDisk, first int, boot *layerBoot, mtime time.Time) (*layerResult, error) {
+// the room made at the start of f; blobHash has taken the prefix and the
+// disk, diskHash the disk.
+func finishAdopted(ctx context.Context, f *os.File, prefix []byte, size int64, blobHash, diskHash hash.Hash, disks []layerDisk, first int, boot *layerBoot, mtime time.Time) (*layerResult, error) {
 	if _, err := f.WriteAt(prefix, 0); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
-	}
-	blobHash, diskHash := sha256.New(), sha256.New()
-	blobHash.Write(prefix)
-	// One read: the blob hash here, the disk's own on another core.
-	n, err := copyHashed(ctx, blobHash, io.NewSectionReader(f, adoptAlign, size), diskHash)
-	if err != nil {
-		return nil, fmt.Errorf("layer: hash %s: %w", f.Name(), err)
-	}
-	if n != size {
-		return nil, fmt.Errorf("layer: %s changed size while being read", f.Name())
 	}
 	res := &layerResult{mediaType: CompressNone.mediaType(), disks: make([]Disk, len(disks))}
 	res.disks[first] = Disk{Name: disks[first].name, File: path.Join(DiskDir, disks[first].name+".qcow2"), Format: FormatQCOW2,
