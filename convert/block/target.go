@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // Target is an output file written under a temporary name in the same
@@ -12,7 +14,8 @@ type Target struct {
 	*os.File
 	Final string
 	TargetOptions
-	done bool
+	done    bool
+	unkickd int64 // bytes written since writeback was last started
 }
 
 // TargetOptions say how a Target treats an existing file and the disk cache.
@@ -73,6 +76,13 @@ func (t *Target) Commit() error {
 // 0.2 s. qemu-img writes a cluster (64 KiB) at a time.
 const MaxWrite = 256 << 10
 
+// kickEvery is how many bytes a Target writes between two starts of
+// writeback. Starting it as the file grows (without waiting for it) keeps
+// the dirty pages few: the kernel writes them while the converter reads
+// and inflates, instead of all at once later, when whoever needs them on
+// disk must wait (a FALLOC_FL_INSERT_RANGE, an fsync, memory pressure).
+const kickEvery = 64 << 20
+
 // WriteAt writes p at off in pieces of at most MaxWrite bytes.
 func (t *Target) WriteAt(p []byte, off int64) (int, error) {
 	done := 0
@@ -82,6 +92,11 @@ func (t *Target) WriteAt(p []byte, off int64) (int, error) {
 		if err != nil {
 			return done, err
 		}
+	}
+	if t.unkickd += int64(done); t.unkickd >= kickEvery {
+		t.unkickd = 0
+		// Best effort: a file system without it just writes back later.
+		_ = unix.SyncFileRange(int(t.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 	return done, nil
 }
