@@ -13,7 +13,11 @@
 #   qemu-img: qemu-img convert -W -m 16 -f vmdk -O qcow2 SRC DST.qcow2
 #   migrate:  discover --vmx (a VMX naming SRC), plan, then
 #             migrate --target runtime --guest-conversion never, under
-#             /usr/bin/time -v, in a fresh run dir and state dir
+#             /usr/bin/time -v, in a fresh run dir; the state dir is the
+#             host's, kept between runs like /var/lib/podvm-migrate with
+#             its accelerator verdict (the once-per-host KVM smoke boot is
+#             made before the first run, not timed), its image store
+#             emptied after each run
 # It prints the medians: each migrate phase from the run record (report
 # --format csv), the ratio (transfer + package + boot) / convert alone (aim
 # <= 1.3), the bytes the migrate left on disk (du of run dir + state dir)
@@ -39,8 +43,9 @@ log() { echo "bench-pipeline: $*" >&2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/podvm-bench-pipeline.XXXXXX")
 chmod 755 "$work" # libvirt-qemu reads the pod VM images below it
 pods=()
+state=$work/state
 cleanup() {
-	for p in "${pods[@]}"; do "$pm" rm --force "$p" --state-dir "$work/state-$p" >/dev/null 2>&1 || true; done
+	for p in "${pods[@]}"; do "$pm" rm --force "$p" --state-dir "$state" >/dev/null 2>&1 || true; done
 	[[ ${BENCH_KEEP:-} == 1 ]] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,6 +62,12 @@ fi
 "$BIN/podvm-testenv" libvirt -o json >/dev/null
 "$BIN/podvm-testenv" image --out "$work/guest" -o json >/dev/null
 chmod 755 "$work/guest"
+# The host's accelerator verdict, once, as a host's state dir keeps it.
+"$pm" run "$work/guest/guest.raw" --name "bench-pipeline-$$-probe" --state-dir "$state" \
+	--probe-kernel "$work/guest/vmlinuz" --probe-initrd "$work/guest/initrd.img" -o json >/dev/null 2>"$work/stderr" ||
+	{ cat "$work/stderr" >&2; exit 1; }
+"$pm" rm --force "bench-pipeline-$$-probe" --state-dir "$state" >/dev/null
+rm -rf "$state/images"
 
 # median N...: the middle value (the lower of the two middle ones).
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -92,18 +103,19 @@ migrate_once() {
 	sync
 	pods+=("$name")
 	/usr/bin/time -v -o "$dir/time" "$pm" migrate "$dir/plan.yaml" --target runtime --guest-conversion never \
-		--run-dir "$dir/run" --state-dir "$work/state-$name" --log-level warn -o json \
+		--run-dir "$dir/run" --state-dir "$state" --log-level warn -o json \
 		--probe-kernel "$work/guest/vmlinuz" --probe-initrd "$work/guest/initrd.img" >/dev/null 2>"$work/stderr" ||
 		{ cat "$work/stderr" >&2; return 1; }
 	"$pm" report "$dir/run" --format csv --out "$dir/report.csv" >/dev/null
 	local c=$dir/report.csv written rss
 	[[ $(column "$c" run_status) == ready ]] || { log "$name: $(column "$c" run_status): $(column "$c" error)"; return 1; }
-	written=$(du -s --block-size=1 "$dir/run" "$work/state-$name" | awk '{ n += $1 } END { print n }')
+	written=$(du -s --block-size=1 "$dir/run" "$state" | awk '{ n += $1 } END { print n }')
 	rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$dir/time")
-	"$pm" rm --force "$name" --state-dir "$work/state-$name" >/dev/null 2>&1 || true
+	"$pm" rm --force "$name" --state-dir "$state" >/dev/null 2>&1 || true
+	rm -rf "$state/images"
 	echo "$(column "$c" transfer_seconds) $(column "$c" package_seconds) $(column "$c" boot_seconds)" \
 		"$(column "$c" ready_seconds) $(column "$c" total_seconds) $written $rss"
-	rm -rf "$dir" "$work/state-$name"
+	rm -rf "$dir"
 }
 
 printf '%-6s %-7s %8s %8s %6s | %8s %8s %8s %8s %8s %9s | %9s %9s %6s %8s\n' \
