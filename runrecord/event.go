@@ -51,6 +51,10 @@ type Event struct {
 	Transfer *Transfer `json:"transfer,omitempty"`
 	// Package is the image a package step built.
 	Package *Package `json:"package,omitempty"`
+	// Precopy is one warm precopy round of a disk (phase precopy).
+	Precopy *Precopy `json:"precopy,omitempty"`
+	// Cutover is a warm migration's cutover (phase cutover).
+	Cutover *Cutover `json:"cutover,omitempty"`
 	// Accel is the accelerator a pod VM booted with: kvm, tcg, or the
 	// platform (kubevirt) when the target chooses.
 	Accel string `json:"accel,omitempty"`
