@@ -54,6 +54,8 @@ type Performance struct {
 	MBpsPerTransfer float64            `json:"mbpsPerTransfer"`
 	Phases          map[string]Summary `json:"phases"`
 	Throughput      []Point            `json:"throughput,omitempty"` // transfer MB/s over time
+	// Warm lists the VMs migrated warm: precopy rounds and downtime.
+	Warm []WarmVM `json:"warm,omitempty"`
 }
 
 // VMPerf is one VM's timings.
@@ -237,6 +239,7 @@ func performance(events []runrecord.Event) Performance {
 		}
 	}
 	p.Throughput = throughput(transfers, clock.total.Seconds())
+	p.Warm = warm(events)
 	return p
 }
 

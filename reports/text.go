@@ -79,6 +79,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 				md(g.Removed), md(g.InitramfsModules), md(g.FirstBoot), md(g.Note()))
 		}
 	}
+	b.WriteString(warmMarkdown(p.Warm))
 	if len(p.Phases) > 0 {
 		b.WriteString("\n### Phase durations over VMs\n\n| Phase | VMs | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
 		for _, ph := range runrecord.Phases() {
