@@ -520,27 +520,63 @@ func (r *Runner) copyAreas(ctx context.Context, vm *plan.PlannedVM, d *warmDisk,
 	if err != nil {
 		return 0, err
 	}
+	// One goroutine reads the frozen chain ahead (Map wants a single
+	// walker), this one writes: reads and writes overlap, in bounded memory.
+	type chunk struct {
+		off int64
+		p   []byte
+	}
+	const depth = 3
+	free, full := make(chan []byte, depth), make(chan chunk, depth)
+	for range depth {
+		free <- make([]byte, precopyChunk)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var rerr error
+	go func() {
+		defer close(full)
+		for _, a := range areas {
+			for off := a.Offset; off < a.Offset+a.Length; {
+				var buf []byte
+				select {
+				case buf = <-free:
+				case <-rctx.Done():
+					rerr = rctx.Err()
+					return
+				}
+				n := min(int64(len(buf)), a.Offset+a.Length-off)
+				if err := readRange(rctx, img, buf[:n], off); err != nil {
+					rerr = fmt.Errorf("frozen disk %s: %w", sd.File, err)
+					return
+				}
+				full <- chunk{off, buf[:n]}
+				off += n
+			}
+		}
+	}()
 	var copied int64
-	buf := make([]byte, precopyChunk)
-	for _, a := range areas {
-		for off := a.Offset; off < a.Offset+a.Length; {
-			n := min(int64(len(buf)), a.Offset+a.Length-off)
-			if err := readRange(ctx, img, buf[:n], off); err != nil {
-				u.Close(ctx)
-				return copied, fmt.Errorf("frozen disk %s: %w", sd.File, err)
+	var werr error
+	for c := range full {
+		if werr == nil {
+			if werr = u.WriteAt(ctx, c.p, c.off); werr != nil {
+				cancel()
 			}
-			if err := u.WriteAt(ctx, buf[:n], off); err != nil {
-				u.Close(ctx)
-				return copied, err
-			}
-			off += n
-			copied += n
-			if r.o.Progress != nil {
+			copied += int64(len(c.p))
+			if r.o.Progress != nil && werr == nil {
 				r.o.Progress.Bytes(vm.Spec.Name, d.disk.Name, copied, total)
 			}
 		}
+		free <- c.p[:cap(c.p)]
 	}
-	return copied, u.Close(ctx)
+	cerr := u.Close(ctx)
+	switch {
+	case werr != nil:
+		return copied, werr
+	case rerr != nil:
+		return copied, rerr
+	}
+	return copied, cerr
 }
 
 // readRange fills p with the guest bytes of img from off, walking its map:
