@@ -72,8 +72,10 @@ func (v *Simulator) vmSpec(inv *simInventory, disks *diskMaker, i int, name stri
 		spec.Version = "vmx-20"
 		spec.BootOptions = &types.VirtualMachineBootOptions{EfiSecureBootEnabled: types.NewBool(sv.Has("secureBoot"))}
 	}
-	if sv.Has("cbt") {
+	if sv.Has("cbt") || v.cbtAll {
 		spec.ChangeTrackingEnabled = types.NewBool(true)
+	}
+	if sv.Has("cbt") {
 		spec.CpuHotAddEnabled = types.NewBool(true)
 		spec.MemoryHotAddEnabled = types.NewBool(true)
 	}

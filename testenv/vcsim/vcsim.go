@@ -4,6 +4,66 @@
 // HTTPS with a self-signed certificate, plus an ExportVm NFC lease that the
 // simulator lacks. Everything runs in-process; serving NFC exports needs
 // qemu-img (make deps).
+//
+// # Snapshots and changed block tracking
+//
+// govmomi v0.56's simulator records snapshots without delta disks and has
+// no QueryChangedDiskAreas. Once Start returns, this package adds them, as
+// vCenter behaves, for the persistent, unshared, file-backed disks of every
+// VM (independent disks, RDMs and multi-writer disks are left alone, as
+// snapshots leave them alone). A disk's files are a hosted sparse VMDK (the
+// test guest) or a descriptor with one flat extent; every delta is hosted
+// sparse.
+//
+//   - CreateSnapshot_Task (and CreateSnapshotEx_Task) stuns the VM and
+//     writes a delta next to each disk's top file, "<disk>-00000N.vmdk": a
+//     monolithicSparse VMDK (64 KiB grains, embedded descriptor with
+//     parentFileNameHint and parentCID) that convert and qemu-img read
+//     through to the base. The snapshot's config names the file it froze
+//     (the old top) with the changeId of that moment; the VM's disk
+//     backing becomes the delta (fileName the delta, parent the old
+//     backing, deltaDiskFormat redoLogFormat); the capacity is unchanged.
+//   - RemoveSnapshot_Task (removeChildren too) and RemoveAllSnapshots_Task
+//     stun the VM, merge each removed snapshot's delta into its parent
+//     (grain by grain; the file above it, if any, gets the parent as its
+//     parentFileNameHint), delete the delta and fix the backings of the VM
+//     and of the other snapshots. RevertToSnapshot is the simulator's
+//     (metadata only). Snapshots taken while Start builds the inventory
+//     (the "snapshots" VMs') have no deltas.
+//   - Change tracking: with config.changeTrackingEnabled (ReconfigVM_Task
+//     spec.changeTrackingEnabled, or Options.CBT for every VM) each disk
+//     gets backing.changeId "<uuid>/<seq>" at the next stun (a snapshot
+//     created or removed, a power state change), and seq grows by one at
+//     every stun after that. uuid is ESXi's form, "52 xx … xx-xx … xx".
+//     Turning tracking off clears every changeId; growing a disk (only a
+//     flat disk without snapshots can grow) starts a new uuid. Either
+//     makes older changeIds invalid.
+//   - QueryChangedDiskAreas(vm, snapshot, deviceKey, startOffset, changeId)
+//     returns the 64 KiB blocks (merged into areas) written after changeId
+//     up to the snapshot; changeId "*" returns the blocks the frozen chain
+//     holds (allocated grains; a flat extent's data regions). Without a
+//     snapshot it answers for the current disk of a powered-off VM. An
+//     answer holds at most Options.ChangedAreasPage areas
+//     (DefaultChangedAreasPage); its startOffset is the request's and its
+//     length reaches to the end of its last area when the page is full,
+//     else to the end of the disk, so a client loops with
+//     startOffset = startOffset+length until it reaches the capacity.
+//     Faults: FileFault (naming the disk file) when tracking is off for
+//     the VM or disk, for a changeId of another uuid (reset) or newer than
+//     the snapshot, and for a snapshot without deltas; InvalidArgument
+//     (invalidProperty deviceKey, startOffset, changeId or snapshot) for
+//     an unknown disk, an offset outside the disk, a malformed changeId,
+//     another VM's snapshot, or no snapshot on a running VM.
+//   - The guest: GuestWrite writes as a running guest, and Options.Churn
+//     makes every powered-on VM write random 64 KiB blocks (aligned) at a
+//     rate, spread over its disks in turn. Writes go to the top file of
+//     the chain: a grain the top file lacks is allocated at its end (a
+//     partial grain filled from the files below) and its grain table
+//     entries (both directories) point at it, so the chain stays a valid
+//     VMDK for convert and qemu-img; a flat extent is written in place.
+//     A guest shutdown, power off or suspend stops the churn. A base file
+//     that is hard-linked (the shared test guest) is copied before its
+//     first write, so only this VM's disk changes.
 package vcsim
 
 import (
@@ -18,6 +78,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +99,17 @@ type Options struct {
 	Password  string // default random; set it to test a wrong password
 	Parallel  int    // VMs created at once; default 8
 	Log       func(format string, args ...any)
+
+	// CBT turns changed block tracking on for every VM (not only the
+	// "cbt" ones): when Start returns, every persistent disk has a changeId.
+	CBT bool
+	// Churn is the rate, in bytes per second, at which every powered-on
+	// VM writes random 64 KiB blocks into the top files of its disk
+	// chains, standing in for a busy guest; 0: the guests are idle.
+	Churn int64
+	// ChangedAreasPage is the most areas one QueryChangedDiskAreas answer
+	// holds; default DefaultChangedAreasPage.
+	ChangedAreasPage int
 }
 
 // Simulator is a running vCenter simulator (govmomi's vcsim, in-process)
@@ -57,6 +129,10 @@ type Simulator struct {
 
 	model    *simulator.Model
 	server   *simulator.Server
+	cbt      *cbtDouble
+	cbtAll   bool
+	stop     context.CancelFunc // ends the churn
+	churned  sync.WaitGroup
 	dir      string
 	ownDir   bool
 	requests atomic.Int64
@@ -112,7 +188,10 @@ func Start(ctx context.Context, o Options) (*Simulator, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
-	v := &Simulator{Username: o.Username, Password: o.Password, Datacenter: "DC0", Datastores: map[string]string{}, dir: o.Dir}
+	if o.Churn < 0 {
+		return nil, fmt.Errorf("vsphere simulator: churn rate %d is negative", o.Churn)
+	}
+	v := &Simulator{Username: o.Username, Password: o.Password, Datacenter: "DC0", Datastores: map[string]string{}, dir: o.Dir, cbtAll: o.CBT}
 	if v.dir == "" {
 		d, err := os.MkdirTemp("", "podvm-vsphere-")
 		if err != nil {
@@ -145,6 +224,10 @@ func Start(ctx context.Context, o Options) (*Simulator, error) {
 		return nil, err
 	}
 	o.Log("created %d VMs in %s", len(v.VMs), time.Since(start).Round(time.Millisecond))
+	v.cbt.enable(o.CBT)
+	if o.Churn > 0 {
+		v.startChurn(o.Churn)
+	}
 	v.requests.Store(0)
 	ok = true
 	return v, nil
@@ -175,6 +258,8 @@ func (v *Simulator) serve(o Options) error {
 		return fmt.Errorf("vsphere simulator: %w", err)
 	}
 	v.model = m
+	v.cbt = newCBTDouble(v, o.ChangedAreasPage, o.Log)
+	v.cbt.install(m)
 	m.Service.Listen = &url.URL{Host: o.Listen, User: url.UserPassword(o.Username, o.Password)}
 	m.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	m.Service.RegisterEndpoints = true
@@ -251,6 +336,14 @@ func (v *Simulator) Model() *simulator.Model { return v.model }
 // Close stops the server and removes the simulator's files (and Dir
 // when Start created it).
 func (v *Simulator) Close() {
+	if v.stop != nil {
+		v.stop()
+		v.churned.Wait()
+		v.stop = nil
+	}
+	if v.cbt != nil {
+		v.cbt.close()
+	}
 	if v.server != nil {
 		v.server.Close()
 		v.server = nil
