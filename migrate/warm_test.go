@@ -13,11 +13,17 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
+	"github.com/podvm-migrate/podvm-migrate/image"
+	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/reports"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
+	"github.com/podvm-migrate/podvm-migrate/testenv/kube"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
 	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
 	"github.com/podvm-migrate/podvm-migrate/vsphere"
@@ -36,7 +42,12 @@ type warmEnv struct {
 
 func newWarmEnv(t *testing.T, prefix string) *warmEnv {
 	t.Helper()
-	e := newE2E(t)
+	return newWarmEnvWith(t, prefix, newE2E(t))
+}
+
+// newWarmEnvWith serves the double for e (its runtime may be nil).
+func newWarmEnvWith(t *testing.T, prefix string, e *e2e) *warmEnv {
+	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(e.dir, "vsphere")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -145,9 +156,9 @@ func (w *warmEnv) sourceChecksum(t *testing.T, vm *plan.PlannedVM) string {
 }
 
 // stopAtCutover is a Progress that calls stop when a cutover starts,
-// before the source is shut down: the double's churn and GuestWrite keep
-// writing through a guest shutdown (testenv/vcsim sees a hard power-off
-// only), which a real guest would not.
+// before the source is shut down: the double's GuestWrite (and churn) keep
+// writing after the VM is powered off (testenv/vcsim does not see the
+// power state change yet), which a real guest would not.
 type stopAtCutover struct{ stop func() }
 
 func (s stopAtCutover) Event(e runrecord.Event) {
@@ -344,4 +355,69 @@ func TestWarmFailureRemovesSnapshots(t *testing.T) {
 	if st, err := w.conn.PowerState(context.Background(), w.on.Spec.Source.Moref); err != nil || st != "poweredOn" {
 		t.Errorf("source is %s, %v after a failed precopy; want it still running", st, err)
 	}
+}
+
+// TestWarmToKubeVirt migrates a running VM warm to KubeVirt: nothing is
+// applied to the cluster during precopy; at cutover the image is pushed
+// and the VirtualMachine applied.
+func TestWarmToKubeVirt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	guest := filepath.Join(dir, "guest")
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: guest}); err != nil {
+		t.Fatal(err)
+	}
+	w := newWarmEnvWith(t, "k", &e2e{dir: dir, guest: guest})
+	kc := kube.StartForTest(t, kube.Options{})
+	reg, err := registry.Start(ctx, filepath.Join(dir, "registry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Stop()
+	client, err := kubevirt.NewClient(kc.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go playVirtController(ctx, client, "default")
+	noVerify := false
+	target := &KubeVirtTarget{WorkDir: filepath.Join(dir, "tmp"), Client: client, Registry: reg.Addr + "/podvms", RegistryOpts: image.RegistryOptions{TLSVerify: &noVerify}}
+	vms := client.KubeVirt.KubevirtV1().VirtualMachines("default")
+	applied := -1 // the round during which a VirtualMachine existed
+	o := WarmOptions{Source: VSphereWarm{w.conn}, Interval: 300 * time.Millisecond, Poll: 50 * time.Millisecond, ShutdownGrace: 5 * time.Second, CutoverAfter: 2,
+		AfterRound: func(_ string, round int) {
+			if l, err := vms.List(ctx, metav1.ListOptions{}); err == nil && len(l.Items) > 0 && applied < 0 {
+				applied = round
+			}
+		}}
+	stop := w.guestWriter(t, w.on)
+	defer stop()
+	runDir := filepath.Join(dir, "run")
+	r, err := NewRunner(w.plan, &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(dir, convert.PathPolicy{}))}, target,
+		Options{RunDir: runDir, VMs: []string{w.on.Spec.Name}, Warm: &o, Progress: stopAtCutover{w.stop}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := r.Run(ctx)
+	r.Close()
+	if err != nil {
+		t.Fatalf("%v: %+v", err, results)
+	}
+	if applied >= 0 {
+		t.Errorf("a VirtualMachine was applied during precopy round %d, before the cutover", applied)
+	}
+	vm, err := vms.Get(ctx, w.on.Spec.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("no VirtualMachine after the cutover: %v", err)
+	}
+	if !strings.Contains(results[0].Image, reg.Addr) {
+		t.Errorf("image %q was not pushed to the registry %s", results[0].Image, reg.Addr)
+	}
+	if n := len(precopies(t, runDir, w.on.Spec.Name)); n != 3 {
+		t.Errorf("%d precopy rounds, want 2 and the final one", n)
+	}
+	if s := w.warmSnapshots(t, w.on); len(s) != 0 {
+		t.Errorf("migration snapshots left: %+v", s)
+	}
+	t.Logf("VirtualMachine %s applied at cutover from %s", vm.Name, results[0].Image)
 }
