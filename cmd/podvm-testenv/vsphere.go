@@ -21,9 +21,10 @@ func newVSphereCommand(o *options) *cobra.Command {
 		envFile  string
 		duration time.Duration
 		distro   string
+		churn    string
 	)
 	cmd := &cobra.Command{
-		Use:   "vsphere [--vms N] [--listen ADDR]",
+		Use:   "vsphere [--vms N] [--listen ADDR] [--cbt] [--churn RATE]",
 		Short: "Serve a vCenter simulator whose VMs have real disk files",
 		Long: `Serve govmomi's vCenter simulator over HTTPS with N VMs (datacenter DC0,
 cluster DC0_C0 with two hosts, standalone host DC0_H0, datastores datastore1
@@ -34,12 +35,26 @@ passthrough, SR-IOV, CBT, CPU affinity, guest info with IPs and free space.
 Every disk is a real file: --guest-vmdk (e.g. the guest.vmdk of
 'podvm-testenv image') is hard-linked as each VM's first disk.
 
+Snapshots write real delta disks (removal merges them) and
+QueryChangedDiskAreas answers from changed block tracking, as vCenter
+does. --cbt turns CBT on for every VM; --churn RATE (e.g. 4MiB/s) makes
+every powered-on VM write random 64 KiB blocks at that rate until a guest
+shutdown or power off, standing in for a busy guest during a warm
+migration.
+
 Prints the GOVC_* variables for govc or podvm-migrate (eval-able with
 --env-file), including GOVC_TLS_CA_CERTS naming the server's self-signed
 certificate (valid for 127.0.0.1), then serves until interrupted.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log.SetOutput(io.Discard) // the simulator logs every expected fault
+			if churn != "" {
+				rate, err := vcsim.ParseRate(churn)
+				if err != nil {
+					return usageError{fmt.Errorf("--churn: %w", err)}
+				}
+				vo.Churn = rate
+			}
 			vo.Log = func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "vsphere: "+f+"\n", a...) }
 			if err := debianGuestVMDK(cmd, o, distro, &vo); err != nil {
 				return err
@@ -76,6 +91,9 @@ certificate (valid for 127.0.0.1), then serves until interrupted.`,
 	f.IntVar(&vo.Parallel, "parallel", 8, "VMs created at once")
 	f.StringVar(&envFile, "env-file", "", "also write the export lines to this file (mode 0600)")
 	f.DurationVar(&duration, "for", 0, "stop after this long (default: until interrupted)")
+	f.BoolVar(&vo.CBT, "cbt", false, "turn changed block tracking on for every VM (each disk has a changeId)")
+	f.StringVar(&churn, "churn", "", "every powered-on VM writes random 64 KiB blocks at this rate, e.g. 4MiB/s (default: idle guests)")
+	f.IntVar(&vo.ChangedAreasPage, "changed-areas-page", vcsim.DefaultChangedAreasPage, "most areas one QueryChangedDiskAreas answer holds")
 	f.StringVar(&distro, "distro", "", "debian: serve the real Debian 12 guest of 'podvm-testenv debian' (built once, cached) as every VM's first disk")
 	_ = o
 	return cmd

@@ -123,8 +123,12 @@ func (d *cbtDouble) RemoveObject(ctx *simulator.Context, ref types.ManagedObject
 
 // UpdateObject sees every power state change: a power cycle stuns the VM.
 func (d *cbtDouble) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
-	vm, ok := obj.(*simulator.VirtualMachine)
-	if !ok || !d.enabled.Load() {
+	if obj.Reference().Type != "VirtualMachine" || !d.enabled.Load() {
+		return
+	}
+	// obj is the simulator object's embedded mo.VirtualMachine.
+	vm, ok := ctx.Map.Get(obj.Reference()).(*simulator.VirtualMachine)
+	if !ok {
 		return
 	}
 	for _, c := range changes {

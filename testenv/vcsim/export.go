@@ -38,7 +38,7 @@ type exporter struct {
 	seq    atomic.Int64
 	mu     sync.Mutex
 	leases map[string]*exportLease
-	cache  map[string]string // local disk -> its streamOptimized copy
+	cache  map[string]string // local disk and the state of its folder's disk files -> its streamOptimized copy
 }
 
 // exportLease is an HttpNfcLease over a VM's disks.
@@ -168,7 +168,18 @@ func (e *exporter) download(w http.ResponseWriter, r *http.Request) {
 func (e *exporter) streamOptimized(ctx context.Context, local string) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if s, ok := e.cache[local]; ok {
+	// A disk written since (a snapshot merged, a guest that ran) is
+	// converted again: the key holds the size and modification time of
+	// every file of its chain that the folder holds.
+	key := local
+	if ents, err := os.ReadDir(filepath.Dir(local)); err == nil {
+		for _, ent := range ents {
+			if fi, err := ent.Info(); err == nil && strings.HasSuffix(ent.Name(), ".vmdk") {
+				key += fmt.Sprintf("|%s:%d:%d", ent.Name(), fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+	}
+	if s, ok := e.cache[key]; ok {
 		return s, nil
 	}
 	dst := filepath.Join(e.v.dir, "nfc", fmt.Sprintf("%d.vmdk", len(e.cache)))
@@ -179,7 +190,7 @@ func (e *exporter) streamOptimized(ctx context.Context, local string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("NFC export of %s: qemu-img: %v: %s", local, err, out)
 	}
-	e.cache[local] = dst
+	e.cache[key] = dst
 	return dst, nil
 }
 

@@ -13,7 +13,8 @@
 // VM (independent disks, RDMs and multi-writer disks are left alone, as
 // snapshots leave them alone). A disk's files are a hosted sparse VMDK (the
 // test guest) or a descriptor with one flat extent; every delta is hosted
-// sparse.
+// sparse. A snapshot of a disk in another format (streamOptimized, several
+// extents) fails with a FileFault saying so.
 //
 //   - CreateSnapshot_Task (and CreateSnapshotEx_Task) stuns the VM and
 //     writes a delta next to each disk's top file, "<disk>-00000N.vmdk": a
