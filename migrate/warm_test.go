@@ -89,7 +89,8 @@ func newWarmEnvWith(t *testing.T, prefix string, e *e2e) *warmEnv {
 
 // guestWriter writes random 64 KiB blocks past the test guest's boot
 // partition of vm's first disk while it runs, as a busy guest would, until
-// stopped or the VM is off.
+// stopped; the double refuses the writes once the VM is off. (The double's
+// churn writes anywhere, boot files included, and the pod VM must boot.)
 func (w *warmEnv) guestWriter(t *testing.T, vm *plan.PlannedVM) (stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -118,9 +119,7 @@ func (w *warmEnv) guestWriter(t *testing.T, vm *plan.PlannedVM) (stop func() int
 		}
 	}()
 	var once sync.Once
-	stop = func() int { once.Do(func() { cancel(); wg.Wait() }); return n }
-	w.stop = func() { stop() }
-	return stop
+	return func() int { once.Do(func() { cancel(); wg.Wait() }); return n }
 }
 
 // warmSnapshots lists the migration snapshots vm has in vSphere.
@@ -155,19 +154,6 @@ func (w *warmEnv) sourceChecksum(t *testing.T, vm *plan.PlannedVM) string {
 	return st.Checksum
 }
 
-// stopAtCutover is a Progress that calls stop when a cutover starts,
-// before the source is shut down: the double's GuestWrite (and churn) keep
-// writing after the VM is powered off (testenv/vcsim does not see the
-// power state change yet), which a real guest would not.
-type stopAtCutover struct{ stop func() }
-
-func (s stopAtCutover) Event(e runrecord.Event) {
-	if e.Phase == runrecord.PhaseCutover && e.Result == runrecord.ResultStarted && s.stop != nil {
-		s.stop()
-	}
-}
-func (stopAtCutover) Bytes(string, string, int64, int64) {}
-
 func (w *warmEnv) runner(t *testing.T, runDir string, o WarmOptions, vms ...string) *Runner {
 	t.Helper()
 	o.Source = VSphereWarm{w.conn}
@@ -177,7 +163,7 @@ func (w *warmEnv) runner(t *testing.T, runDir string, o WarmOptions, vms ...stri
 	o.Poll, o.ShutdownGrace = 50*time.Millisecond, 5*time.Second
 	disks := &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(w.dir, convert.PathPolicy{}))}
 	target := &RuntimeTarget{Runtime: w.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(w.dir, "tmp")}
-	r, err := NewRunner(w.plan, disks, target, Options{RunDir: runDir, Parallel: 2, VMs: vms, Warm: &o, Progress: stopAtCutover{w.stop}})
+	r, err := NewRunner(w.plan, disks, target, Options{RunDir: runDir, Parallel: 2, VMs: vms, Warm: &o})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +380,7 @@ func TestWarmToKubeVirt(t *testing.T) {
 	defer stop()
 	runDir := filepath.Join(dir, "run")
 	r, err := NewRunner(w.plan, &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(dir, convert.PathPolicy{}))}, target,
-		Options{RunDir: runDir, VMs: []string{w.on.Spec.Name}, Warm: &o, Progress: stopAtCutover{w.stop}})
+		Options{RunDir: runDir, VMs: []string{w.on.Spec.Name}, Warm: &o})
 	if err != nil {
 		t.Fatal(err)
 	}
