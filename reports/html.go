@@ -113,7 +113,7 @@ svg text{font:12px system-ui,sans-serif;fill:#334155}.empty{color:var(--muted)}
 {{with .Performance.Warm}}<section><h2>Warm migration</h2>{{$.WarmChart}}
 <p class="legend"><span><i style="background:#3b82f6"></i>precopy round, source running</span><span><i style="background:#22c55e"></i>final round, source off</span></p>
 <table><thead><tr><th>VM</th><th>Rounds</th><th>Bytes per round</th><th>Cutover</th><th>Shutdown</th><th>Downtime</th></tr></thead><tbody>
-{{range .}}<tr><td>{{.Name}}</td><td class="num">{{len .Rounds}}</td><td>{{range $i, $r := .Rounds}}{{if $i}}, {{end}}{{$r.Round}}: {{human $r.Bytes}}{{if $r.Final}} (final){{end}}{{end}}</td><td>{{.CutoverReason}}</td><td>{{.Shutdown}}</td><td class="num">{{round .Downtime}}</td></tr>{{end}}
+{{range .}}<tr><td>{{.Name}}</td><td class="num">{{len .Rounds}}</td><td>{{range $i, $r := .Rounds}}{{if $i}}, {{end}}{{$r.Round}}: {{human $r.Bytes}}{{if $r.Final}} (final){{end}}{{end}}</td><td>{{.CutoverReason}}</td><td>{{.Shutdown}}</td><td class="num">{{if .Ready}}{{round .Downtime}}{{else}}not ready{{end}}</td></tr>{{end}}
 </tbody></table></section>{{end}}
 
 <section><h2>Transfer throughput over time</h2>{{.ThroughputChart}}</section>

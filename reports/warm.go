@@ -15,8 +15,11 @@ import (
 // WarmVM is one VM's warm migration: its precopy rounds and its downtime.
 type WarmVM struct {
 	Name string `json:"name"`
+	// Ready says whether the pod VM became ready after the cutover; only
+	// then is Downtime known.
+	Ready bool `json:"ready"`
 	// Downtime runs from the source's shutdown at cutover to the pod VM
-	// ready; 0 while the VM is not ready yet.
+	// ready; 0 while the VM is not ready.
 	Downtime        time.Duration `json:"downtimeNs"`
 	DowntimeSeconds float64       `json:"downtimeSeconds"`
 	CutoverReason   string        `json:"cutoverReason,omitempty"` // rounds, time, request, resume
@@ -90,7 +93,7 @@ func warm(events []runrecord.Event) []WarmVM {
 		if c, ok := cutovers[name]; ok {
 			w.CutoverReason, w.Shutdown = c.Cutover.Reason, c.Cutover.Shutdown
 			if t, ok := ready[name]; ok && t.After(c.Cutover.ShutdownAt) {
-				w.Downtime = t.Sub(c.Cutover.ShutdownAt)
+				w.Ready, w.Downtime = true, t.Sub(c.Cutover.ShutdownAt)
 				w.DowntimeSeconds = w.Downtime.Seconds()
 			}
 		}
@@ -115,7 +118,11 @@ func warmMarkdown(ws []WarmVM) string {
 			}
 			per = append(per, s)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", md(w.Name), len(w.Rounds), md(strings.Join(per, ", ")), md(w.CutoverReason), md(w.Shutdown), round(w.Downtime))
+		down := round(w.Downtime)
+		if !w.Ready {
+			down = "not ready"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", md(w.Name), len(w.Rounds), md(strings.Join(per, ", ")), md(w.CutoverReason), md(w.Shutdown), down)
 	}
 	return b.String()
 }

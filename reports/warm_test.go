@@ -30,14 +30,21 @@ func TestWarmDowntimeAndRounds(t *testing.T) {
 		{Time: at(42.5), VM: "web01", Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: 3 * time.Second},
 		{Time: at(50), VM: "db01", Disk: "disk0", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: 1 << 20, Duration: time.Second},
 		{Time: at(55), VM: "db01", Phase: runrecord.PhaseReady, Result: runrecord.ResultDone},
+		// app01 cut over, but its pod VM never became ready.
+		{Time: at(60), VM: "app01", Disk: "disk0", Phase: runrecord.PhasePrecopy, Result: runrecord.ResultDone, Bytes: 1 << 20, Precopy: &runrecord.Precopy{Round: 1}},
+		{Time: at(61), VM: "app01", Phase: runrecord.PhaseCutover, Result: runrecord.ResultDone, Cutover: &runrecord.Cutover{Reason: "request", ShutdownAt: at(60.5)}},
+		{Time: at(90), VM: "app01", Phase: runrecord.PhaseBoot, Result: runrecord.ResultFailed, Error: "not ready within 30s"},
 	}
 	r := Build("warm", nil, events, t0)
 	ws := r.Performance.Warm
-	if len(ws) != 1 || ws[0].Name != "web01" {
-		t.Fatalf("warm VMs %+v: want web01 only (db01 went cold)", ws)
+	if len(ws) != 2 || ws[0].Name != "web01" || ws[1].Name != "app01" {
+		t.Fatalf("warm VMs %+v: want web01 and app01 (db01 went cold)", ws)
+	}
+	if ws[1].Ready || ws[1].Downtime != 0 {
+		t.Errorf("app01 %+v: its pod VM never became ready, so its downtime is unknown", ws[1])
 	}
 	w := ws[0]
-	if w.Downtime != 12500*time.Millisecond || w.CutoverReason != "rounds" || w.Shutdown != "guest shut down" {
+	if !w.Ready || w.Downtime != 12500*time.Millisecond || w.CutoverReason != "rounds" || w.Shutdown != "guest shut down" {
 		t.Errorf("web01 %+v: want 12.5 s of downtime from the shutdown to ready", w)
 	}
 	want := []WarmRound{{1, 1<<30 + 1<<20, 2 * time.Second, false, false}, {2, 32 << 20, 2 * time.Second, false, false}, {3, 4<<20 + 64<<10, 2 * time.Second, true, false}}
@@ -61,7 +68,7 @@ func TestWarmDowntimeAndRounds(t *testing.T) {
 			} `json:"warm"`
 		} `json:"performance"`
 	}
-	if err := json.Unmarshal(b.Bytes(), &back); err != nil || len(back.Performance.Warm) != 1 || back.Performance.Warm[0].DowntimeSeconds != 12.5 {
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || len(back.Performance.Warm) != 2 || back.Performance.Warm[0].DowntimeSeconds != 12.5 {
 		t.Errorf("json report: %v, %+v: want web01's downtime in seconds", err, back.Performance.Warm)
 	}
 	b.Reset()
@@ -69,6 +76,9 @@ func TestWarmDowntimeAndRounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	if row := "| web01 | 3 | 1: 1.0 GiB, 2: 32.0 MiB, 3: 4.1 MiB (final) | rounds | guest shut down | 12.5s |"; !strings.Contains(b.String(), row) {
+		t.Errorf("markdown lacks %q:\n%s", row, b.String())
+	}
+	if row := "| app01 | 1 | 1: 1.0 MiB | request |  | not ready |"; !strings.Contains(b.String(), row) {
 		t.Errorf("markdown lacks %q:\n%s", row, b.String())
 	}
 	b.Reset()
