@@ -70,6 +70,10 @@ type VMPerf struct {
 	MBps        float64                  `json:"mbps"`       // transfer throughput
 	Ratio       float64                  `json:"ratio"`      // image bytes / raw bytes
 	BootToReady time.Duration            `json:"bootToReadyNs"`
+	// Downtime runs from the source's shutdown (a warm cutover, or
+	// --source-power-off before a cold copy) to the pod VM ready; 0 when
+	// the run did not shut the source down or the pod VM is not ready.
+	Downtime time.Duration `json:"downtimeNs,omitempty"`
 	Accel       string                   `json:"accel,omitempty"`
 	Total       time.Duration            `json:"totalNs"`
 	Retries     int                      `json:"retries,omitempty"`
@@ -175,6 +179,9 @@ func performance(events []runrecord.Event) Performance {
 				v.Status, v.Error = "ready", ""
 			}
 		}
+	}
+	for name, d := range downtimes(events) {
+		byVM[name].Downtime = d
 	}
 	var transfers []span
 	for _, k := range keys {

@@ -99,7 +99,7 @@ func renderCSV(w io.Writer, r *Report) error {
 	for _, ph := range runrecord.Phases() {
 		header = append(header, ph+"_seconds")
 	}
-	header = append(header, "total_seconds", "bytes", "mbps", "image_bytes", "raw_bytes", "error")
+	header = append(header, "total_seconds", "bytes", "mbps", "image_bytes", "raw_bytes", "downtime_seconds", "error")
 	if err := cw.Write(header); err != nil {
 		return err
 	}
@@ -125,7 +125,8 @@ func renderCSV(w io.Writer, r *Report) error {
 		for _, ph := range runrecord.Phases() {
 			rec = append(rec, seconds(v.Phases[ph]))
 		}
-		rec = append(rec, seconds(v.Total), fmt.Sprint(v.Bytes), fmt.Sprintf("%.2f", v.MBps), fmt.Sprint(v.ImageBytes), fmt.Sprint(v.RawBytes), v.Error)
+		rec = append(rec, seconds(v.Total), fmt.Sprint(v.Bytes), fmt.Sprintf("%.2f", v.MBps), fmt.Sprint(v.ImageBytes), fmt.Sprint(v.RawBytes),
+			seconds(v.Downtime), v.Error)
 		return cw.Write(csvSafe(rec))
 	}
 	for _, vc := range r.Compatibility.VMs {

@@ -173,3 +173,31 @@ func warmChart(ws []WarmVM) template.HTML {
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
+
+// downtimes finds, per VM, the time from the last shutdown of its source
+// that the run did (a cutover, or a quiesce that shut it down) to the
+// readiness of its pod VM after it.
+func downtimes(events []runrecord.Event) map[string]time.Duration {
+	down := map[string]time.Time{}
+	out := map[string]time.Duration{}
+	for _, e := range events {
+		if e.VM == "" || e.Result != runrecord.ResultDone {
+			continue
+		}
+		switch e.Phase {
+		case runrecord.PhaseCutover:
+			if e.Cutover != nil {
+				down[e.VM] = e.Cutover.ShutdownAt
+			}
+		case runrecord.PhaseQuiesce:
+			if a := e.Attrs["action"]; a != "" && !strings.HasPrefix(a, "already") && !strings.HasPrefix(a, "no ") {
+				down[e.VM] = e.Time.Add(-e.Duration)
+			}
+		case runrecord.PhaseReady:
+			if t, ok := down[e.VM]; ok && e.Time.After(t) {
+				out[e.VM] = e.Time.Sub(t)
+			}
+		}
+	}
+	return out
+}

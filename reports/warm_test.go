@@ -28,6 +28,7 @@ func TestWarmDowntimeAndRounds(t *testing.T) {
 		pre(33, "disk0", 3, 4<<20, true), pre(34, "disk1", 3, 64<<10, true),
 		{Time: at(35), VM: "web01", Phase: runrecord.PhaseCutover, Result: runrecord.ResultDone, Cutover: &runrecord.Cutover{Reason: "rounds", ShutdownAt: at(30), Shutdown: "guest shut down", Rounds: 2}},
 		{Time: at(42.5), VM: "web01", Phase: runrecord.PhaseReady, Result: runrecord.ResultDone, Duration: 3 * time.Second},
+		{Time: at(46), VM: "db01", Phase: runrecord.PhaseQuiesce, Result: runrecord.ResultDone, Duration: 2 * time.Second, Attrs: map[string]string{"action": "guest shut down"}},
 		{Time: at(50), VM: "db01", Disk: "disk0", Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: 1 << 20, Duration: time.Second},
 		{Time: at(55), VM: "db01", Phase: runrecord.PhaseReady, Result: runrecord.ResultDone},
 		// app01 cut over, but its pod VM never became ready.
@@ -56,7 +57,22 @@ func TestWarmDowntimeAndRounds(t *testing.T) {
 			t.Errorf("round %d: %+v, want %+v", i+1, w.Rounds[i], want[i])
 		}
 	}
+	// Every VM whose source the run shut down has a downtime: db01 went
+	// cold after --source-power-off.
+	for _, v := range r.Performance.VMs {
+		want := map[string]time.Duration{"web01": 12500 * time.Millisecond, "db01": 11 * time.Second}[v.Name]
+		if v.Downtime != want {
+			t.Errorf("%s: downtime %s, want %s", v.Name, v.Downtime, want)
+		}
+	}
 	var b bytes.Buffer
+	if err := Render(&b, r, FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), ",downtime_seconds,error\n") || !strings.Contains(b.String(), ",11.000,\n") {
+		t.Errorf("csv lacks db01's downtime:\n%s", b.String())
+	}
+	b.Reset()
 	if err := Render(&b, r, FormatJSON); err != nil {
 		t.Fatal(err)
 	}
