@@ -73,11 +73,11 @@ type VMPerf struct {
 	// Downtime runs from the source's shutdown (a warm cutover, or
 	// --source-power-off before a cold copy) to the pod VM ready; 0 when
 	// the run did not shut the source down or the pod VM is not ready.
-	Downtime time.Duration `json:"downtimeNs,omitempty"`
-	Accel       string                   `json:"accel,omitempty"`
-	Total       time.Duration            `json:"totalNs"`
-	Retries     int                      `json:"retries,omitempty"`
-	Guest       []GuestConversion        `json:"guestConversion,omitempty"` // per disk, when considered
+	Downtime time.Duration     `json:"downtimeNs,omitempty"`
+	Accel    string            `json:"accel,omitempty"`
+	Total    time.Duration     `json:"totalNs"`
+	Retries  int               `json:"retries,omitempty"`
+	Guest    []GuestConversion `json:"guestConversion,omitempty"` // per disk, when considered
 }
 
 // Summary is a distribution of one phase's durations over VMs.
