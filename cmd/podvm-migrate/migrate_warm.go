@@ -22,7 +22,8 @@ type warmFlags struct {
 }
 
 func (w *warmFlags) register(fl *pflag.FlagSet) {
-	fl.BoolVar(&w.warm, "warm", false, "warm migration: copy powered-on VMs with CBT in precopy rounds while they run, then cut over (powered-off VMs and VMs without CBT go cold)")
+	fl.BoolVar(&w.warm, "warm", false, "warm migration: copy powered-on VMs with CBT in precopy rounds while they run (snapshot, changed areas, in-place update), then cut over; "+
+		"each VM keeps one --parallel slot from its first round to its cutover; powered-off VMs and VMs without CBT go cold")
 	fl.BoolVar(&w.enableCBT, "enable-cbt", false, "with --warm: switch CBT on for powered-on VMs without it (a short stun: a snapshot taken and removed)")
 	fl.DurationVar(&w.interval, "precopy-interval", time.Minute, "with --warm: pause between precopy rounds")
 	fl.IntVar(&w.after, "cutover-after", 0, "with --warm: cut over after this many precopy rounds (default: on request, 'podvm-migrate cutover RUN_DIR', or --cutover-at)")
