@@ -33,7 +33,7 @@ for t in "$pm" "$te"; do
 	[[ -x $t ]] || { echo "bench-warm: $t not built (run 'make build')" >&2; exit 1; }
 done
 for t in qemu-img jq dd awk date; do
-	command -v "$t" >/dev/null || { echo "bench-warm: $t is missing (make deps; apt-get install jq)" >&2; exit 1; }
+	command -v "$t" >/dev/null || { echo "bench-warm: $t is missing (run 'make deps')" >&2; exit 1; }
 done
 ((DATA + 64 <= DISK)) || { echo "bench-warm: $DATA MiB of data do not fit behind the boot partition of a $DISK MiB disk" >&2; exit 1; }
 log() { echo "bench-warm: $*" >&2; }
