@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,18 +43,19 @@ type warmEnv struct {
 
 func newWarmEnv(t *testing.T, prefix string) *warmEnv {
 	t.Helper()
-	return newWarmEnvWith(t, prefix, newE2E(t))
+	return newWarmEnvWith(t, prefix, newE2E(t), true)
 }
 
-// newWarmEnvWith serves the double for e (its runtime may be nil).
-func newWarmEnvWith(t *testing.T, prefix string, e *e2e) *warmEnv {
+// newWarmEnvWith serves the double for e (its runtime may be nil), with
+// CBT on every VM or only on the simulator's "cbt" ones.
+func newWarmEnvWith(t *testing.T, prefix string, e *e2e, cbt bool) *warmEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(e.dir, "vsphere")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: 8, CBT: true, GuestVMDK: filepath.Join(e.guest, testguest.VMDK), Dir: dir, ChangedAreasPage: 3})
+	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: 8, CBT: cbt, GuestVMDK: filepath.Join(e.guest, testguest.VMDK), Dir: dir, ChangedAreasPage: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +356,7 @@ func TestWarmToKubeVirt(t *testing.T) {
 	if _, err := testguest.Build(ctx, testguest.Options{OutDir: guest}); err != nil {
 		t.Fatal(err)
 	}
-	w := newWarmEnvWith(t, "k", &e2e{dir: dir, guest: guest})
+	w := newWarmEnvWith(t, "k", &e2e{dir: dir, guest: guest}, true)
 	kc := kube.StartForTest(t, kube.Options{})
 	reg, err := registry.Start(ctx, filepath.Join(dir, "registry"))
 	if err != nil {
@@ -406,4 +408,62 @@ func TestWarmToKubeVirt(t *testing.T) {
 		t.Errorf("migration snapshots left: %+v", s)
 	}
 	t.Logf("VirtualMachine %s applied at cutover from %s", vm.Name, results[0].Image)
+}
+
+// progressFunc is a Progress that hands each event to a function.
+type progressFunc func(runrecord.Event)
+
+func (f progressFunc) Event(e runrecord.Event)            { f(e) }
+func (progressFunc) Bytes(string, string, int64, int64) {}
+
+// TestWarmWithoutCBT: a running VM without CBT goes cold with a note, or
+// with --enable-cbt gets CBT switched on (the stun snapshot removed) and
+// goes warm. Each run stops at its first copy: only the choice matters.
+func TestWarmWithoutCBT(t *testing.T) {
+	dir := t.TempDir()
+	guest := filepath.Join(dir, "guest")
+	if _, err := testguest.Build(context.Background(), testguest.Options{OutDir: guest}); err != nil {
+		t.Fatal(err)
+	}
+	w := newWarmEnvWith(t, "c", &e2e{dir: dir, guest: guest}, false)
+	if st, err := w.conn.VMWarmState(context.Background(), w.on.Spec.Source.Moref); err != nil || st.CBT {
+		t.Fatalf("%s: %+v %v; want CBT off", w.on.Name, st, err)
+	}
+	for _, enable := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var notes []string
+		copied := ""
+		o := WarmOptions{Source: VSphereWarm{w.conn}, EnableCBT: enable, Interval: time.Hour}
+		runDir := filepath.Join(dir, fmt.Sprintf("run-%v", enable))
+		r, err := NewRunner(w.plan, &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(dir, convert.PathPolicy{}))}, nil,
+			Options{RunDir: runDir, VMs: []string{w.on.Spec.Name}, Warm: &o, Progress: progressFunc(func(e runrecord.Event) {
+				if n := e.Attrs["note"]; n != "" {
+					notes = append(notes, n)
+				}
+				if (e.Phase == runrecord.PhaseTransfer || e.Phase == runrecord.PhasePrecopy) && e.Disk != "" && copied == "" {
+					copied = e.Phase
+					cancel()
+				}
+			})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Run(ctx)
+		r.Close()
+		cancel()
+		st, err := w.conn.VMWarmState(context.Background(), w.on.Spec.Source.Moref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		note := strings.Join(notes, "; ")
+		switch {
+		case !enable && (copied != runrecord.PhaseTransfer || !strings.Contains(note, "CBT is off") || st.CBT):
+			t.Errorf("without --enable-cbt: first copy %q, notes %q, CBT %v; want a cold transfer, a note and CBT left off", copied, note, st.CBT)
+		case enable && (copied != runrecord.PhasePrecopy || !strings.Contains(note, "CBT switched on") || !st.CBT):
+			t.Errorf("with --enable-cbt: first copy %q, notes %q, CBT %v; want a precopy round after CBT was switched on", copied, note, st.CBT)
+		}
+		if len(st.Snapshots) != 0 {
+			t.Errorf("enable %v: migration snapshots left: %+v", enable, st.Snapshots)
+		}
+	}
 }
