@@ -413,7 +413,7 @@ func TestWarmToKubeVirt(t *testing.T) {
 // progressFunc is a Progress that hands each event to a function.
 type progressFunc func(runrecord.Event)
 
-func (f progressFunc) Event(e runrecord.Event)            { f(e) }
+func (f progressFunc) Event(e runrecord.Event)          { f(e) }
 func (progressFunc) Bytes(string, string, int64, int64) {}
 
 // TestWarmWithoutCBT: a running VM without CBT goes cold with a note, or
