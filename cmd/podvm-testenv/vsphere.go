@@ -38,9 +38,9 @@ Every disk is a real file: --guest-vmdk (e.g. the guest.vmdk of
 Snapshots write real delta disks (removal merges them) and
 QueryChangedDiskAreas answers from changed block tracking, as vCenter
 does. --cbt turns CBT on for every VM; --churn RATE (e.g. 4MiB/s) makes
-every powered-on VM write random 64 KiB blocks at that rate until a guest
-shutdown or power off, standing in for a busy guest during a warm
-migration.
+every powered-on VM write random 64 KiB blocks at that rate into its
+disks' free space until a guest shutdown or power off, standing in for a
+busy guest during a warm migration.
 
 Prints the GOVC_* variables for govc or podvm-migrate (eval-able with
 --env-file), including GOVC_TLS_CA_CERTS naming the server's self-signed

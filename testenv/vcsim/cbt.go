@@ -293,12 +293,14 @@ func (d *cbtDouble) guestWrite(moref string, key int32, off int64, p []byte) err
 func (d *cbtDouble) close() {
 	d.enabled.Store(false)
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	var all []*trackedDisk
 	for _, disks := range d.disks {
-		for _, td := range disks {
-			td.mu.Lock()
-			_ = td.closeFiles()
-			td.mu.Unlock()
-		}
+		all = append(all, disks...)
+	}
+	d.mu.Unlock()
+	for _, td := range all { // a disk's lock is never taken under d.mu
+		td.mu.Lock()
+		_ = td.closeFiles()
+		td.mu.Unlock()
 	}
 }

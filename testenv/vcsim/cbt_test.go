@@ -120,7 +120,11 @@ func (e *cbtEnv) snapshot(name string) types.ManagedObjectReference {
 func (e *cbtEnv) removeSnapshot(snap types.ManagedObjectReference) {
 	e.t.Helper()
 	consolidate := true
-	if _, err := e.vm.RemoveSnapshot(e.ctx, snap.Value, false, &consolidate); err != nil {
+	task, err := e.vm.RemoveSnapshot(e.ctx, snap.Value, false, &consolidate)
+	if err == nil {
+		err = task.Wait(e.ctx)
+	}
+	if err != nil {
 		e.t.Fatalf("remove snapshot %s: %v", snap.Value, err)
 	}
 }
@@ -649,12 +653,19 @@ func TestChangeIDsAdvanceAndReset(t *testing.T) {
 // TestChurnStopsOnShutdown lets a powered-on VM churn, sees its writes in
 // the changed areas and the chain, and sees none after a guest shutdown.
 func TestChurnStopsOnShutdown(t *testing.T) {
-	e := newCBTEnv(t, Options{CBT: true, Churn: 4 << 20})
+	vmdk, initial := sparseGuest(t)
+	e := newCBTEnv(t, Options{CBT: true, Churn: 4 << 20, GuestVMDK: vmdk})
 	disk := e.disks()[0]
 	key, capacity := disk.Key, disk.CapacityInBytes
 	s1 := e.snapshot("round-1")
 	c1 := e.snapshotBacking(s1, key).ChangeId
-	// Wait until the churn has written into the delta.
+	used := map[int64]bool{}
+	for b := int64(0); b*cbtBlock < int64(len(initial)); b++ {
+		if !bytes.Equal(initial[b*cbtBlock:(b+1)*cbtBlock], make([]byte, cbtBlock)) {
+			used[b] = true
+		}
+	}
+	// Wait until the churn has written 40 blocks since round 1.
 	var s2 types.ManagedObjectReference
 	eventually(t, "churn writes", func() error {
 		if s2.Value != "" {
@@ -665,12 +676,17 @@ func TestChurnStopsOnShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(areas) == 0 {
+		if len(blocksOf(areas)) < 40 { // enough that a churn over the guest's data would hit it
 			return errNotYet
 		}
 		for _, a := range areas {
 			if a.Start%cbtBlock != 0 || a.Length%cbtBlock != 0 {
 				t.Fatalf("area %d+%d is not whole 64 KiB blocks", a.Start, a.Length)
+			}
+		}
+		for b := range blocksOf(areas) {
+			if used[b] {
+				t.Fatalf("the churn wrote block %d, which held the guest's data: it writes free space only", b)
 			}
 		}
 		return nil

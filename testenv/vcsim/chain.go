@@ -34,7 +34,8 @@ type trackedDisk struct {
 	seq    int
 	epochs map[int]map[int64]struct{}
 	open   map[int64]struct{}
-	broken error // a write failed; the disk is no longer churned
+	broken error   // a write failed; the disk is no longer churned
+	free   []int64 // the blocks the churn writes: those that held no data when it began
 }
 
 // chainFile is one file of a chain.

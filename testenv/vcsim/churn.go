@@ -108,11 +108,43 @@ func (v *Simulator) churnWrite(ref string, td *trackedDisk, rng *rand.Rand, buf 
 	if !on { // shut down since the tick began
 		return
 	}
-	off := rng.Int64N(td.capacity/cbtBlock) * cbtBlock
+	if td.free == nil {
+		// The guest writes into its free space: the blocks that held no
+		// data when the churn began, so its files (a boot loader, a
+		// kernel) stay intact and it still boots once migrated.
+		used, err := td.allocated(len(td.chain))
+		if err != nil {
+			td.broken = err
+			v.cbt.log("vsphere simulator: churn of VM %s disk %d stopped: %v", ref, td.key, err)
+			return
+		}
+		td.free = freeBlocks(used, td.capacity/cbtBlock)
+	}
+	if len(td.free) == 0 {
+		td.broken = fmt.Errorf("no free space: every block holds data")
+		v.cbt.log("vsphere simulator: churn of VM %s disk %d stopped: %v", ref, td.key, td.broken)
+		return
+	}
+	off := td.free[rng.IntN(len(td.free))] * cbtBlock
 	if err := td.guestWrite(buf, off); err != nil {
 		td.broken = err
 		v.cbt.log("vsphere simulator: churn of VM %s disk %d stopped: %v", ref, td.key, err)
 	}
+}
+
+// freeBlocks lists the blocks below n that are not in the sorted used.
+func freeBlocks(used []int64, n int64) []int64 {
+	out := make([]int64, 0, n-int64(len(used)))
+	for b, i := int64(0), 0; b < n; b++ {
+		for i < len(used) && used[i] < b {
+			i++
+		}
+		if i < len(used) && used[i] == b {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 func fillRandom(rng *rand.Rand, b []byte) {

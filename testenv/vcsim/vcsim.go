@@ -57,7 +57,10 @@
 //     another VM's snapshot, or no snapshot on a running VM.
 //   - The guest: GuestWrite writes as a running guest, and Options.Churn
 //     makes every powered-on VM write random 64 KiB blocks (aligned) at a
-//     rate, spread over its disks in turn. Writes go to the top file of
+//     rate, spread over its disks in turn, into the guest's free space:
+//     the blocks that held no data when the churn began on that disk, so
+//     the guest's files stay intact and a migrated guest still boots
+//     (a disk with no free block is not churned). Writes go to the top file of
 //     the chain: a grain the top file lacks is allocated at its end (a
 //     partial grain filled from the files below) and its grain table
 //     entries (both directories) point at it, so the chain stays a valid
