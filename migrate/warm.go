@@ -64,6 +64,7 @@ type warmDisk struct {
 	changeID string // "" before the first round
 	round    int
 	written  int64
+	capacity int64 // guest bytes, as the last snapshot said
 }
 
 // cutoverDir holds the cutover requests of a run: a file per VM, or "all".
@@ -324,12 +325,16 @@ func (r *Runner) cutover(ctx context.Context, vm *plan.PlannedVM, state []*warmD
 			size = fi.Size()
 		}
 		rec := &runrecord.Transfer{Source: d.disk.Source, Target: d.dst, SourceFormat: tr.SourceFormat, Checksum: tr.Checksum,
-			VirtualBytes: d.disk.CapacityBytes, WrittenBytes: size, Guest: tr.Guest}
+			VirtualBytes: d.capacity, WrittenBytes: size, Guest: tr.Guest}
 		r.emit(runrecord.Event{VM: name, Disk: d.disk.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: d.written, Transfer: rec,
 			Attrs: map[string]string{"warm": fmt.Sprintf("%d rounds", rounds+1)}})
 		disks, sums = append(disks, d.dst), append(sums, tr.Checksum)
 	}
 	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseCutover, Result: runrecord.ResultDone, Duration: time.Since(start), Bytes: co.Final, Cutover: co})
+	// This VM's request is answered; a request for all VMs stays for the others.
+	for _, n := range []string{vm.Spec.Name, vm.Name} {
+		_ = os.Remove(filepath.Join(r.o.RunDir, cutoverDir, n))
+	}
 	return disks, sums, nil
 }
 
@@ -465,9 +470,11 @@ func (r *Runner) precopyDisk(ctx context.Context, vm *plan.PlannedVM, d *warmDis
 	}
 	if rec.Restart != "" || d.changeID == "" {
 		// A full copy into a new, empty image.
-		rec.Since = "*"
-		if areas, err = w.Source.ChangedAreas(ctx, moref, snap, sd.Key, "*", sd.Capacity); err != nil {
-			return err
+		if rec.Restart != "" {
+			rec.Since = "*"
+			if areas, err = w.Source.ChangedAreas(ctx, moref, snap, sd.Key, "*", sd.Capacity); err != nil {
+				return err
+			}
 		}
 		if err := os.MkdirAll(filepath.Dir(d.dst), 0o755); err != nil {
 			return err
@@ -490,7 +497,7 @@ func (r *Runner) precopyDisk(ctx context.Context, vm *plan.PlannedVM, d *warmDis
 	if err != nil {
 		return err
 	}
-	d.changeID, d.round, d.written = sd.ChangeID, round, d.written+n
+	d.changeID, d.round, d.written, d.capacity = sd.ChangeID, round, d.written+n, sd.Capacity
 	rec.ChangeID, rec.Areas = sd.ChangeID, len(areas)
 	r.emit(runrecord.Event{VM: name, Disk: d.disk.Name, Phase: runrecord.PhasePrecopy, Result: runrecord.ResultDone, Bytes: n, Duration: time.Since(start), Precopy: rec})
 	return nil

@@ -293,7 +293,13 @@ func TestWarmResumesAfterInterrupt(t *testing.T) {
 	}
 
 	var seen []int
-	r = w.runner(t, runDir, WarmOptions{CutoverAfter: 3, AfterRound: func(_ string, round int) { seen = append(seen, round) }}, w.on.Spec.Name)
+	// This time a request ('podvm-migrate cutover RUN_DIR VM') ends precopy.
+	r = w.runner(t, runDir, WarmOptions{AfterRound: func(vm string, round int) {
+		seen = append(seen, round)
+		if err := RequestCutover(runDir, []string{vm}); err != nil {
+			t.Error(err)
+		}
+	}}, w.on.Spec.Name)
 	results, err := r.Run(context.Background())
 	r.Close()
 	if err != nil {
@@ -301,6 +307,15 @@ func TestWarmResumesAfterInterrupt(t *testing.T) {
 	}
 	if len(seen) != 1 || seen[0] != 3 {
 		t.Errorf("the resumed run did rounds %v, want round 3 only (then the cutover)", seen)
+	}
+	events, _ := runrecord.ReadJournal(runDir)
+	for _, e := range events {
+		if e.Phase == runrecord.PhaseCutover && e.Result == runrecord.ResultDone && e.Cutover.Reason != "request" {
+			t.Errorf("cutover for %q, want the request", e.Cutover.Reason)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(runDir, cutoverDir, w.on.Spec.Name)); !os.IsNotExist(err) {
+		t.Errorf("the answered cutover request is still there: %v", err)
 	}
 	after := precopies(t, runDir, w.on.Spec.Name)[2:]
 	if len(after) != 2 || after[0].Precopy.Since != before[1].Precopy.ChangeID || after[0].Precopy.Restart != "" {
