@@ -295,7 +295,7 @@ func (r *Runner) cutover(ctx context.Context, vm *plan.PlannedVM, state []*warmD
 	if err != nil {
 		return nil, nil, fmt.Errorf("source VM %s: %w", vm.Name, err)
 	}
-	co.Shutdown = did
+	co.Shutdown, co.ShutdownTime = did, time.Since(start)
 	before := int64(0)
 	for _, d := range state {
 		before += d.written
@@ -307,6 +307,7 @@ func (r *Runner) cutover(ctx context.Context, vm *plan.PlannedVM, state []*warmD
 		co.Final += d.written
 	}
 	co.Final -= before
+	co.FinalTime = time.Since(start) - co.ShutdownTime
 	var disks, sums []string
 	for _, d := range state {
 		tr := &TransferResult{SourceFormat: "vsphere/cbt"}
@@ -330,6 +331,7 @@ func (r *Runner) cutover(ctx context.Context, vm *plan.PlannedVM, state []*warmD
 			Attrs: map[string]string{"warm": fmt.Sprintf("%d rounds", rounds+1)}})
 		disks, sums = append(disks, d.dst), append(sums, tr.Checksum)
 	}
+	co.FinishTime = time.Since(start) - co.ShutdownTime - co.FinalTime
 	r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseCutover, Result: runrecord.ResultDone, Duration: time.Since(start), Bytes: co.Final, Cutover: co})
 	// This VM's request is answered; a request for all VMs stays for the others.
 	for _, n := range []string{vm.Spec.Name, vm.Name} {

@@ -232,7 +232,7 @@ func TestWarmMigration(t *testing.T) {
 		}
 		if e.Phase == runrecord.PhaseCutover && e.Result == runrecord.ResultDone {
 			cutovers++
-			if e.VM != w.on.Spec.Name || e.Cutover.Reason != "rounds" || e.Cutover.Shutdown == "" {
+			if e.VM != w.on.Spec.Name || e.Cutover.Reason != "rounds" || e.Cutover.Shutdown == "" || e.Cutover.FinalTime <= 0 || e.Cutover.FinishTime <= 0 {
 				t.Errorf("cutover %+v %+v", e, e.Cutover)
 			}
 		}

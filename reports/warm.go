@@ -24,7 +24,12 @@ type WarmVM struct {
 	DowntimeSeconds float64       `json:"downtimeSeconds"`
 	CutoverReason   string        `json:"cutoverReason,omitempty"` // rounds, time, request, resume
 	Shutdown        string        `json:"shutdown,omitempty"`      // guest shut down, powered off
-	Rounds          []WarmRound   `json:"rounds"`
+	// The cutover's parts: the shutdown, the final round, and the disks'
+	// checksums and guest conversion; then package, boot and ready follow.
+	ShutdownTime time.Duration `json:"shutdownNs,omitempty"`
+	FinalTime    time.Duration `json:"finalNs,omitempty"`
+	FinishTime   time.Duration `json:"finishNs,omitempty"`
+	Rounds       []WarmRound   `json:"rounds"`
 }
 
 // WarmRound is one precopy round of a VM, its disks together.
@@ -92,6 +97,7 @@ func warm(events []runrecord.Event) []WarmVM {
 		sort.Slice(w.Rounds, func(i, j int) bool { return w.Rounds[i].Round < w.Rounds[j].Round })
 		if c, ok := cutovers[name]; ok {
 			w.CutoverReason, w.Shutdown = c.Cutover.Reason, c.Cutover.Shutdown
+			w.ShutdownTime, w.FinalTime, w.FinishTime = c.Cutover.ShutdownTime, c.Cutover.FinalTime, c.Cutover.FinishTime
 			if t, ok := ready[name]; ok && t.After(c.Cutover.ShutdownAt) {
 				w.Ready, w.Downtime = true, t.Sub(c.Cutover.ShutdownAt)
 				w.DowntimeSeconds = w.Downtime.Seconds()

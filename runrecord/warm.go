@@ -38,4 +38,9 @@ type Cutover struct {
 	Shutdown string `json:"shutdown,omitempty"`
 	Rounds   int    `json:"rounds"`               // precopy rounds before the final one
 	Final    int64  `json:"finalBytes,omitempty"` // bytes of the final delta
+	// Where the cutover's time went: the shutdown, the final round, and the
+	// checksums and guest conversion of the finished disks.
+	ShutdownTime time.Duration `json:"shutdownNs,omitempty"`
+	FinalTime    time.Duration `json:"finalNs,omitempty"`
+	FinishTime   time.Duration `json:"finishNs,omitempty"`
 }

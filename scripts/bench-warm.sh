@@ -99,6 +99,7 @@ run() {
 	local ev=$dir/run/events.jsonl shutdown= boot ready
 	if [[ $mode == warm ]]; then
 		shutdown=$(jq -r 'select(.phase == "cutover" and .result == "done") | .cutover.shutdownAt' "$ev" | tail -n 1)
+		jq -r 'select(.phase == "cutover" and .result == "done") | "bench-warm: warm: cutover: shutdown \(.cutover.shutdownNs / 1e9 | . * 10 | round / 10) s, final round \(.cutover.finalNs / 1e9 | . * 10 | round / 10) s, checksums \(.cutover.finishNs / 1e9 | . * 10 | round / 10) s"' "$ev" >&2
 		jq -r 'select(.phase == "precopy" and .result == "done") | "bench-warm: warm: round \(.precopy.round)\(if .precopy.final then " (final)" else "" end): \(.bytes) bytes in \(.durationNs / 1e9 | . * 10 | round / 10) s"' "$ev" >&2
 	else
 		local qt qd
@@ -106,6 +107,7 @@ run() {
 		qd=$(jq -r 'select(.phase == "quiesce" and .result == "done") | .durationNs' "$ev" | tail -n 1)
 		[[ -n $qt ]] && shutdown=$(($(epoch_ms "$qt") - qd / 1000000))
 	fi
+	jq -r 'select((.phase == "transfer" or .phase == "package") and .result == "done" and .durationNs > 0) | "bench-warm: '"$mode"': \(.phase) \(.durationNs / 1e9 | . * 10 | round / 10) s"' "$ev" >&2
 	boot=$(jq -r 'select(.phase == "boot" and .result == "started") | .time' "$ev" | tail -n 1)
 	ready=$(jq -r 'select(.phase == "ready" and .result == "done") | .time' "$ev" | tail -n 1)
 	[[ -n $shutdown && -n $boot ]] || { log "$mode: no shutdown or boot in the run record"; echo "- -"; return; }
