@@ -50,6 +50,9 @@ type Config struct {
 	// SourcePowerOff shuts each vSphere source VM down before its disks
 	// are read.
 	SourcePowerOff bool
+	// Warm migrates powered-on VMs with CBT in precopy rounds and a cutover
+	// (its Source is the vSphere connection); nil migrates every VM cold.
+	Warm *WarmOptions
 	// VSphere is the connection for disks on datastores; URL "" means none.
 	VSphere vsphere.Config
 
@@ -126,6 +129,11 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 		}
 		if cfg.SourcePowerOff {
 			cfg.Run.Quiesce = PowerOffSource(conn, 2*time.Minute)
+		}
+		if cfg.Warm != nil {
+			w := *cfg.Warm
+			w.Source = VSphereWarm{conn}
+			cfg.Run.Warm = &w
 		}
 	}
 	disks := &DiskPipeline{Open: open, GuestConversion: cfg.GuestConversion, GuestCacheDir: cfg.GuestCacheDir}
@@ -257,6 +265,17 @@ func (c *Config) check() error {
 	}
 	if c.SourcePowerOff && c.VSphere.URL == "" {
 		return bad("--source-power-off needs the vSphere connection (--url or GOVC_URL)")
+	}
+	if c.Warm != nil {
+		if c.VSphere.URL == "" {
+			return bad("--warm needs the vSphere connection (--url or GOVC_URL)")
+		}
+		if c.Warm.CutoverAfter < 0 {
+			return bad("--cutover-after %d: want 1 or more rounds", c.Warm.CutoverAfter)
+		}
+		if c.Warm.Interval < 0 {
+			return bad("--precopy-interval %s: want a positive duration", c.Warm.Interval)
+		}
 	}
 	if NeedsVSphere(c.Plan) && c.VSphere.URL == "" {
 		return bad("the plan has disks on vSphere datastores: give the vSphere connection (--url or GOVC_URL)")

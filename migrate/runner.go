@@ -38,6 +38,8 @@ type Options struct {
 	Quiesce func(ctx context.Context, vm *plan.PlannedVM) (string, error)
 	// Checks bound the post-migration checks of each ready pod VM.
 	Checks checks.Options
+	// Warm, when set, migrates powered-on VMs with CBT warm (warm.go).
+	Warm *WarmOptions
 }
 
 // Progress receives what the runner does, for bars, log lines or JSON.
@@ -246,7 +248,16 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 		res.Status, res.Error = runrecord.ResultFailed, fmt.Sprintf("%s: %v", phase, err)
 		return res
 	}
-	if r.o.Quiesce != nil {
+	var disks, sums []string
+	warm := false
+	if r.o.Warm != nil {
+		var phase string
+		var err error
+		if disks, sums, warm, phase, err = r.warmVM(ctx, vm); err != nil {
+			return fail(phase, err)
+		}
+	}
+	if !warm && r.o.Quiesce != nil {
 		start := time.Now()
 		did, err := r.o.Quiesce(ctx, vm)
 		if err != nil {
@@ -255,8 +266,10 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 		r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseQuiesce, Result: runrecord.ResultDone, Duration: time.Since(start), Attrs: map[string]string{"action": did}})
 	}
 	// Transfer and convert every disk.
-	var disks, sums []string
 	for i, d := range vm.Spec.Disks {
+		if warm {
+			break
+		}
 		path, sum, err := r.transferDisk(ctx, vm, i, d)
 		if err != nil {
 			return fail(runrecord.PhaseTransfer, fmt.Errorf("%s: %w", d.Name, err))

@@ -29,6 +29,7 @@ func renderHTML(w io.Writer, r *Report) error {
 	data := struct {
 		*Report
 		StatusBar, PhaseChart, ThroughputChart, RuleChart template.HTML
+		WarmChart                                         template.HTML
 		Remediation                                       map[string]string
 		PhaseRows                                         []phaseRow
 	}{
@@ -37,6 +38,7 @@ func renderHTML(w io.Writer, r *Report) error {
 		PhaseChart:      phaseChart(r.Performance),
 		ThroughputChart: throughputChart(r.Performance),
 		RuleChart:       ruleChart(r.Compatibility),
+		WarmChart:       warmChart(r.Performance.Warm),
 		Remediation:     remediations(r),
 	}
 	for _, ph := range runrecord.Phases() {
@@ -111,6 +113,12 @@ svg text{font:12px system-ui,sans-serif;fill:#334155}.empty{color:var(--muted)}
 {{with .GuestConversions}}<section><h2>Guest conversion</h2>
 <table><thead><tr><th>VM</th><th>Disk</th><th>Result</th><th>Seconds</th><th>Inspected</th><th>Removed</th><th>Initramfs modules</th><th>First boot</th><th>Warnings / reason</th></tr></thead><tbody>
 {{range .}}<tr><td>{{.VM}}</td><td>{{.Disk}}</td><td>{{.Result}}</td><td class="num">{{.Seconds}}</td><td>{{.Inspected}}</td><td>{{.Removed}}</td><td>{{.InitramfsModules}}</td><td>{{.FirstBoot}}</td><td><small>{{.Note}}</small></td></tr>{{end}}
+</tbody></table></section>{{end}}
+
+{{with .Performance.Warm}}<section><h2>Warm migration</h2>{{$.WarmChart}}
+<p class="legend"><span><i style="background:#3b82f6"></i>precopy round, source running</span><span><i style="background:#22c55e"></i>final round, source off</span></p>
+<table><thead><tr><th>VM</th><th>Rounds</th><th>Bytes per round</th><th>Cutover</th><th>Shutdown</th><th>Downtime</th></tr></thead><tbody>
+{{range .}}<tr><td>{{.Name}}</td><td class="num">{{len .Rounds}}</td><td>{{range $i, $r := .Rounds}}{{if $i}}, {{end}}{{$r.Round}}: {{human $r.Bytes}}{{if $r.Final}} (final){{end}}{{end}}</td><td>{{.CutoverReason}}</td><td>{{.Shutdown}}</td><td class="num">{{if .Ready}}{{round .Downtime}}{{else}}not ready{{end}}</td></tr>{{end}}
 </tbody></table></section>{{end}}
 
 <section><h2>Transfer throughput over time</h2>{{.ThroughputChart}}</section>

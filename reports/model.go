@@ -55,6 +55,8 @@ type Performance struct {
 	MBpsPerTransfer float64            `json:"mbpsPerTransfer"`
 	Phases          map[string]Summary `json:"phases"`
 	Throughput      []Point            `json:"throughput,omitempty"` // transfer MB/s over time
+	// Warm lists the VMs migrated warm: precopy rounds and downtime.
+	Warm []WarmVM `json:"warm,omitempty"`
 }
 
 // VMPerf is one VM's timings.
@@ -69,12 +71,16 @@ type VMPerf struct {
 	MBps        float64                  `json:"mbps"`       // transfer throughput
 	Ratio       float64                  `json:"ratio"`      // image bytes / raw bytes
 	BootToReady time.Duration            `json:"bootToReadyNs"`
-	Accel       string                   `json:"accel,omitempty"`
-	Addresses   []string                 `json:"addresses,omitempty"` // the pod VM's IP addresses once ready
-	Total       time.Duration            `json:"totalNs"`
-	Retries     int                      `json:"retries,omitempty"`
-	Guest       []GuestConversion        `json:"guestConversion,omitempty"` // per disk, when considered
-	Checks      []CheckResult            `json:"checks,omitempty"`          // post-migration checks, last outcome of each
+	// Downtime runs from the source's shutdown (a warm cutover, or
+	// --source-power-off before a cold copy) to the pod VM ready; 0 when
+	// the run did not shut the source down or the pod VM is not ready.
+	Downtime  time.Duration     `json:"downtimeNs,omitempty"`
+	Accel     string            `json:"accel,omitempty"`
+	Addresses []string          `json:"addresses,omitempty"` // the pod VM's IP addresses once ready
+	Total     time.Duration     `json:"totalNs"`
+	Retries   int               `json:"retries,omitempty"`
+	Guest     []GuestConversion `json:"guestConversion,omitempty"` // per disk, when considered
+	Checks    []CheckResult     `json:"checks,omitempty"`          // post-migration checks, last outcome of each
 }
 
 // Summary is a distribution of one phase's durations over VMs.
@@ -183,6 +189,9 @@ func performance(events []runrecord.Event) Performance {
 			}
 		}
 	}
+	for name, d := range downtimes(events) {
+		byVM[name].Downtime = d
+	}
 	var transfers []span
 	for _, k := range keys {
 		e := last[k]
@@ -249,6 +258,7 @@ func performance(events []runrecord.Event) Performance {
 		}
 	}
 	p.Throughput = throughput(transfers, clock.total.Seconds())
+	p.Warm = warm(events)
 	return p
 }
 

@@ -85,6 +85,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 				md(g.Removed), md(g.InitramfsModules), md(g.FirstBoot), md(g.Note()))
 		}
 	}
+	b.WriteString(warmMarkdown(p.Warm))
 	if len(p.Phases) > 0 {
 		b.WriteString("\n### Phase durations over VMs\n\n| Phase | VMs | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
 		for _, ph := range runrecord.Phases() {
@@ -104,7 +105,7 @@ func renderCSV(w io.Writer, r *Report) error {
 	for _, ph := range runrecord.Phases() {
 		header = append(header, ph+"_seconds")
 	}
-	header = append(header, "total_seconds", "bytes", "mbps", "image_bytes", "raw_bytes", "error")
+	header = append(header, "total_seconds", "bytes", "mbps", "image_bytes", "raw_bytes", "downtime_seconds", "error")
 	if err := cw.Write(header); err != nil {
 		return err
 	}
@@ -130,7 +131,8 @@ func renderCSV(w io.Writer, r *Report) error {
 		for _, ph := range runrecord.Phases() {
 			rec = append(rec, seconds(v.Phases[ph]))
 		}
-		rec = append(rec, seconds(v.Total), fmt.Sprint(v.Bytes), fmt.Sprintf("%.2f", v.MBps), fmt.Sprint(v.ImageBytes), fmt.Sprint(v.RawBytes), v.Error)
+		rec = append(rec, seconds(v.Total), fmt.Sprint(v.Bytes), fmt.Sprintf("%.2f", v.MBps), fmt.Sprint(v.ImageBytes), fmt.Sprint(v.RawBytes),
+			seconds(v.Downtime), v.Error)
 		return cw.Write(csvSafe(rec))
 	}
 	for _, vc := range r.Compatibility.VMs {

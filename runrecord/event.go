@@ -57,6 +57,10 @@ type Event struct {
 	Package *Package `json:"package,omitempty"`
 	// Check is the outcome of a post-migration check.
 	Check *Check `json:"check,omitempty"`
+	// Precopy is one warm precopy round of a disk (phase precopy).
+	Precopy *Precopy `json:"precopy,omitempty"`
+	// Cutover is a warm migration's cutover (phase cutover).
+	Cutover *Cutover `json:"cutover,omitempty"`
 	// Accel is the accelerator a pod VM booted with: kvm, tcg, or the
 	// platform (kubevirt) when the target chooses.
 	Accel string `json:"accel,omitempty"`

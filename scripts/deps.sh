@@ -10,7 +10,7 @@ packages=(
   syslinux syslinux-common syslinux-efi mtools dosfstools fdisk busybox-static cpio  # test guest
   etcd-server skopeo umoci docker-registry     # Kubernetes API server, OCI images and registry
   dnsmasq-base iptables                        # DHCP and NAT of libvirt networks (libvirt:default)
-  iproute2 time                                 # network namespaces and GNU time (peak RSS) for benchmarks
+  iproute2 time jq                              # network namespaces, GNU time (peak RSS) and jq (run records) for benchmarks
   chromium                                      # renders the HTML report in tests
   debootstrap e2fsprogs grub-pc-bin             # the Debian 12 test guest (podvm-testenv debian)
   virt-v2v libguestfs-tools nbdkit              # guest conversion (virt-v2v-in-place) and inspection

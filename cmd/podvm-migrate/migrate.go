@@ -32,6 +32,7 @@ type migrateFlags struct {
 	readyTimeout, checkTimeout               time.Duration
 	guest                                    guestConversionFlags
 	allow                                    allowPaths
+	warm                                     warmFlags
 }
 
 func newMigrateCommand(g *globalOptions) *cobra.Command {
@@ -86,6 +87,7 @@ convert disk reads them:
 	fl.StringVar(&f.compress, "compress", "", "image layer compression: none, gzip or zstd (default none for the runtime, booted in place; gzip for kubevirt's registry)")
 	f.guest.addMigrate(fl)
 	f.allow.register(fl)
+	f.warm.register(fl)
 	return cmd
 }
 
@@ -94,6 +96,10 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		return err
 	}
 	paths, err := f.allow.policy()
+	if err != nil {
+		return err
+	}
+	warm, err := f.warm.options()
 	if err != nil {
 		return err
 	}
@@ -118,7 +124,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		Plan: p, PlanData: data, BaseDir: filepath.Dir(planFile), Paths: paths,
 		Run: migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
 			VMs: f.vms, Retries: f.retries, Progress: prog, Checks: checks.Options{Timeout: f.checkTimeout}},
-		Target: f.target, Transfer: f.transfer, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere,
+		Target: f.target, Transfer: f.transfer, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere, Warm: warm,
 		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir, ReadyTimeout: f.readyTimeout, Compress: compress,
 		Runtime: migrate.RuntimeConfig{URI: f.connect, StateDir: f.stateDir, Accel: f.accel,
 			ProbeKernel: f.probeKernel, ProbeInitrd: f.probeInitrd, Log: g.log},

@@ -86,7 +86,7 @@ func (p *progress) Event(e runrecord.Event) {
 			p.overall = p.newBar(int64(p.total), "VMs done", false)
 		}
 	}
-	if e.Phase == runrecord.PhaseTransfer && e.Result != runrecord.ResultStarted {
+	if (e.Phase == runrecord.PhaseTransfer || e.Phase == runrecord.PhasePrecopy) && e.Result != runrecord.ResultStarted {
 		p.dropBar(e.VM + "/" + e.Disk)
 	}
 	if e.VM != "" && (e.Phase == runrecord.PhaseReady && (e.Result == runrecord.ResultDone || e.Result == runrecord.ResultSkipped) || e.Result == runrecord.ResultFailed && e.Phase != runrecord.PhaseCheck) {
@@ -193,6 +193,22 @@ func formatEvent(e runrecord.Event, at time.Duration) string {
 	}
 	if c := e.Check; c != nil && e.Error == "" {
 		line += ": " + c.Check + " (" + c.Detail + ")"
+	}
+	if pc := e.Precopy; pc != nil {
+		line += fmt.Sprintf(" (round %d", pc.Round)
+		if pc.Final {
+			line += ", final"
+		}
+		line += ")"
+		if pc.Restart != "" {
+			line += ": copied in full again: " + pc.Restart
+		}
+	}
+	if c := e.Cutover; c != nil && e.Result == runrecord.ResultDone {
+		line += fmt.Sprintf(": after %d rounds (%s), source %s", c.Rounds, c.Reason, c.Shutdown)
+	}
+	if n := e.Attrs["note"]; n != "" {
+		line += ": " + n
 	}
 	if e.Error != "" {
 		line += ": " + e.Error
