@@ -187,10 +187,10 @@ func diskRules() []Rule {
 		{
 			ID: "cbt-vm", Severity: SeverityInfo, Category: "storage",
 			Checks:      "changed block tracking is off for the VM",
-			Remediation: "Enable CBT (ctkEnabled) for warm migration with incremental copies; a cold migration works without it.",
+			Remediation: "Warm migration (migrate --warm: copies while the VM runs, then a short cutover) needs CBT: enable it in vSphere (ctkEnabled), or let migrate --warm --enable-cbt switch it on with the one stun snapshot it needs. Without it the VM migrates cold.",
 			check: func(c *checkContext) []hit {
 				if c.vm.Source.Kind == discover.SourceVSphere && !c.vm.State.CBT {
-					return fired("changed block tracking is off: only cold (full) copies are possible")
+					return fired("changed block tracking is off: migrate --warm copies this VM cold unless --enable-cbt is given")
 				}
 				return nil
 			},
@@ -198,7 +198,7 @@ func diskRules() []Rule {
 		{
 			ID: "cbt-disk", Severity: SeverityInfo, Category: "storage",
 			Checks:      "changed block tracking is off for a disk of a VM that has it on",
-			Remediation: "Enable CBT on every disk (scsiX:Y.ctkEnabled) and take and delete a snapshot so it takes effect.",
+			Remediation: "Enable CBT on every disk (scsiX:Y.ctkEnabled) and take and delete a snapshot so it takes effect, or let migrate --warm --enable-cbt do it; a disk without it cannot be copied warm.",
 			check: func(c *checkContext) []hit {
 				if c.vm.Source.Kind != discover.SourceVSphere || !c.vm.State.CBT {
 					return nil
