@@ -246,8 +246,8 @@ func TestWarmMigration(t *testing.T) {
 	if src := w.sourceChecksum(t, w.on); sum == "" || sum != src {
 		t.Errorf("migrated disk checksum %q, source after cutover %q", sum, src)
 	}
-	if got, _ := convert.Checksum(ctx, filepath.Join(runDir, "disks", w.on.Spec.Name, "disk0.qcow2"), convert.FormatQCOW2, "", 0); got != sum {
-		t.Errorf("the qcow2 in the run directory has checksum %s, the record says %s", got, sum)
+	if got, _ := migratedDiskSum(ctx, runDir, w.on.Spec.Name); got != sum {
+		t.Errorf("the disk in the pod VM's image has checksum %s, the record says %s", got, sum)
 	}
 	for _, vm := range []*plan.PlannedVM{w.on, w.off} {
 		if pod, err := w.rt.Get(ctx, vm.Spec.Name); err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
@@ -321,7 +321,7 @@ func TestWarmResumesAfterInterrupt(t *testing.T) {
 	if len(after) != 2 || after[0].Precopy.Since != before[1].Precopy.ChangeID || after[0].Precopy.Restart != "" {
 		t.Errorf("resumed rounds %+v: want round 3 since %q, then the final one", after, before[1].Precopy.ChangeID)
 	}
-	got, err := convert.Checksum(context.Background(), filepath.Join(runDir, "disks", w.on.Spec.Name, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
+	got, err := migratedDiskSum(context.Background(), runDir, w.on.Spec.Name)
 	if src := w.sourceChecksum(t, w.on); results[0].Status != "ready" || err != nil || got != src {
 		t.Errorf("resumed VM %+v: migrated disk %s, %v; source after cutover %s", results[0], got, err, src)
 	}
