@@ -3,6 +3,7 @@ package convert
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,11 @@ type DiskOptions struct {
 	Verify       bool   // re-read the finished target and check its checksum
 	Checksum     string // SumTree (default), SumSHA256 or SumNone (no Verify then)
 	Progress     func(done, total int64)
+	// Tee, for a qcow2 target, asks for the file to be laid out before the
+	// copy and passed, in file order, to the writer Tee returns (see
+	// qcow2.WriterOptions.Tee). It is not called when the source cannot
+	// be mapped ahead (a stream) or clusters are compressed.
+	Tee func(size int64) io.Writer
 	// Opener and Datacenter reach sources on vSphere: "[datastore] path",
 	// "vm:NAME/DISK" or a datastore's https://…/folder/… URL (see
 	// OpenSource).
@@ -101,7 +107,7 @@ func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptio
 	case FormatRaw:
 		w, err = raw.Create(dst, img.Size(), to)
 	default:
-		w, err = qcow2.Create(dst, img.Size(), qcow2.WriterOptions{TargetOptions: to, Compress: o.Compress})
+		w, err = qcow2.Create(dst, img.Size(), qcow2.WriterOptions{TargetOptions: to, Compress: o.Compress, Tee: o.Tee})
 	}
 	if err != nil {
 		return nil, err

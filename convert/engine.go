@@ -90,6 +90,19 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 
 	size := src.Size()
 	st := CopyStats{VirtualBytes: size}
+	// A writer that can lay its file out in order is given the source's
+	// map first, when the source can be mapped ahead of the copy.
+	var follow func(*block.Window)
+	if p, ok := dst.(block.Planner); ok && p.PlanCluster() > 0 && !block.IsSequential(src) {
+		a, err := block.MapAllocation(ctx, src, p.PlanCluster())
+		if err != nil {
+			return st, err
+		}
+		if err := p.Plan(ctx, a); err != nil {
+			return st, err
+		}
+		follow = p.Follow
+	}
 	bufs := make(chan []byte, inFlight)
 	for range inFlight {
 		bufs <- make([]byte, o.Window)
@@ -108,13 +121,17 @@ func Copy(ctx context.Context, src block.Image, dst block.Writer, o CopyOptions)
 	}
 
 	// The writer stores windows in order and passes them on to the hasher,
-	// so hashing one window overlaps writing the next.
+	// so hashing one window (and following it, for a planned writer)
+	// overlaps writing the next.
 	hashq := make(chan *job, inFlight)
 	sum := make(chan digest, 1)
 	go func() {
 		s := newSummer(o.Checksum)
 		for j := range hashq {
 			s.add(j)
+			if follow != nil {
+				follow(&j.win)
+			}
 			if j.buf != nil {
 				bufs <- j.buf
 			}

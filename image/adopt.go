@@ -83,6 +83,13 @@ func (d *layoutDest) adoptLayer(ctx context.Context, disks []layerDisk, first in
 	if err != nil {
 		return nil, err
 	}
+	// The converter may have hashed the file as it wrote it (LayerHash):
+	// then its bytes need not be read again.
+	var saved hash.Hash
+	if stamp, err := StampOf(src); err == nil && mtime.Equal(layerModTime()) {
+		saved = savedLayerHash(src, disks[first].name, stamp)
+	}
+	DropLayerHash(src) // the file is about to move or change
 	tmpf, err := os.CreateTemp(d.blobs(), ".layer-*.partial")
 	if err != nil {
 		return nil, fmt.Errorf("image: layout %s: %w", d.dir, err)
@@ -99,22 +106,25 @@ func (d *layoutDest) adoptLayer(ctx context.Context, disks []layerDisk, first in
 		os.Rename(tmp, src)
 		return nil, fmt.Errorf("layer: %w", err)
 	}
-	// Hash first, from the page cache, while the transfer's dirty pages
-	// start on their way to disk: inserting the range writes every one of
-	// them out and drops them from the cache (ext4), so it comes last and
-	// finds them mostly written.
-	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-	blobHash, diskHash := sha256.New(), sha256.New()
-	blobHash.Write(prefix)
-	// One read: the blob hash here, the disk's own on another core.
-	n, err := copyHashed(ctx, blobHash, io.NewSectionReader(f, 0, st.Size()), diskHash)
-	if err == nil && n != st.Size() {
-		err = fmt.Errorf("%s changed size while being read", src)
-	}
-	if err != nil {
-		f.Close()
-		os.Rename(tmp, src)
-		return nil, fmt.Errorf("layer: hash %s: %w", src, err)
+	blobHash, diskHash := saved, hash.Hash(nil)
+	if blobHash == nil {
+		// Hash first, from the page cache, while the transfer's dirty
+		// pages start on their way to disk: inserting the range writes
+		// every one of them out and drops them from the cache (ext4), so
+		// it comes last and finds them mostly written.
+		_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		blobHash, diskHash = sha256.New(), sha256.New()
+		blobHash.Write(prefix)
+		// One read: the blob hash here, the disk's own on another core.
+		n, err := copyHashed(ctx, blobHash, io.NewSectionReader(f, 0, st.Size()), diskHash)
+		if err == nil && n != st.Size() {
+			err = fmt.Errorf("%s changed size while being read", src)
+		}
+		if err != nil {
+			f.Close()
+			os.Rename(tmp, src)
+			return nil, fmt.Errorf("layer: hash %s: %w", src, err)
+		}
 	}
 	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_INSERT_RANGE, 0, adoptAlign); err != nil {
 		f.Close()
@@ -148,14 +158,19 @@ func (d *layoutDest) adoptLayer(ctx context.Context, disks []layerDisk, first in
 
 // finishAdopted writes the tar around an adopted disk whose bytes follow
 // the room made at the start of f; blobHash has taken the prefix and the
-// disk, diskHash the disk.
+// disk, diskHash the disk. A nil diskHash (the converter hashed the layer
+// as it wrote the disk, see LayerHash) leaves the disk's SHA256 empty: the
+// layer digest covers its bytes.
 func finishAdopted(ctx context.Context, f *os.File, prefix []byte, size int64, blobHash, diskHash hash.Hash, disks []layerDisk, first int, boot *layerBoot, mtime time.Time) (*layerResult, error) {
 	if _, err := f.WriteAt(prefix, 0); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
 	res := &layerResult{mediaType: CompressNone.mediaType(), disks: make([]Disk, len(disks))}
 	res.disks[first] = Disk{Name: disks[first].name, File: path.Join(DiskDir, disks[first].name+".qcow2"), Format: FormatQCOW2,
-		SizeBytes: size, VirtualSize: disks[first].virtualSize, SHA256: hex.EncodeToString(diskHash.Sum(nil))}
+		SizeBytes: size, VirtualSize: disks[first].virtualSize}
+	if diskHash != nil {
+		res.disks[first].SHA256 = hex.EncodeToString(diskHash.Sum(nil))
+	}
 	end := int64(adoptAlign) + size
 	if _, err := f.Seek(end, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("layer: %w", err)

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
+	"strings"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
@@ -103,6 +103,8 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 		return nil, fmt.Errorf("image: %w", err)
 	}
 	defer os.RemoveAll(work)
+	// Only an uncompressed layer in a local layout takes a disk in place.
+	inPlace := comp == CompressNone && strings.HasPrefix(o.To, "oci:")
 	disks := make([]layerDisk, 0, len(srcs))
 	adoptable := make([]bool, len(srcs))
 	for i, d := range srcs {
@@ -113,7 +115,7 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 		if !d.asIs() {
 			logf("converting %s (%s) to qcow2", d.path, d.img.Format())
 		}
-		p, err := d.qcow2In(ctx, work, name)
+		p, err := d.qcow2In(ctx, work, name, inPlace)
 		if err != nil {
 			return nil, fmt.Errorf("image: %w", err)
 		}
@@ -126,7 +128,7 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 	}
 	defer dest.close()
 	logf("packing %d disk(s) into %s (%s)", len(disks), o.To, comp)
-	mtime := time.Unix(0, 0).UTC()
+	mtime := layerModTime()
 	var lr *layerResult
 	err = errNoAdopt
 	if ld, ok := dest.(*layoutDest); ok && comp == CompressNone {

@@ -68,7 +68,11 @@ func (d *sourceDisk) asIs() bool {
 // qcow2In returns a qcow2 file holding the disk: the file itself when it
 // can go in as it is (once its tables check out), else a new NAME.qcow2 in
 // dir written by convert's engine (holes and zeros never written).
-func (d *sourceDisk) qcow2In(ctx context.Context, dir, name string) (string, error) {
+//
+// With prehash (the new file may become the layer in place) the converter
+// also computes the layer's digest as it writes (LayerHash), so adopting
+// the file does not read it again.
+func (d *sourceDisk) qcow2In(ctx context.Context, dir, name string, prehash bool) (string, error) {
 	if d.asIs() {
 		if err := mapAll(ctx, d.img); err != nil {
 			return "", fmt.Errorf("disk %s: %w", d.path, err)
@@ -76,9 +80,19 @@ func (d *sourceDisk) qcow2In(ctx context.Context, dir, name string) (string, err
 		return d.path, nil
 	}
 	dst := filepath.Join(dir, name+".qcow2")
-	_, err := convert.DiskFrom(ctx, d.img, d.path, dst, convert.DiskOptions{Format: FormatQCOW2, Checksum: convert.SumNone})
-	if err != nil {
+	o := convert.DiskOptions{Format: FormatQCOW2, Checksum: convert.SumNone}
+	var lh *LayerHash
+	if prehash {
+		lh = NewLayerHash(name)
+		o.Tee = lh.Tee
+	}
+	if _, err := convert.DiskFrom(ctx, d.img, d.path, dst, o); err != nil {
 		return "", fmt.Errorf("disk %s: convert to qcow2: %w", d.path, err)
+	}
+	if lh != nil {
+		if err := lh.Save(dst); err != nil {
+			return "", fmt.Errorf("disk %s: %w", d.path, err)
+		}
 	}
 	return dst, nil
 }

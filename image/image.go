@@ -39,7 +39,10 @@ type Disk struct {
 	Format      string `json:"format"`      // qcow2
 	SizeBytes   int64  `json:"sizeBytes"`   // file size
 	VirtualSize int64  `json:"virtualSize"` // guest-visible size
-	SHA256      string `json:"sha256"`      // of the file as stored in the layer
+	// SHA256 is the file's digest as stored in the layer. It is empty for
+	// a disk whose layer digest was computed as the converter wrote it
+	// (LayerHash): the layer's digest is then the disk's check.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Boot is an optional kernel and initramfs carried next to the disks,
@@ -82,7 +85,11 @@ func (i *Info) Rows() [][]string {
 				bus = sd.Bus
 			}
 		}
-		rows = append(rows, []string{i.Ref, i.Spec.Name, d.File, bus, fmt.Sprint(d.VirtualSize), d.SHA256})
+		sum := d.SHA256
+		if sum == "" {
+			sum = "(layer " + i.LayerDigest + ")"
+		}
+		rows = append(rows, []string{i.Ref, i.Spec.Name, d.File, bus, fmt.Sprint(d.VirtualSize), sum})
 	}
 	return rows
 }

@@ -134,7 +134,8 @@ func (l *LocalLayer) Disk(d Disk) (Extent, error) {
 
 // Verify hashes every disk where it lies in the layer, the disks in
 // parallel, and fails naming the first disk whose SHA-256 is not the one
-// the image records. It reads each disk's range once and stops with ctx's
+// the image records; a disk without one is checked by hashing the whole
+// layer against its digest. It reads each disk's range once and stops with ctx's
 // error within a chunk.
 func (l *LocalLayer) Verify(ctx context.Context, info *Info) error {
 	f, err := os.Open(l.Path)
@@ -144,10 +145,15 @@ func (l *LocalLayer) Verify(ctx context.Context, info *Info) error {
 	defer f.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
+	wholeBlob := false
 	for _, d := range info.Disks {
 		e, err := l.Disk(d)
 		if err != nil {
 			return err
+		}
+		if d.SHA256 == "" {
+			wholeBlob = true // the layer digest is this disk's check
+			continue
 		}
 		g.Go(func() error {
 			got, err := hashRange(gctx, f, e)
@@ -160,7 +166,28 @@ func (l *LocalLayer) Verify(ctx context.Context, info *Info) error {
 			return nil
 		})
 	}
+	if wholeBlob {
+		g.Go(func() error {
+			got, err := hashRange(gctx, f, Extent{Offset: 0, Size: l.size(f)})
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", l.Path, err)
+			}
+			if "sha256:"+got != info.LayerDigest {
+				return fmt.Errorf("layer %s: sha256:%s, the image records %s: its disks changed after packaging", l.Path, got, info.LayerDigest)
+			}
+			return nil
+		})
+	}
 	return g.Wait()
+}
+
+// size is the blob's size, or -1 if it cannot be read (the hash then fails).
+func (l *LocalLayer) size(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return -1
+	}
+	return st.Size()
 }
 
 // Extract copies a file of the layer to a new file dst (0444), checking

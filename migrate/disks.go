@@ -8,6 +8,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
@@ -86,6 +87,12 @@ type DiskPipeline struct {
 	// ApplianceAccel says which accelerator libguestfs' appliance may use
 	// (kvm only where KVM is known to work); nil means tcg.
 	ApplianceAccel func(ctx context.Context) string
+	// LayerHash computes, while each disk is written, the digest of the
+	// image layer the disk will become in place (image.LayerHash), so
+	// packaging does not read it again. For a target that adopts the
+	// transferred disks into an uncompressed layer (RuntimeTarget); it
+	// costs a SHA-256 of every disk otherwise wasted.
+	LayerHash bool
 }
 
 var _ Disks = (*DiskPipeline)(nil)
@@ -102,14 +109,30 @@ func (p *DiskPipeline) Transfer(ctx context.Context, vm *plan.PlannedVM, d podvm
 			done()
 		}
 	}()
-	res, err := convert.DiskFrom(ctx, img, d.Source, dst, convert.DiskOptions{Format: convert.FormatQCOW2, Force: true, Sync: true, Progress: progress})
+	o := convert.DiskOptions{Format: convert.FormatQCOW2, Force: true, Sync: true, Progress: progress}
+	var lh *image.LayerHash
+	if p.LayerHash {
+		lh = image.NewLayerHash(d.Name)
+		o.Tee = lh.Tee
+	}
+	image.DropLayerHash(dst) // an earlier run's, for a file about to be replaced
+	res, err := convert.DiskFrom(ctx, img, d.Source, dst, o)
 	if err != nil {
 		return nil, err
+	}
+	if lh != nil {
+		if err := lh.Save(dst); err != nil {
+			return nil, err
+		}
 	}
 	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, Checksum: res.SourceChecksum,
 		SourceFormat: res.SourceFormat}
 	if err := p.convertGuest(ctx, vm, d, dst, tr); err != nil {
+		image.DropLayerHash(dst)
 		return nil, err
+	}
+	if tr.Guest != nil && tr.Guest.Result == runrecord.GuestConverted {
+		image.DropLayerHash(dst) // virt-v2v rewrote the disk in place
 	}
 	return tr, nil
 }

@@ -191,6 +191,9 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 		m.closers = append(m.closers, func() { rt.Close() })
 		t := &RuntimeTarget{Runtime: rt, Accel: r.Accel, Ready: cfg.ReadyTimeout, WorkDir: work, Compress: cfg.Compress}
 		target, disks.ApplianceAccel = t, t.ApplianceAccel
+		// Packaging takes each transferred disk as its layer in place:
+		// the layer digest is computed as the disk is written.
+		disks.LayerHash = t.Compress == "" || t.Compress == image.CompressNone
 	}
 	runner, err := NewRunner(cfg.Plan, disks, target, cfg.Run)
 	if err != nil {

@@ -92,7 +92,7 @@ func newE2E(t *testing.T) *e2e {
 // the run directory when done.
 func (e *e2e) run(ctx context.Context, t *testing.T, runDir string) ([]VMResult, error) {
 	t.Helper()
-	disks := &DiskPipeline{Open: LocalFiles(e.dir, convert.PathPolicy{})}
+	disks := &DiskPipeline{Open: LocalFiles(e.dir, convert.PathPolicy{}), LayerHash: true} // as migration.go sets it for the runtime
 	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
 	r, err := NewRunner(e.plan, disks, target, Options{RunDir: runDir, Parallel: 2, Retries: 3, Backoff: 10 * time.Millisecond})
 	if err != nil {
@@ -135,6 +135,19 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 		got, err := migratedDiskSum(ctx, runDir, vm)
 		if err != nil || got != want {
 			t.Errorf("%s disk checksum %s, %v; want %s", vm, got, err, want)
+		}
+		// Its layer digest was computed while the disk was transferred
+		// (the source files can be mapped ahead): the image records no
+		// separate disk digest, and the blob hashes to the layer digest.
+		info, l, err := image.OpenLocalLayer(ctx, (&RuntimeTarget{}).ImageRef(runDir, vm), image.RegistryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Disks[0].SHA256 != "" {
+			t.Errorf("%s: the layer digest was not taken from the transfer (disk sha256 %s)", vm, info.Disks[0].SHA256)
+		}
+		if err := l.Verify(ctx, info); err != nil {
+			t.Errorf("%s: %v", vm, err)
 		}
 	}
 	events, err := runrecord.ReadJournal(runDir)
@@ -188,7 +201,7 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 	}
 	// No half-written file under a final name: every disk present verifies.
 	want, _ := convert.Checksum(context.Background(), filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
-	disks, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", "*"))
+	disks, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", "*.qcow2"))
 	for _, d := range disks {
 		if got, err := convert.Checksum(context.Background(), d, convert.FormatQCOW2, "", 0); err != nil || got != want {
 			t.Errorf("after interruption %s: %s, %v", d, got, err)

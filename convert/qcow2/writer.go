@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -62,6 +63,8 @@ type Writer struct {
 	lastOff  int64
 	err      error // the first failed write of emit
 	zw       sync.Pool
+	teeFn    func(size int64) io.Writer
+	pl       *plan // the layout, when planned (see Plan)
 }
 
 var _ block.Writer = (*Writer)(nil)
@@ -72,6 +75,12 @@ type WriterOptions struct {
 	Compress    bool   // deflate every cluster that gets smaller
 	Level       int    // deflate level 1-9; default 6
 	ClusterBits uint32 // 9 (512 bytes) to 20 (1 MiB, the engine window); default 16 (64 KiB)
+	// Tee, when set, asks for a planned image (see Plan) and is called
+	// once, with the file's final size, when the plan is made; the writer
+	// it returns gets every byte of the file in file order while the copy
+	// runs. A copy that cannot plan (a stream source, compression) never
+	// calls it.
+	Tee func(size int64) io.Writer
 }
 
 // Create starts a qcow2 image of size guest bytes at path.
@@ -91,7 +100,7 @@ func Create(path string, size int64, o WriterOptions) (*Writer, error) {
 		return nil, fmt.Errorf("qcow2: cluster bits %d: want 9 to 20", o.ClusterBits)
 	}
 	g := newGeometry(o.ClusterBits)
-	w := &Writer{geometry: g, t: t, size: size, compress: o.Compress, level: o.Level, l2Index: -1, lastOff: -1,
+	w := &Writer{geometry: g, t: t, size: size, compress: o.Compress, level: o.Level, l2Index: -1, lastOff: -1, teeFn: o.Tee,
 		l1:   make([]uint64, (size+g.l2Cover-1)/g.l2Cover),
 		refs: make([]uint16, g.refPerBlock), refTable: []uint64{uint64(g.clusterSize)},
 		end: 2 * g.clusterSize}
@@ -176,6 +185,9 @@ func (w *Writer) write(win *block.Window) error {
 		return fmt.Errorf("qcow2: window at %d after %d: writes must come in order", win.Offset, w.lastOff)
 	}
 	w.lastOff = win.Offset
+	if w.pl != nil {
+		return w.writePlanned(win)
+	}
 	for i, c := range win.Encoded.([]cluster) {
 		if c.zero {
 			continue
@@ -378,6 +390,9 @@ func (w *Writer) Written() int64 { return w.written + int64(len(w.pend)) }
 // Commit writes the last L2 table, the L1 table, the refcount table and
 // blocks and the header, then moves the image to its final name.
 func (w *Writer) Commit(context.Context) error {
+	if w.pl != nil {
+		return w.commitPlanned()
+	}
 	if err := w.pendingErr(w.flushL2()); err != nil {
 		return err
 	}

@@ -230,3 +230,6 @@ func (s *Stream) inflate(g *pendingGrain, dst []byte) error {
 
 // String names the stream for messages.
 func (s *Stream) String() string { return fmt.Sprintf("%s (stream)", s.name) }
+
+// Sequential is true: a stream is walked once, front to back.
+func (s *Stream) Sequential() bool { return true }

@@ -1,0 +1,121 @@
+package image
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/convert"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
+)
+
+// TestBuildTakesLayerHash: a disk the converter hashed as it wrote it
+// (LayerHash) becomes the layer without being read again, and the layer's
+// digest is still right: the blob hashes to it, skopeo and Unpack accept
+// the image, and Verify of a blob changed since checks the whole layer and
+// refuses it. A record that no longer matches its file (written since, or
+// made for another disk name) is ignored and the file hashed as before.
+func TestBuildTakesLayerHash(t *testing.T) {
+	testtool.Require(t, "qemu-img", "qemu-io")
+	ctx := context.Background()
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "source.raw")
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "raw", raw, "48M")
+	testtool.Run(t, "qemu-io", "-f", "raw", "-c", "write -P 7 1M 5M", "-c", "write -P 0 8M 1M", "-c", "write -P 9 40M 3M", raw)
+
+	cases := []struct {
+		name   string
+		record string                       // the disk name the hash is made for
+		after  func(t *testing.T, p string) // what happens to the file after Save
+		saved  bool                         // whether Build takes the record
+	}{
+		{"taken", "disk0", nil, true},
+		{"written since", "disk0", func(t *testing.T, p string) {
+			time.Sleep(20 * time.Millisecond) // past the file system's timestamp tick
+			testtool.Run(t, "qemu-io", "-c", "write -P 3 2M 64k", p)
+		}, false},
+		{"another disk", "disk1", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "disk0.qcow2")
+			lh := NewLayerHash(c.record)
+			if _, err := convert.Disk(ctx, disksource.File(raw), p, convert.DiskOptions{Tee: lh.Tee}); err != nil {
+				t.Fatal(err)
+			}
+			if err := lh.Save(p); err != nil {
+				t.Fatal(err)
+			}
+			if c.after != nil {
+				c.after(t, p)
+			}
+			want := filepath.Join(dir, c.name+".qcow2")
+			testtool.Run(t, "cp", p, want)
+			ref := "oci:" + filepath.Join(dir, c.name+"-layout") + ":v1"
+			built, err := Build(ctx, BuildOptions{Disks: []string{p}, To: ref, WorkDir: dir, Adopt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(layerHashFile(p)); !os.IsNotExist(err) {
+				t.Errorf("the record outlived the adoption: %v", err)
+			}
+			if taken := built.Disks[0].SHA256 == ""; taken != c.saved {
+				t.Errorf("record taken: %v, want %v (disk sha256 %q)", taken, c.saved, built.Disks[0].SHA256)
+			}
+			_, l, err := OpenLocalLayer(ctx, ref, RegistryOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := "sha256:" + fileSHA256(t, l.Path); got != built.LayerDigest {
+				t.Fatalf("layer blob hashes to %s, the manifest says %s", got, built.LayerDigest)
+			}
+			if err := l.Verify(ctx, built); err != nil {
+				t.Errorf("verify: %v", err)
+			}
+			checkSkopeo(t, ref, nil, built)
+			out := filepath.Join(t.TempDir(), "unpacked")
+			if _, err := Unpack(ctx, ref, out, RegistryOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			qemuCompare(t, filepath.Join(out, "disk0.qcow2"), want)
+			testtool.Run(t, "qemu-img", "check", filepath.Join(out, "disk0.qcow2"))
+			f, err := os.OpenFile(l.Path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt([]byte("changed"), adoptAlign+2<<20)
+			f.Close()
+			if err := l.Verify(ctx, built); err == nil {
+				t.Errorf("verify of a changed blob passed")
+			}
+		})
+	}
+}
+
+// TestLayerHashWithoutTee: a conversion that could not hash the file as it
+// wrote it (a compressed target never calls the Tee) saves no record and
+// removes a stale one.
+func TestLayerHashWithoutTee(t *testing.T) {
+	testtool.Require(t, "qemu-img")
+	ctx := context.Background()
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "source.raw")
+	testtool.Run(t, "qemu-img", "create", "-q", "-f", "raw", raw, "8M")
+	p := filepath.Join(dir, "disk0.qcow2")
+	if err := os.WriteFile(layerHashFile(p), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lh := NewLayerHash("disk0")
+	if _, err := convert.Disk(ctx, disksource.File(raw), p, convert.DiskOptions{Tee: lh.Tee, Compress: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lh.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(layerHashFile(p)); !os.IsNotExist(err) {
+		t.Errorf("a record is left beside a disk nobody hashed: %v", err)
+	}
+}
