@@ -86,8 +86,9 @@ func (d *layoutDest) adoptLayer(ctx context.Context, disks []layerDisk, first in
 	// The converter may have hashed the file as it wrote it (LayerHash):
 	// then its bytes need not be read again.
 	var saved hash.Hash
-	if stamp, err := StampOf(src); err == nil && mtime.Equal(layerModTime()) {
-		saved = savedLayerHash(src, disks[first].name, stamp)
+	var savedStamp Stamp
+	if mtime.Equal(layerModTime()) {
+		saved, savedStamp = savedLayerHash(src, disks[first].name)
 	}
 	DropLayerHash(src) // the file is about to move or change
 	tmpf, err := os.CreateTemp(d.blobs(), ".layer-*.partial")
@@ -105,6 +106,13 @@ func (d *layoutDest) adoptLayer(ctx context.Context, disks []layerDisk, first in
 	if err != nil {
 		os.Rename(tmp, src)
 		return nil, fmt.Errorf("layer: %w", err)
+	}
+	if saved != nil {
+		// The file opened must be the one the record was checked against
+		// (the rename changed only its change time).
+		if st, err := f.Stat(); err != nil || !sameFile(st, savedStamp) {
+			saved = nil
+		}
 	}
 	blobHash, diskHash := saved, hash.Hash(nil)
 	if blobHash == nil {
@@ -248,4 +256,10 @@ func largestAdoptable(disks []layerDisk, adoptable []bool) int {
 		}
 	}
 	return best
+}
+
+// sameFile reports whether fi has stamp st's inode, size and modification time.
+func sameFile(fi os.FileInfo, st Stamp) bool {
+	got, ok := stampOfInfo(fi)
+	return ok && got == st
 }

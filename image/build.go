@@ -105,6 +105,14 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 	defer os.RemoveAll(work)
 	// Only an uncompressed layer in a local layout takes a disk in place.
 	inPlace := comp == CompressNone && strings.HasPrefix(o.To, "oci:")
+	// The biggest disk is the one most likely taken in place: only its
+	// layer digest is worth computing while it is converted.
+	biggest := 0
+	for i, d := range srcs {
+		if d.img.Size() > srcs[biggest].img.Size() {
+			biggest = i
+		}
+	}
 	disks := make([]layerDisk, 0, len(srcs))
 	adoptable := make([]bool, len(srcs))
 	for i, d := range srcs {
@@ -115,7 +123,7 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 		if !d.asIs() {
 			logf("converting %s (%s) to qcow2", d.path, d.img.Format())
 		}
-		p, err := d.qcow2In(ctx, work, name, inPlace)
+		p, err := d.qcow2In(ctx, work, name, inPlace && i == biggest)
 		if err != nil {
 			return nil, fmt.Errorf("image: %w", err)
 		}
@@ -166,6 +174,13 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 	logf("writing %s", o.To)
 	if err := dest.commit(ctx, manifest); err != nil {
 		return nil, err
+	}
+	if o.Adopt {
+		// The caller gave the disks up: no layer hash record of theirs
+		// (LayerHash) is of use any more.
+		for _, p := range o.Disks {
+			DropLayerHash(p)
+		}
 	}
 	return &Info{Ref: o.To, ManifestDigest: digest.FromBytes(manifest).String(), MediaType: imgspecv1.MediaTypeImageManifest,
 		Spec: *spec, Disks: lr.disks, Boot: lr.boot, LayerDigest: lr.digest.String(), LayerSize: lr.size, LayerMediaType: lr.mediaType}, nil

@@ -90,9 +90,7 @@ func (d *sourceDisk) qcow2In(ctx context.Context, dir, name string, prehash bool
 		return "", fmt.Errorf("disk %s: convert to qcow2: %w", d.path, err)
 	}
 	if lh != nil {
-		if err := lh.Save(dst); err != nil {
-			return "", fmt.Errorf("disk %s: %w", d.path, err)
-		}
+		_ = lh.Save(dst) // without a record, adoption hashes the file instead
 	}
 	return dst, nil
 }

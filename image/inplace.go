@@ -145,14 +145,14 @@ func (l *LocalLayer) Verify(ctx context.Context, info *Info) error {
 	defer f.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	wholeBlob := false
+	var byLayer []string // the disks the layer digest checks
 	for _, d := range info.Disks {
 		e, err := l.Disk(d)
 		if err != nil {
 			return err
 		}
 		if d.SHA256 == "" {
-			wholeBlob = true // the layer digest is this disk's check
+			byLayer = append(byLayer, fmt.Sprintf("disk %s (%s)", d.Name, d.File))
 			continue
 		}
 		g.Go(func() error {
@@ -166,14 +166,15 @@ func (l *LocalLayer) Verify(ctx context.Context, info *Info) error {
 			return nil
 		})
 	}
-	if wholeBlob {
+	if len(byLayer) > 0 {
 		g.Go(func() error {
+			disks := strings.Join(byLayer, ", ")
 			got, err := hashRange(gctx, f, Extent{Offset: 0, Size: l.size(f)})
 			if err != nil {
-				return fmt.Errorf("layer %s: %w", l.Path, err)
+				return fmt.Errorf("%s: layer %s: %w", disks, l.Path, err)
 			}
 			if "sha256:"+got != info.LayerDigest {
-				return fmt.Errorf("layer %s: sha256:%s, the image records %s: its disks changed after packaging", l.Path, got, info.LayerDigest)
+				return fmt.Errorf("%s: the layer hashes to sha256:%s, the image records %s: its bytes changed after packaging", disks, got, info.LayerDigest)
 			}
 			return nil
 		})
@@ -202,6 +203,9 @@ func (l *LocalLayer) Extract(ctx context.Context, name, dst, want string) error 
 		return fmt.Errorf("layer: %w", err)
 	}
 	defer f.Close()
+	if want == "" {
+		return fmt.Errorf("layer %s: %s: no sha256 to check it against", l.Path, name)
+	}
 	return writeChecked(ctxReader{ctx, io.NewSectionReader(f, e.Offset, e.Size)}, dst, name, want)
 }
 

@@ -4,12 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"path"
+	"syscall"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
@@ -67,40 +67,67 @@ func (l *LayerHash) Write(p []byte) (int, error) {
 type layerHashRecord struct {
 	Name  string `json:"name"`
 	Stamp Stamp  `json:"stamp"`
-	State []byte `json:"sha256State"` // after the tar headers and the disk's bytes
+	// CtimeNs is the file's inode change time, which user space cannot set
+	// back (as it can the modification time): any write since changes it.
+	CtimeNs int64  `json:"ctimeNs"`
+	State   []byte `json:"sha256State"` // after the tar headers and the disk's bytes
+}
+
+// diskStamp is the stamp and change time of the disk file at path.
+func diskStamp(path string) (Stamp, int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Stamp{}, 0, err
+	}
+	st, ok := stampOfInfo(fi)
+	if !ok {
+		return Stamp{}, 0, fmt.Errorf("%s: no inode", path)
+	}
+	return st, fi.Sys().(*syscall.Stat_t).Ctim.Nano(), nil
 }
 
 // layerHashFile is where Save puts disk's record.
 func layerHashFile(disk string) string { return disk + ".layerhash" }
 
-// Save records the digest's state beside the finished disk file, or, when
-// the converter never called Tee (a stream source, say) or did not pass
-// the whole file, removes any earlier record so Build hashes the file.
+// Save records the digest's state beside the finished disk file. When the
+// converter never called Tee (a stream source, say), did not pass the whole
+// file, or the record cannot be written, it leaves no record (Build then
+// hashes the file) and says why: the disk itself is fine either way.
 func (l *LayerHash) Save(disk string) error {
-	rec := layerHashFile(disk)
-	if !l.started || l.err != nil || l.n != l.size {
-		if err := os.Remove(rec); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return l.err
-	}
-	st, err := StampOf(disk)
+	err := l.save(disk)
 	if err != nil {
-		return err
+		DropLayerHash(disk)
 	}
-	if st.Size != l.size {
-		os.Remove(rec)
-		return fmt.Errorf("layer hash: %s has %d bytes, %d were hashed", disk, st.Size, l.size)
+	return err
+}
+
+func (l *LayerHash) save(disk string) error {
+	if !l.started {
+		DropLayerHash(disk)
+		return nil
+	}
+	if l.err != nil {
+		return fmt.Errorf("layer hash of %s: %w", disk, l.err)
+	}
+	st, ctime, err := diskStamp(disk)
+	if err != nil {
+		return fmt.Errorf("layer hash: %w", err)
+	}
+	if st.Size != l.size || l.n != l.size {
+		return fmt.Errorf("layer hash: %s has %d bytes, %d of %d were hashed", disk, st.Size, l.n, l.size)
 	}
 	state, err := l.h.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
-		return err
+		return fmt.Errorf("layer hash: %w", err)
 	}
-	b, err := json.Marshal(layerHashRecord{Name: l.name, Stamp: st, State: state})
+	b, err := json.Marshal(layerHashRecord{Name: l.name, Stamp: st, CtimeNs: ctime, State: state})
 	if err != nil {
-		return err
+		return fmt.Errorf("layer hash: %w", err)
 	}
-	return atomicfile.WriteFile(rec, b, 0o644)
+	if err := atomicfile.WriteFile(layerHashFile(disk), b, 0o644); err != nil {
+		return fmt.Errorf("layer hash: %w", err)
+	}
+	return nil
 }
 
 // DropLayerHash removes disk's record: call it after changing the disk in
@@ -111,20 +138,25 @@ func DropLayerHash(disk string) {
 }
 
 // savedLayerHash is the digest Save recorded for disk as the layer entry
-// name, hashed up to the end of the disk's bytes, when the file is still
-// the one st describes; nil otherwise.
-func savedLayerHash(disk, name string, st Stamp) hash.Hash {
+// name, hashed up to the end of the disk's bytes, and the stamp the file
+// had, when the file is still exactly the one saved (inode, size,
+// modification and change times); nil otherwise.
+func savedLayerHash(disk, name string) (hash.Hash, Stamp) {
 	b, err := os.ReadFile(layerHashFile(disk))
 	if err != nil {
-		return nil
+		return nil, Stamp{}
 	}
 	var rec layerHashRecord
-	if json.Unmarshal(b, &rec) != nil || rec.Name != name || rec.Stamp != st {
-		return nil
+	if json.Unmarshal(b, &rec) != nil || rec.Name != name {
+		return nil, Stamp{}
+	}
+	st, ctime, err := diskStamp(disk)
+	if err != nil || st != rec.Stamp || ctime != rec.CtimeNs {
+		return nil, Stamp{}
 	}
 	h := sha256.New()
 	if h.(encoding.BinaryUnmarshaler).UnmarshalBinary(rec.State) != nil {
-		return nil
+		return nil, Stamp{}
 	}
-	return h
+	return h, st
 }

@@ -37,6 +37,17 @@ func TestBuildTakesLayerHash(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // past the file system's timestamp tick
 			testtool.Run(t, "qemu-io", "-c", "write -P 3 2M 64k", p)
 		}, false},
+		{"written, times put back", "disk0", func(t *testing.T, p string) {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			testtool.Run(t, "qemu-io", "-c", "write -P 3 2M 64k", p)
+			if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
 		{"another disk", "disk1", nil, false},
 	}
 	for _, c := range cases {
@@ -76,6 +87,10 @@ func TestBuildTakesLayerHash(t *testing.T) {
 				t.Errorf("verify: %v", err)
 			}
 			checkSkopeo(t, ref, nil, built)
+			// Taking a file out of the layer in place needs a digest of its own.
+			if err := l.Extract(ctx, built.Disks[0].File, filepath.Join(t.TempDir(), "x"), ""); err == nil {
+				t.Errorf("a file was extracted without a digest to check")
+			}
 			out := filepath.Join(t.TempDir(), "unpacked")
 			if _, err := Unpack(ctx, ref, out, RegistryOptions{}); err != nil {
 				t.Fatal(err)

@@ -61,7 +61,8 @@ func Unpack(ctx context.Context, ref, dir string, ro RegistryOptions) (*Info, er
 	verifier := d.Verifier()
 	files := map[string]extractFile{}
 	for _, d := range info.Disks {
-		files[path.Clean(d.File)] = extractFile{dst: d.Name + ".qcow2", sha256: d.SHA256}
+		// A disk without its own digest is checked by the layer's, below.
+		files[path.Clean(d.File)] = extractFile{dst: d.Name + ".qcow2", sha256: d.SHA256, layerChecked: true}
 	}
 	if b := info.Boot; b != nil {
 		files[path.Clean(b.Kernel)] = extractFile{dst: "vmlinuz", sha256: b.KernelSHA256}
@@ -164,6 +165,9 @@ func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSour
 type extractFile struct {
 	dst    string // name in the target folder
 	sha256 string
+	// layerChecked: the caller verifies the whole layer's digest, so an
+	// empty sha256 (a disk the layer digest checks) is accepted.
+	layerChecked bool
 }
 
 // extractFiles reads a (possibly compressed) layer tar and writes each
@@ -190,6 +194,9 @@ func extractFiles(ctx context.Context, layer io.Reader, dir string, want map[str
 			continue
 		}
 		delete(want, path.Clean(h.Name))
+		if d.sha256 == "" && !d.layerChecked {
+			return fmt.Errorf("%s: the image records no sha256 for it", h.Name)
+		}
 		if err := writeChecked(tr, filepath.Join(dir, d.dst), h.Name, d.sha256); err != nil {
 			return err
 		}
@@ -219,8 +226,8 @@ func writeChecked(r io.Reader, dst, name, want string) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
-	// An empty want is a disk the layer digest checks (see Disk.SHA256);
-	// the caller verifies the whole layer.
+	// An empty want is a disk the layer digest checks (see Disk.SHA256),
+	// which extractFiles lets through only for a caller verifying it.
 	if got := hex.EncodeToString(sum.Sum(nil)); want != "" && got != want {
 		return fmt.Errorf("%s: sha256 %s, the image records %s", name, got, want)
 	}

@@ -23,15 +23,24 @@ type Stamp struct {
 
 // StampOf stats path.
 func StampOf(path string) (Stamp, error) {
-	st, err := os.Stat(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return Stamp{}, err
 	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
+	st, ok := stampOfInfo(fi)
 	if !ok {
 		return Stamp{}, fmt.Errorf("%s: no inode", path)
 	}
-	return Stamp{Dev: uint64(sys.Dev), Ino: sys.Ino, Size: st.Size(), MtimeNs: st.ModTime().UnixNano()}, nil
+	return st, nil
+}
+
+// stampOfInfo is the stamp of a stat result.
+func stampOfInfo(fi os.FileInfo) (Stamp, bool) {
+	sys, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return Stamp{}, false
+	}
+	return Stamp{Dev: uint64(sys.Dev), Ino: sys.Ino, Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}, true
 }
 
 // verifiedFile, in an OCI layout's folder, records the stamp each layer

@@ -111,7 +111,7 @@ func (p *DiskPipeline) Transfer(ctx context.Context, vm *plan.PlannedVM, d podvm
 	}()
 	o := convert.DiskOptions{Format: convert.FormatQCOW2, Force: true, Sync: true, Progress: progress}
 	var lh *image.LayerHash
-	if p.LayerHash {
+	if p.LayerHash && d.Name == adoptedDisk(vm) {
 		lh = image.NewLayerHash(d.Name)
 		o.Tee = lh.Tee
 	}
@@ -121,9 +121,9 @@ func (p *DiskPipeline) Transfer(ctx context.Context, vm *plan.PlannedVM, d podvm
 		return nil, err
 	}
 	if lh != nil {
-		if err := lh.Save(dst); err != nil {
-			return nil, err
-		}
+		// Without a record (it could not be written) the packaging
+		// hashes the disk instead: nothing is lost but time.
+		_ = lh.Save(dst)
 	}
 	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, Checksum: res.SourceChecksum,
 		SourceFormat: res.SourceFormat}
@@ -135,6 +135,19 @@ func (p *DiskPipeline) Transfer(ctx context.Context, vm *plan.PlannedVM, d podvm
 		image.DropLayerHash(dst) // virt-v2v rewrote the disk in place
 	}
 	return tr, nil
+}
+
+// adoptedDisk names the disk of vm the packaging most likely takes as its
+// layer in place (the biggest file; the biggest disk stands in for it
+// before the transfer): only its layer digest is worth computing ahead.
+func adoptedDisk(vm *plan.PlannedVM) string {
+	name, size := "", int64(-1)
+	for _, d := range vm.Spec.Disks {
+		if d.CapacityBytes > size {
+			name, size = d.Name, d.CapacityBytes
+		}
+	}
+	return name
 }
 
 // Checksum reads a finished qcow2 disk's guest-visible digest.
