@@ -183,7 +183,8 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 		}
 	}
 	return &Info{Ref: o.To, ManifestDigest: digest.FromBytes(manifest).String(), MediaType: imgspecv1.MediaTypeImageManifest,
-		Spec: *spec, Disks: lr.disks, Boot: lr.boot, LayerDigest: lr.digest.String(), LayerSize: lr.size, LayerMediaType: lr.mediaType}, nil
+		Spec: *spec, Disks: lr.disks, Boot: lr.boot, LayerDigest: lr.digest.String(), LayerSize: lr.size, LayerMediaType: lr.mediaType,
+		LayerDiffID: lr.diffID.String()}, nil
 }
 
 // imageSpec is the spec the image carries: the given one completed with

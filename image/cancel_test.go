@@ -112,7 +112,7 @@ func TestLayerCopyCancelled(t *testing.T) {
 		defer cancel()
 		r := &cancelReader{r: &layer, c: cancelAfter{n: after, cancel: cancel}}
 		out := t.TempDir()
-		err = extractFiles(ctx, r, out, map[string]extractFile{res.disks[0].File: {dst: "disk0.qcow2", sha256: res.disks[0].SHA256}})
+		err = extractFiles(ctx, r, out, map[string]extractFile{res.disks[0].File: {dst: "disk0.qcow2", sha256: res.disks[0].SHA256}}, "")
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("error %v, want context.Canceled", err)
 		}

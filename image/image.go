@@ -65,6 +65,9 @@ type Info struct {
 	Boot           *Boot      `json:"boot,omitempty"`
 	LayerDigest    string     `json:"layerDigest"`
 	LayerSize      int64      `json:"layerSize"`
+	// LayerDiffID is the digest of the uncompressed layer tar (the config's
+	// rootfs diff_ids): the check of a disk without a digest of its own.
+	LayerDiffID string `json:"layerDiffID,omitempty"`
 	// LayerMediaType tells whether the layer is compressed (absent in
 	// records written before it was kept).
 	LayerMediaType string `json:"layerMediaType,omitempty"`

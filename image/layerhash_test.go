@@ -1,7 +1,9 @@
 package image
 
 import (
+	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +12,10 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
+	"github.com/podvm-migrate/podvm-migrate/testenv/registry"
+	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
+
+	digest "github.com/opencontainers/go-digest"
 )
 
 // TestBuildTakesLayerHash: a disk the converter hashed as it wrote it
@@ -132,5 +138,72 @@ func TestLayerHashWithoutTee(t *testing.T) {
 	}
 	if _, err := os.Stat(layerHashFile(p)); !os.IsNotExist(err) {
 		t.Errorf("a record is left beside a disk nobody hashed: %v", err)
+	}
+}
+
+// TestLayerHashImageThroughRegistry copies an image whose disk the layer
+// digest checks from its layout to the local registry with skopeo, and
+// pulls it back: the registry and skopeo take the blob by its digest, and
+// Unpack accepts the disk on the layer's word alone.
+func TestLayerHashImageThroughRegistry(t *testing.T) {
+	testtool.Require(t, "qemu-img", "skopeo")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	reg, err := registry.Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+	dir := t.TempDir()
+	src := filepath.Join(testGuest(t), testguest.VMDK)
+	layout := "oci:" + filepath.Join(dir, "layout") + ":v1"
+	built, err := Build(ctx, BuildOptions{Disks: []string{src}, To: layout, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built.Disks[0].SHA256 != "" {
+		t.Fatalf("the converted disk records sha256 %s: its layer digest was not computed as it was written", built.Disks[0].SHA256)
+	}
+	ref := reg.Ref("podvm/layerhash:v1")
+	testtool.Run(t, "skopeo", "copy", "--dest-tls-verify=false", layout, ref)
+	insecure := false
+	ro := RegistryOptions{TLSVerify: &insecure}
+	got, err := Inspect(ctx, ref, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// skopeo compresses the layer for the registry: its uncompressed
+	// digest (the diffID) is still the one computed while converting.
+	if got.LayerDiffID != built.LayerDigest || got.Disks[0].SHA256 != "" {
+		t.Errorf("the registry holds layer %s (diffID %s), disks %+v; want diffID %s", got.LayerDigest, got.LayerDiffID, got.Disks, built.LayerDigest)
+	}
+	un := filepath.Join(t.TempDir(), "pulled")
+	if _, err := Unpack(ctx, ref, un, ro); err != nil {
+		t.Fatal(err)
+	}
+	qemuCompare(t, filepath.Join(un, "disk0.qcow2"), src)
+}
+
+// TestExtractChecksDiffID: a layer whose uncompressed tar is not the one
+// the image records is refused when a disk relies on the layer's digest.
+func TestExtractChecksDiffID(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "d.qcow2")
+	dataQcow2(t, p, 5, 1)
+	var layer bytes.Buffer
+	res, err := writeLayer(context.Background(), &layer, CompressGzip, []layerDisk{{name: "disk0", path: p, virtualSize: 64 << 20}}, nil, layerModTime())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]extractFile{res.disks[0].File: {dst: "disk0.qcow2", layerChecked: true}}
+	for _, c := range []struct {
+		diffID digest.Digest
+		ok     bool
+	}{{res.diffID, true}, {digest.FromString("another tar"), false}} {
+		out := t.TempDir()
+		err := extractFiles(context.Background(), bytes.NewReader(layer.Bytes()), out, maps.Clone(want), c.diffID)
+		if (err == nil) != c.ok {
+			t.Errorf("diffID %s: error %v, want ok=%v", c.diffID, err, c.ok)
+		}
 	}
 }

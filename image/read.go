@@ -70,7 +70,18 @@ func Unpack(ctx context.Context, ref, dir string, ro RegistryOptions) (*Info, er
 			files[path.Clean(b.Initrd)] = extractFile{dst: "initrd.img", sha256: b.InitrdSHA256}
 		}
 	}
-	if err := extractFiles(ctx, io.TeeReader(blob, verifier), tmp, files); err != nil {
+	// A disk the layer digest checks (no digest of its own) is checked by
+	// the uncompressed tar's digest, the config's diffID: the layer may have
+	// been recompressed on its way to a registry.
+	var tarDigest digest.Digest
+	for _, d := range info.Disks {
+		if d.SHA256 == "" && info.LayerDiffID != info.LayerDigest { // an uncompressed blob is its tar
+			if tarDigest, err = digest.Parse(info.LayerDiffID); err != nil {
+				return nil, fmt.Errorf("image %s: disk %s has no sha256 and the layer no diffID to check it by: %w", ref, d.Name, err)
+			}
+		}
+	}
+	if err := extractFiles(ctx, io.TeeReader(blob, verifier), tmp, files, tarDigest); err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	if !verifier.Verified() {
@@ -155,6 +166,9 @@ func readInfo(ctx context.Context, sys *types.SystemContext, src types.ImageSour
 		return nil, fmt.Errorf("a pod VM image has one layer, this one has %d", len(layers))
 	}
 	info.LayerDigest, info.LayerSize, info.LayerMediaType = layers[0].Digest.String(), layers[0].Size, layers[0].MediaType
+	if ids := cfg.RootFS.DiffIDs; len(ids) == 1 {
+		info.LayerDiffID = ids[0].String()
+	}
 	if err := info.Spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -171,15 +185,22 @@ type extractFile struct {
 }
 
 // extractFiles reads a (possibly compressed) layer tar and writes each
-// wanted file into dir (0444), checking its SHA-256. It stops with ctx's
-// error within a chunk.
-func extractFiles(ctx context.Context, layer io.Reader, dir string, want map[string]extractFile) error {
+// wanted file into dir (0444), checking its SHA-256; with tarDigest set it
+// also checks the uncompressed tar's digest. It stops with ctx's error
+// within a chunk.
+func extractFiles(ctx context.Context, layer io.Reader, dir string, want map[string]extractFile, tarDigest digest.Digest) error {
 	layer = ctxReader{ctx, layer}
-	r, _, err := compression.AutoDecompress(layer)
+	rc, _, err := compression.AutoDecompress(layer)
 	if err != nil {
 		return fmt.Errorf("layer: %w", err)
 	}
-	defer r.Close()
+	defer rc.Close()
+	var r io.Reader = rc
+	var tarCheck digest.Verifier
+	if tarDigest != "" {
+		tarCheck = tarDigest.Verifier()
+		r = io.TeeReader(rc, tarCheck)
+	}
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -201,7 +222,15 @@ func extractFiles(ctx context.Context, layer io.Reader, dir string, want map[str
 			return err
 		}
 	}
-	// Drain what follows the tar so the blob digest covers every byte.
+	// Drain what follows the tar so the digests cover every byte.
+	if tarCheck != nil {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return fmt.Errorf("layer: %w", err)
+		}
+		if !tarCheck.Verified() {
+			return fmt.Errorf("layer: the uncompressed tar does not match the image's diffID %s", tarDigest)
+		}
+	}
 	if _, err := io.Copy(io.Discard, layer); err != nil {
 		return fmt.Errorf("layer: %w", err)
 	}
