@@ -12,6 +12,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover"
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool/imagetest"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
@@ -132,7 +133,7 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, vm := range []string{"mig-sparse", "mig-stream", "mig-raw"} {
-		got, err := migratedDiskSum(ctx, runDir, vm)
+		got, err := imagetest.MigratedDiskSum(ctx, runDir, vm)
 		if err != nil || got != want {
 			t.Errorf("%s disk checksum %s, %v; want %s", vm, got, err, want)
 		}
@@ -241,7 +242,7 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 		if r.Status != "ready" {
 			t.Errorf("%+v", r)
 		}
-		got, err := migratedDiskSum(context.Background(), runDir, r.VM)
+		got, err := imagetest.MigratedDiskSum(context.Background(), runDir, r.VM)
 		if err != nil || got != want {
 			t.Errorf("%s after resume: checksum %s, %v; want %s", r.VM, got, err, want)
 		}
@@ -259,20 +260,4 @@ func countPhases(keys map[string]bool, phases ...string) int {
 		}
 	}
 	return n
-}
-
-// migratedDiskSum is the guest-data checksum of disk0 as the VM's image
-// holds it: the runtime target takes the transferred qcow2 into the image
-// layer in place, so the image is where the migrated disk lives.
-func migratedDiskSum(ctx context.Context, runDir, vm string) (string, error) {
-	tmp, err := os.MkdirTemp("", "podvm-unpack-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, vm)
-	if _, err := image.Unpack(ctx, "oci:"+filepath.Join(runDir, "images", vm)+":latest", out, image.RegistryOptions{}); err != nil {
-		return "", err
-	}
-	return convert.Checksum(ctx, filepath.Join(out, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 }

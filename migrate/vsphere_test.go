@@ -10,6 +10,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool/imagetest"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
@@ -98,7 +99,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 		if err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
 			t.Errorf("%s: %+v %v", res.VM, pod, err)
 		}
-		got, _ := migratedDiskSum(ctx, runDir, res.VM)
+		got, _ := imagetest.MigratedDiskSum(ctx, runDir, res.VM)
 		if got != want {
 			t.Errorf("%s: boot disk checksum %s, want the guest's %s", res.VM, got, want)
 		}
@@ -174,7 +175,7 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	}
 	want, _ := convert.Checksum(ctx, filepath.Join(e.guest, testguest.Raw), convert.FormatRaw, "", 0)
 	for _, res := range results {
-		got, _ := migratedDiskSum(ctx, runDir, res.VM)
+		got, _ := imagetest.MigratedDiskSum(ctx, runDir, res.VM)
 		if got != want {
 			t.Errorf("%s: boot disk read through the export lease has checksum %s, want %s", res.VM, got, want)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/image"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool/imagetest"
 	"github.com/podvm-migrate/podvm-migrate/kubevirt"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/reports"
@@ -246,7 +247,7 @@ func TestWarmMigration(t *testing.T) {
 	if src := w.sourceChecksum(t, w.on); sum == "" || sum != src {
 		t.Errorf("migrated disk checksum %q, source after cutover %q", sum, src)
 	}
-	if got, _ := migratedDiskSum(ctx, runDir, w.on.Spec.Name); got != sum {
+	if got, _ := imagetest.MigratedDiskSum(ctx, runDir, w.on.Spec.Name); got != sum {
 		t.Errorf("the disk in the pod VM's image has checksum %s, the record says %s", got, sum)
 	}
 	for _, vm := range []*plan.PlannedVM{w.on, w.off} {
@@ -321,7 +322,7 @@ func TestWarmResumesAfterInterrupt(t *testing.T) {
 	if len(after) != 2 || after[0].Precopy.Since != before[1].Precopy.ChangeID || after[0].Precopy.Restart != "" {
 		t.Errorf("resumed rounds %+v: want round 3 since %q, then the final one", after, before[1].Precopy.ChangeID)
 	}
-	got, err := migratedDiskSum(context.Background(), runDir, w.on.Spec.Name)
+	got, err := imagetest.MigratedDiskSum(context.Background(), runDir, w.on.Spec.Name)
 	if src := w.sourceChecksum(t, w.on); results[0].Status != "ready" || err != nil || got != src {
 		t.Errorf("resumed VM %+v: migrated disk %s, %v; source after cutover %s", results[0], got, err, src)
 	}

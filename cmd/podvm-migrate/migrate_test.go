@@ -14,8 +14,8 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
-	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
+	"github.com/podvm-migrate/podvm-migrate/internal/testtool/imagetest"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
@@ -108,7 +108,7 @@ func TestMigrateSurvivesKill(t *testing.T) {
 	want, _ := convert.Checksum(ctx, filepath.Join(guest, testguest.Raw), convert.FormatRaw, "", 0)
 	for _, vm := range vms {
 		name := vm.Name
-		got, err := migratedDiskSum(ctx, runDir, name)
+		got, err := imagetest.MigratedDiskSum(ctx, runDir, name)
 		if err != nil || got != want {
 			t.Errorf("%s: disk checksum %s, %v; want %s", name, got, err, want)
 		}
@@ -127,20 +127,4 @@ func TestMigrateSurvivesKill(t *testing.T) {
 	if tmp, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", ".*")); len(tmp) != 0 {
 		t.Errorf("temporary files left: %v", tmp)
 	}
-}
-
-// migratedDiskSum is the guest-data checksum of disk0 as the VM's image
-// holds it: the runtime target takes the transferred qcow2 into the image
-// layer in place, so the image is where the migrated disk lives.
-func migratedDiskSum(ctx context.Context, runDir, vm string) (string, error) {
-	tmp, err := os.MkdirTemp("", "podvm-unpack-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, vm)
-	if _, err := image.Unpack(ctx, "oci:"+filepath.Join(runDir, "images", vm)+":latest", out, image.RegistryOptions{}); err != nil {
-		return "", err
-	}
-	return convert.Checksum(ctx, filepath.Join(out, "disk0.qcow2"), convert.FormatQCOW2, "", 0)
 }

@@ -1,6 +1,7 @@
-// Package selfsigned makes the self-signed serving certificates of the
-// test environment's loopback servers (the kube-apiserver and the vCenter
-// simulator). Standard library only.
+// Package selfsigned makes the self-signed certificates of the test
+// environment: the serving certificates of its loopback servers (the
+// kube-apiserver and the vCenter simulator) and the client certificates
+// the kube-apiserver shows a kubelet. Standard library only.
 package selfsigned
 
 import (
@@ -18,6 +19,19 @@ import (
 // PEM makes a self-signed serving certificate (its own CA) for the given
 // names and addresses, valid for a week, and returns it and its key in PEM.
 func PEM(subject pkix.Name, dnsNames []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+	return newPEM(subject, x509.ExtKeyUsageServerAuth, dnsNames, ips)
+}
+
+// ClientPEM makes a self-signed client certificate (its own CA, so a
+// server verifies it with the certificate itself), valid for a week, and
+// returns it and its key in PEM. The subject's common name is the user and
+// its organizations are the groups a Kubernetes API server sees.
+func ClientPEM(subject pkix.Name) (certPEM, keyPEM []byte, err error) {
+	return newPEM(subject, x509.ExtKeyUsageClientAuth, nil, nil)
+}
+
+// newPEM makes a self-signed certificate for one extended key usage.
+func newPEM(subject pkix.Name, usage x509.ExtKeyUsage, dnsNames []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -32,7 +46,7 @@ func PEM(subject pkix.Name, dnsNames []string, ips []net.IP) (certPEM, keyPEM []
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(7 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{usage},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		DNSNames:              dnsNames,
