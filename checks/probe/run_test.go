@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/checks"
 )
 
 // fast keeps failing checks short: a few attempts within a second.
@@ -116,7 +118,7 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 		{"no address", "tcp:22", nil, Skipped, "no address", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := MustParse(tc.check).Run(context.Background(), tc.addr, fast)
+			r := runOne(context.Background(), tc.addr, checks.MustParse(tc.check), fast)
 			if r.Outcome != tc.outcome || !strings.Contains(r.Detail, tc.detail) || r.Check != tc.check || r.Attempts < 1 && tc.outcome != Skipped {
 				t.Errorf("%+v; want %s with %q", r, tc.outcome, tc.detail)
 			}
@@ -153,7 +155,7 @@ func TestCheckRetriesUntilTheServiceComesUp(t *testing.T) {
 			c.Close()
 		}
 	}()
-	r := MustParse("tcp:"+strconv.Itoa(port)).Run(context.Background(), IP("127.0.0.1"), Options{Timeout: 20 * time.Second, Interval: 50 * time.Millisecond})
+	r := runOne(context.Background(), IP("127.0.0.1"), checks.MustParse("tcp:"+strconv.Itoa(port)), Options{Timeout: 20 * time.Second, Interval: 50 * time.Millisecond})
 	if r.Outcome != Passed || r.Attempts < 2 || !up.Load() {
 		t.Errorf("%+v (listener up: %v); want a pass after some refused attempts", r, up.Load())
 	}
@@ -163,7 +165,7 @@ func TestRunKeepsOrderAndStopsWithContext(t *testing.T) {
 	open := listen(t, hold)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cs := []Check{MustParse("tcp:1"), MustParse("tcp:2"), MustParse("ping")}
+	cs := []checks.Check{checks.MustParse("tcp:1"), checks.MustParse("tcp:2"), checks.MustParse("ping")}
 	var order []string // as the results came in
 	var mu sync.Mutex
 	// The refused port keeps retrying for an hour: it ends only when the
@@ -193,25 +195,25 @@ func TestPing(t *testing.T) {
 	_, _, err := icmpConn(net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		// Neither socket is open to this user: the check says how to fix it.
-		r := MustParse("ping").Run(context.Background(), IP("127.0.0.1"), fast)
+		r := runOne(context.Background(), IP("127.0.0.1"), checks.MustParse("ping"), fast)
 		if r.Outcome != Failed || !strings.Contains(r.Detail, "ping_group_range") || !strings.Contains(r.Detail, "CAP_NET_RAW") || r.Attempts != 1 {
 			t.Errorf("%+v", r)
 		}
 		t.Skipf("no ICMP socket for uid %d (%v); checked the error instead", os.Geteuid(), err)
 	}
-	r := MustParse("ping").Run(context.Background(), IP("127.0.0.1"), fast)
+	r := runOne(context.Background(), IP("127.0.0.1"), checks.MustParse("ping"), fast)
 	if r.Outcome != Passed || !strings.HasPrefix(r.Detail, "echo reply in ") || r.Target != "127.0.0.1" {
 		t.Errorf("ping 127.0.0.1: %+v", r)
 	}
 	// An address of TEST-NET-2 (RFC 5737) answers nobody, unless this
 	// host's network says otherwise.
-	r = MustParse("ping").Run(context.Background(), IP("198.51.100.77"), fast)
+	r = runOne(context.Background(), IP("198.51.100.77"), checks.MustParse("ping"), fast)
 	if r.Outcome == Passed {
 		t.Logf("198.51.100.77 answers ping on this network: the no-reply case is not covered here")
 	} else if r.Outcome != Failed || r.Attempts < 2 {
 		t.Errorf("ping 198.51.100.77: %+v", r)
 	}
-	r = MustParse("ping").Run(context.Background(), IP("::1"), fast)
+	r = runOne(context.Background(), IP("::1"), checks.MustParse("ping"), fast)
 	if r.Outcome != Failed || !strings.Contains(r.Detail, "only IPv4") || r.Attempts != 1 {
 		t.Errorf("ping ::1: %+v", r)
 	}
@@ -225,7 +227,7 @@ func TestChecksum(t *testing.T) {
 }
 
 // inNetns marks the test binary re-run inside its own network namespace.
-const inNetns = "PODVM_CHECKS_IN_NETNS"
+const inNetns = "PODVM_PROBE_IN_NETNS"
 
 // TestPingWithoutPrivilege pings through an unprivileged ICMP datagram
 // socket, the way a user without CAP_NET_RAW does: in a network namespace
@@ -242,7 +244,7 @@ func TestPingWithoutPrivilege(t *testing.T) {
 		if !dgram {
 			t.Fatalf("got a %T, want the datagram socket", c)
 		}
-		r := MustParse("ping").Run(context.Background(), IP("127.0.0.1"), fast)
+		r := runOne(context.Background(), IP("127.0.0.1"), checks.MustParse("ping"), fast)
 		if r.Outcome != Passed {
 			t.Fatalf("ping 127.0.0.1 over a datagram socket: %+v", r)
 		}
