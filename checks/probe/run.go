@@ -106,6 +106,7 @@ func runOne(ctx context.Context, addr Address, c checks.Check, o Options) Result
 	}
 	dctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	deadline, _ := dctx.Deadline()
 	var last error
 	for {
 		res.Attempts++
@@ -130,8 +131,11 @@ func runOne(ctx context.Context, addr Address, c checks.Check, o Options) Result
 			return res
 		}
 		// An attempt cut short by the check's own deadline says less than
-		// the one before it.
-		if last == nil || dctx.Err() == nil || ctx.Err() != nil {
+		// the one before it ("i/o timeout" where the port refused). The
+		// network code sees that deadline pass before dctx's timer fires,
+		// so the clock decides, not dctx.Err alone.
+		cut := dctx.Err() != nil || !time.Now().Before(deadline)
+		if last == nil || !cut || ctx.Err() != nil {
 			last = err
 		}
 		select {

@@ -161,6 +161,21 @@ func TestCheckRetriesUntilTheServiceComesUp(t *testing.T) {
 	}
 }
 
+// A check's last attempt is often cut short by the check's own deadline;
+// the result still says why the attempts failed (the port refused), not
+// that the time ran out. Attempts back to back make many of them start
+// just before the deadline.
+func TestFailureKeepsTheReasonNotTheDeadline(t *testing.T) {
+	closed := checks.MustParse("tcp:" + strconv.Itoa(closedPort(t)))
+	cs := slices.Repeat([]checks.Check{closed}, 20)
+	rs := Run(context.Background(), IP("127.0.0.1"), cs, Options{Timeout: 200 * time.Millisecond, Interval: time.Microsecond}, nil)
+	for i, r := range rs {
+		if r.Outcome != Failed || !strings.Contains(r.Detail, "connection refused") {
+			t.Errorf("check %d: %+v; want failed with the refusal", i, r)
+		}
+	}
+}
+
 func TestRunKeepsOrderAndStopsWithContext(t *testing.T) {
 	open := listen(t, hold)
 	ctx, cancel := context.WithCancel(context.Background())
