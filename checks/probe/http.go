@@ -51,7 +51,7 @@ func httpGet(ctx context.Context, addr Address, c checks.Check) (target, detail 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		if addr != nil && addr.Relayed() && !verify && errors.Is(err, io.EOF) {
+		if addr != nil && addr.Relayed() && !verify && closedByRelay(err) {
 			return target, "", fmt.Errorf("GET %s: %w: the host's port forward accepted, then the guest closed the connection: nothing listens on that guest port", target, err)
 		}
 		return target, "", fmt.Errorf("GET %s: %w", target, err)

@@ -61,7 +61,16 @@ func hold(c net.Conn) { time.Sleep(5 * time.Second); c.Close() }
 
 func banner(c net.Conn) { c.Write([]byte("SSH-2.0-test\r\n")); hold(c) }
 
-func refuse(c net.Conn) { c.Close() } // what QEMU's hostfwd does when the guest refuses
+// refuse is what QEMU's hostfwd does when the guest refuses: it closes the
+// connection, with a FIN, or a reset when the client's request is there
+// unread.
+func refuse(c net.Conn) { c.Close() }
+
+// reset closes the connection with a reset whatever the client sent.
+func reset(c net.Conn) {
+	_ = c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+}
 
 func serverPort(t *testing.T, s *httptest.Server) int {
 	t.Helper()
@@ -82,11 +91,13 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 	tlsSrv.StartTLS()
 	defer tlsSrv.Close()
 	hp, tp := serverPort(t, plain), serverPort(t, tlsSrv)
-	open, silent, talker, refuser, closed := listen(t, hold), listen(t, hold), listen(t, banner), listen(t, refuse), closedPort(t)
+	open, silent, talker, refuser, resetter := listen(t, hold), listen(t, hold), listen(t, banner), listen(t, refuse), listen(t, reset)
 	// A server that accepts and never answers an HTTP request.
 	mute := listen(t, hold)
+	// Last, so that no listener above can be given the same port.
+	closed := closedPort(t)
 	local := IP("127.0.0.1")
-	relay := Forwarded{Ports: map[int]int{22: talker, 80: silent, 81: refuser, 8080: hp}}
+	relay := Forwarded{Ports: map[int]int{22: talker, 80: silent, 81: refuser, 82: resetter, 8080: hp}}
 	s := strconv.Itoa
 
 	for _, tc := range []struct {
@@ -101,6 +112,7 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 		{"tcp relayed, guest speaks first", "tcp:22", relay, Passed, "spoke first", "127.0.0.1:" + s(talker)},
 		{"tcp relayed, guest waits", "tcp:80", relay, Passed, "kept the connection open", ""},
 		{"tcp relayed, guest refuses", "tcp:81", relay, Failed, "nothing listens on that guest port", ""},
+		{"tcp relayed, relay resets", "tcp:82", relay, Failed, "nothing listens on that guest port", ""},
 		{"tcp relayed, port not published", "tcp:443", relay, Failed, "guest port 443 is not published", ""},
 		{"http status", "http://:" + s(hp) + "/health=200", local, Passed, "status 200", plain.URL + "/health"},
 		{"http default status", "http://:" + s(hp) + "/health", local, Passed, "status 200", ""},
@@ -108,7 +120,8 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 		{"http expected 503", "http://:" + s(hp) + "/down=503", local, Passed, "status 503", ""},
 		{"http redirect not followed", "http://:" + s(hp) + "/moved=302", local, Passed, "status 302", ""},
 		{"http through forward", "http://:8080/health=200", relay, Passed, "status 200", "http://127.0.0.1:" + s(hp) + "/health"},
-		{"http through forward, guest refuses", "http://:81/health=200", relay, Failed, "EOF: the host's port forward accepted, then the guest closed the connection", ""},
+		{"http through forward, guest refuses", "http://:81/health=200", relay, Failed, "the host's port forward accepted, then the guest closed the connection", ""},
+		{"http through forward, relay resets", "http://:82/health=200", relay, Failed, "the host's port forward accepted, then the guest closed the connection", ""},
 		{"http closed port", "http://:" + s(closed) + "/=200", local, Failed, "connection refused", ""},
 		{"http timeout", "http://:" + s(mute) + "/=200", local, Failed, "deadline exceeded", ""},
 		{"http own host", plain.URL + "/health=200", nil, Passed, "status 200", plain.URL + "/health"},
