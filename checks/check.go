@@ -1,10 +1,9 @@
-// Package checks runs post-migration checks against a pod VM: a TCP port
-// that must accept connections, a ping, an HTTP(S) URL that must answer
-// with a given status. Each check is retried until it passes or its
-// deadline runs out, since a service may come up seconds after the guest
-// reports ready. Where the pod VM is reached (its own IP, or a port
-// forward on the host) is an Address that the target running it provides.
-// It uses the standard library only.
+// Package checks describes post-migration checks as a plan writes them: a
+// TCP port that must accept connections, a ping, an HTTP(S) URL that must
+// answer with a given status. It parses and validates them only; package
+// checks/probe runs them against a pod VM. It uses the standard library
+// only and opens no sockets, so the plan and everything that reads plans
+// need not link the prober's network code.
 package checks
 
 import (

@@ -6,7 +6,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/podvm-migrate/podvm-migrate/checks"
+	"github.com/podvm-migrate/podvm-migrate/checks/probe"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/runtime"
@@ -17,7 +17,7 @@ import (
 // without it has its checks skipped, with that reason.
 type CheckTarget interface {
 	// CheckAddress is where the host reaches vm's ready pod VM.
-	CheckAddress(ctx context.Context, vm *plan.PlannedVM) (checks.Address, error)
+	CheckAddress(ctx context.Context, vm *plan.PlannedVM) (probe.Address, error)
 }
 
 var _ CheckTarget = (*RuntimeTarget)(nil)
@@ -37,7 +37,7 @@ func (r *Runner) checkVM(ctx context.Context, vm *plan.PlannedVM, res VMResult) 
 	if err != nil {
 		return fail(err)
 	}
-	var addr checks.Address
+	var addr probe.Address
 	if ct, ok := r.target.(CheckTarget); ok {
 		if addr, err = ct.CheckAddress(ctx, vm); err != nil {
 			return fail(fmt.Errorf("where to reach the pod VM: %w", err))
@@ -47,17 +47,17 @@ func (r *Runner) checkVM(ctx context.Context, vm *plan.PlannedVM, res VMResult) 
 	if addr != nil {
 		where = addr.String()
 	}
-	record := func(c checks.Result) runrecord.Check {
+	record := func(c probe.Result) runrecord.Check {
 		return runrecord.Check{Check: c.Check, Outcome: c.Outcome, Target: c.Target, Address: where, Detail: c.Detail, Attempts: c.Attempts}
 	}
 	// Each outcome is journalled as soon as it is known.
-	results := checks.Run(ctx, addr, cs, r.o.Checks, func(_ int, c checks.Result) {
+	results := probe.Run(ctx, addr, cs, r.o.Checks, func(_ int, c probe.Result) {
 		rec := record(c)
 		e := runrecord.Event{VM: vm.Spec.Name, Phase: runrecord.PhaseCheck, Result: runrecord.ResultDone, Duration: c.Duration, Check: &rec}
 		switch c.Outcome {
-		case checks.Failed:
+		case probe.Failed:
 			e.Result, e.Error = runrecord.ResultFailed, c.Check+": "+c.Detail
-		case checks.Skipped:
+		case probe.Skipped:
 			e.Result = runrecord.ResultSkipped
 		}
 		r.emit(e)
@@ -65,7 +65,7 @@ func (r *Runner) checkVM(ctx context.Context, vm *plan.PlannedVM, res VMResult) 
 	var failed []string
 	for _, c := range results {
 		res.Checks = append(res.Checks, record(c))
-		if c.Outcome == checks.Failed {
+		if c.Outcome == probe.Failed {
 			failed = append(failed, c.Check+": "+c.Detail)
 		}
 	}
@@ -79,7 +79,7 @@ func (r *Runner) checkVM(ctx context.Context, vm *plan.PlannedVM, res VMResult) 
 // CheckAddress is the pod VM's address on a libvirt network or bridge (the
 // ip= of its readiness line), or on user networking the host ports that
 // Boot published for the guest ports the checks name.
-func (t *RuntimeTarget) CheckAddress(ctx context.Context, vm *plan.PlannedVM) (checks.Address, error) {
+func (t *RuntimeTarget) CheckAddress(ctx context.Context, vm *plan.PlannedVM) (probe.Address, error) {
 	if len(vm.Spec.NICs) == 0 {
 		return nil, fmt.Errorf("pod VM %s has no NIC: nothing can reach it", vm.Spec.Name)
 	}
@@ -88,7 +88,7 @@ func (t *RuntimeTarget) CheckAddress(ctx context.Context, vm *plan.PlannedVM) (c
 		return nil, err
 	}
 	if !plan.IsRuntimeOnlyNetwork(vm.Spec.NICs[0].Network) {
-		fw := checks.Forwarded{Ports: map[int]int{}}
+		fw := probe.Forwarded{Ports: map[int]int{}}
 		for _, p := range pod.Publish {
 			if p.Proto == "tcp" {
 				fw.Ports[p.GuestPort], fw.Host = p.HostPort, p.HostAddr
@@ -100,7 +100,7 @@ func (t *RuntimeTarget) CheckAddress(ctx context.Context, vm *plan.PlannedVM) (c
 	// guest agent or the readiness line's ip= (a static address).
 	for _, a := range pod.Addresses {
 		if a.Network == vm.Spec.NICs[0].Network || (a.Network != "" && plan.IsRuntimeOnlyNetwork(a.Network)) {
-			return checks.IP(a.IP), nil
+			return probe.IP(a.IP), nil
 		}
 	}
 	return nil, fmt.Errorf("pod VM %s on network %s: no address known (no DHCP lease, guest agent or ip= on its readiness line %q)", vm.Spec.Name, vm.Spec.NICs[0].Network, pod.ReadyLine)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/checks"
+	"github.com/podvm-migrate/podvm-migrate/checks/probe"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
@@ -18,10 +18,10 @@ import (
 // port forwards to real local servers.
 type addressedStages struct {
 	*scriptedStages
-	addr checks.Address
+	addr probe.Address
 }
 
-func (s addressedStages) CheckAddress(context.Context, *plan.PlannedVM) (checks.Address, error) {
+func (s addressedStages) CheckAddress(context.Context, *plan.PlannedVM) (probe.Address, error) {
 	return s.addr, nil
 }
 
@@ -54,13 +54,13 @@ func TestFailedCheckFailsOnlyItsVM(t *testing.T) {
 	}
 	closed := refused.Addr().(*net.TCPAddr).Port
 	refused.Close()
-	s := addressedStages{newScripted(), checks.Forwarded{Ports: map[int]int{22: guestServer(t), 23: closed}}}
+	s := addressedStages{newScripted(), probe.Forwarded{Ports: map[int]int{22: guestServer(t), 23: closed}}}
 	p := scriptedPlan(3)
 	p.VMs[0].Checks = []string{"tcp:22", "ping"}
 	p.VMs[1].Checks = []string{"tcp:22", "tcp:23"}
 	// vm02 has no checks.
 	dir := t.TempDir()
-	opts := Options{RunDir: dir, Checks: checks.Options{Timeout: 500 * time.Millisecond, Interval: 50 * time.Millisecond, RelayWait: 100 * time.Millisecond}}
+	opts := Options{RunDir: dir, Checks: probe.Options{Timeout: 500 * time.Millisecond, Interval: 50 * time.Millisecond, RelayWait: 100 * time.Millisecond}}
 	r, err := NewRunner(p, s, s, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestChecksSkippedWithoutAnAddress(t *testing.T) {
 	s := newScripted() // a target that gives no address
 	p := scriptedPlan(1)
 	p.VMs[0].Checks = []string{"tcp:22", "http://example.invalid/=200"}
-	r, err := NewRunner(p, s, s, Options{RunDir: t.TempDir(), Checks: checks.Options{Timeout: 300 * time.Millisecond, Interval: 50 * time.Millisecond}})
+	r, err := NewRunner(p, s, s, Options{RunDir: t.TempDir(), Checks: probe.Options{Timeout: 300 * time.Millisecond, Interval: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/podvm-migrate/podvm-migrate/checks"
+	"github.com/podvm-migrate/podvm-migrate/checks/probe"
 	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
@@ -37,7 +37,7 @@ type Options struct {
 	// (e.g. shuts it down in vSphere) and says what it did.
 	Quiesce func(ctx context.Context, vm *plan.PlannedVM) (string, error)
 	// Checks bound the post-migration checks of each ready pod VM.
-	Checks checks.Options
+	Checks probe.Options
 	// Warm, when set, migrates powered-on VMs with CBT warm (warm.go).
 	Warm *WarmOptions
 }

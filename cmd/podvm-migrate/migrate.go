@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podvm-migrate/podvm-migrate/checks"
+	"github.com/podvm-migrate/podvm-migrate/checks/probe"
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/migrate"
@@ -123,7 +123,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	m, err := migrate.New(ctx, migrate.Config{
 		Plan: p, PlanData: data, BaseDir: filepath.Dir(planFile), Paths: paths,
 		Run: migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
-			VMs: f.vms, Retries: f.retries, Progress: prog, Checks: checks.Options{Timeout: f.checkTimeout}},
+			VMs: f.vms, Retries: f.retries, Progress: prog, Checks: probe.Options{Timeout: f.checkTimeout}},
 		Target: f.target, Transfer: f.transfer, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere, Warm: warm,
 		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir, ReadyTimeout: f.readyTimeout, Compress: compress,
 		Runtime: migrate.RuntimeConfig{URI: f.connect, StateDir: f.stateDir, Accel: f.accel,

@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"context"
@@ -9,14 +9,16 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+
+	"github.com/podvm-migrate/podvm-migrate/checks"
 )
 
-// httpGet requests the check's URL once. A URL without a host goes to the
+// httpGet requests check c's URL once. A URL without a host goes to the
 // pod VM's address for its port; its certificate is then not verified (the
 // name the pod VM serves is unknown), while a URL with a host is verified
 // as usual. Redirects are not followed: the expected status is the first
 // response's.
-func (c Check) httpGet(ctx context.Context, addr Address) (target, detail string, err error) {
+func httpGet(ctx context.Context, addr Address, c checks.Check) (target, detail string, err error) {
 	u := *c.URL
 	verify := true
 	if u.Hostname() == "" {
@@ -49,7 +51,7 @@ func (c Check) httpGet(ctx context.Context, addr Address) (target, detail string
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		if addr != nil && addr.Relayed() && !verify && errors.Is(err, io.EOF) {
+		if addr != nil && addr.Relayed() && !verify && closedByRelay(err) {
 			return target, "", fmt.Errorf("GET %s: %w: the host's port forward accepted, then the guest closed the connection: nothing listens on that guest port", target, err)
 		}
 		return target, "", fmt.Errorf("GET %s: %w", target, err)

@@ -1,4 +1,11 @@
-package checks
+// Package probe runs post-migration checks (parsed by package checks)
+// against a pod VM: a TCP port that must accept connections, an ICMP ping,
+// an HTTP(S) URL that must answer with a given status. Each check is
+// retried until it passes or its deadline runs out, since a service may
+// come up seconds after the guest reports ready. Where the pod VM is
+// reached (its own IP, or a port forward on the host) is an Address that
+// the target running it provides. It uses the standard library only.
+package probe
 
 import (
 	"context"
@@ -6,6 +13,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/checks"
 )
 
 // Outcomes of a check.
@@ -61,7 +70,7 @@ func (r Result) OK() bool { return r.Outcome != Failed }
 // in order; done, when not nil, is called with each result as soon as it
 // is known (from the check's own goroutine). A nil addr skips every check
 // that needs the pod VM's address, with that reason.
-func Run(ctx context.Context, addr Address, cs []Check, o Options, done func(i int, r Result)) []Result {
+func Run(ctx context.Context, addr Address, cs []checks.Check, o Options, done func(i int, r Result)) []Result {
 	o.defaults()
 	out := make([]Result, len(cs))
 	var wg sync.WaitGroup
@@ -69,7 +78,7 @@ func Run(ctx context.Context, addr Address, cs []Check, o Options, done func(i i
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = c.Run(ctx, addr, o)
+			out[i] = runOne(ctx, addr, c, o)
 			if done != nil {
 				done(i, out[i])
 			}
@@ -85,23 +94,24 @@ type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
 
-// Run runs one check against addr, again after each failed attempt, until
+// runOne runs check c against addr, again after each failed attempt, until
 // it passes, fails for good, or its deadline runs out.
-func (c Check) Run(ctx context.Context, addr Address, o Options) Result {
+func runOne(ctx context.Context, addr Address, c checks.Check, o Options) Result {
 	o.defaults()
 	start := time.Now()
 	res := Result{Check: c.String()}
-	if addr == nil && c.needsAddress() {
+	if addr == nil && needsAddress(c) {
 		res.Outcome, res.Detail = Skipped, "the target gives no address to reach its pod VMs"
 		return res
 	}
 	dctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	deadline, _ := dctx.Deadline()
 	var last error
 	for {
 		res.Attempts++
 		actx, acancel := context.WithTimeout(dctx, o.Attempt)
-		target, detail, err := c.attempt(actx, addr, o)
+		target, detail, err := attempt(actx, addr, c, o)
 		acancel()
 		if target != "" {
 			res.Target = target
@@ -121,8 +131,11 @@ func (c Check) Run(ctx context.Context, addr Address, o Options) Result {
 			return res
 		}
 		// An attempt cut short by the check's own deadline says less than
-		// the one before it.
-		if last == nil || dctx.Err() == nil || ctx.Err() != nil {
+		// the one before it ("i/o timeout" where the port refused). The
+		// network code sees that deadline pass before dctx's timer fires,
+		// so the clock decides, not dctx.Err alone.
+		cut := dctx.Err() != nil || !time.Now().Before(deadline)
+		if last == nil || !cut || ctx.Err() != nil {
 			last = err
 		}
 		select {
@@ -143,21 +156,21 @@ func (c Check) Run(ctx context.Context, addr Address, o Options) Result {
 	}
 }
 
-// needsAddress reports whether the check goes to the pod VM (not to a
-// host of its own).
-func (c Check) needsAddress() bool { return c.Kind == KindPing || c.GuestPort() != 0 }
+// needsAddress reports whether check c goes to the pod VM (not to a host
+// of its own).
+func needsAddress(c checks.Check) bool { return c.Kind == checks.KindPing || c.GuestPort() != 0 }
 
-// attempt tries the check once: what it probed, what passed, or why not.
-func (c Check) attempt(ctx context.Context, addr Address, o Options) (target, detail string, err error) {
+// attempt tries check c once: what it probed, what passed, or why not.
+func attempt(ctx context.Context, addr Address, c checks.Check, o Options) (target, detail string, err error) {
 	switch c.Kind {
-	case KindTCP:
+	case checks.KindTCP:
 		hp, err := addr.HostPort(c.Port)
 		if err != nil {
 			return "", "", permanentError{err}
 		}
 		detail, err := dialTCP(ctx, hp, addr.Relayed(), o.RelayWait)
 		return hp, detail, err
-	case KindPing:
+	case checks.KindPing:
 		ip, err := addr.PingIP()
 		if err != nil {
 			var skip *SkippedError
@@ -171,8 +184,8 @@ func (c Check) attempt(ctx context.Context, addr Address, o Options) (target, de
 			return ip, "", err
 		}
 		return ip, fmt.Sprintf("echo reply in %s", rtt.Round(10*time.Microsecond)), nil
-	case KindHTTP:
-		return c.httpGet(ctx, addr)
+	case checks.KindHTTP:
+		return httpGet(ctx, addr, c)
 	}
 	return "", "", permanentError{fmt.Errorf("unknown check kind %q", c.Kind)}
 }

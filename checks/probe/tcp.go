@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -19,6 +20,9 @@ func dialTCP(ctx context.Context, hostPort string, relayed bool, wait time.Durat
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", hostPort)
 	if err != nil {
+		if relayed && closedByRelay(err) {
+			return "", fmt.Errorf("%s: the host's port forward accepted, then the guest closed the connection (%w): nothing listens on that guest port", hostPort, err)
+		}
 		return "", err
 	}
 	defer conn.Close()
@@ -36,8 +40,15 @@ func dialTCP(ctx context.Context, hostPort string, relayed bool, wait time.Durat
 		return "connected; the guest spoke first", nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Sprintf("connected; the guest kept the connection open for %s", wait), nil
-	case errors.Is(err, io.EOF):
+	case closedByRelay(err):
 		return "", fmt.Errorf("%s: the host's port forward accepted, then the guest closed the connection: nothing listens on that guest port", hostPort)
 	}
 	return "", fmt.Errorf("%s: the host's port forward accepted, then: %w", hostPort, err)
+}
+
+// closedByRelay reports whether err is a connection closed by its other
+// end: an end of file, or a reset (a relay that closes with the client's
+// bytes unread, or before the connect is complete, resets it).
+func closedByRelay(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }

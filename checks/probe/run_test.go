@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/checks"
 )
 
 // fast keeps failing checks short: a few attempts within a second.
@@ -59,7 +61,16 @@ func hold(c net.Conn) { time.Sleep(5 * time.Second); c.Close() }
 
 func banner(c net.Conn) { c.Write([]byte("SSH-2.0-test\r\n")); hold(c) }
 
-func refuse(c net.Conn) { c.Close() } // what QEMU's hostfwd does when the guest refuses
+// refuse is what QEMU's hostfwd does when the guest refuses: it closes the
+// connection, with a FIN, or a reset when the client's request is there
+// unread.
+func refuse(c net.Conn) { c.Close() }
+
+// reset closes the connection with a reset whatever the client sent.
+func reset(c net.Conn) {
+	_ = c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+}
 
 func serverPort(t *testing.T, s *httptest.Server) int {
 	t.Helper()
@@ -80,11 +91,13 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 	tlsSrv.StartTLS()
 	defer tlsSrv.Close()
 	hp, tp := serverPort(t, plain), serverPort(t, tlsSrv)
-	open, silent, talker, refuser, closed := listen(t, hold), listen(t, hold), listen(t, banner), listen(t, refuse), closedPort(t)
+	open, silent, talker, refuser, resetter := listen(t, hold), listen(t, hold), listen(t, banner), listen(t, refuse), listen(t, reset)
 	// A server that accepts and never answers an HTTP request.
 	mute := listen(t, hold)
+	// Last, so that no listener above can be given the same port.
+	closed := closedPort(t)
 	local := IP("127.0.0.1")
-	relay := Forwarded{Ports: map[int]int{22: talker, 80: silent, 81: refuser, 8080: hp}}
+	relay := Forwarded{Ports: map[int]int{22: talker, 80: silent, 81: refuser, 82: resetter, 8080: hp}}
 	s := strconv.Itoa
 
 	for _, tc := range []struct {
@@ -99,6 +112,7 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 		{"tcp relayed, guest speaks first", "tcp:22", relay, Passed, "spoke first", "127.0.0.1:" + s(talker)},
 		{"tcp relayed, guest waits", "tcp:80", relay, Passed, "kept the connection open", ""},
 		{"tcp relayed, guest refuses", "tcp:81", relay, Failed, "nothing listens on that guest port", ""},
+		{"tcp relayed, relay resets", "tcp:82", relay, Failed, "nothing listens on that guest port", ""},
 		{"tcp relayed, port not published", "tcp:443", relay, Failed, "guest port 443 is not published", ""},
 		{"http status", "http://:" + s(hp) + "/health=200", local, Passed, "status 200", plain.URL + "/health"},
 		{"http default status", "http://:" + s(hp) + "/health", local, Passed, "status 200", ""},
@@ -106,7 +120,8 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 		{"http expected 503", "http://:" + s(hp) + "/down=503", local, Passed, "status 503", ""},
 		{"http redirect not followed", "http://:" + s(hp) + "/moved=302", local, Passed, "status 302", ""},
 		{"http through forward", "http://:8080/health=200", relay, Passed, "status 200", "http://127.0.0.1:" + s(hp) + "/health"},
-		{"http through forward, guest refuses", "http://:81/health=200", relay, Failed, "EOF: the host's port forward accepted, then the guest closed the connection", ""},
+		{"http through forward, guest refuses", "http://:81/health=200", relay, Failed, "the host's port forward accepted, then the guest closed the connection", ""},
+		{"http through forward, relay resets", "http://:82/health=200", relay, Failed, "the host's port forward accepted, then the guest closed the connection", ""},
 		{"http closed port", "http://:" + s(closed) + "/=200", local, Failed, "connection refused", ""},
 		{"http timeout", "http://:" + s(mute) + "/=200", local, Failed, "deadline exceeded", ""},
 		{"http own host", plain.URL + "/health=200", nil, Passed, "status 200", plain.URL + "/health"},
@@ -116,7 +131,7 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 		{"no address", "tcp:22", nil, Skipped, "no address", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := MustParse(tc.check).Run(context.Background(), tc.addr, fast)
+			r := runOne(context.Background(), tc.addr, checks.MustParse(tc.check), fast)
 			if r.Outcome != tc.outcome || !strings.Contains(r.Detail, tc.detail) || r.Check != tc.check || r.Attempts < 1 && tc.outcome != Skipped {
 				t.Errorf("%+v; want %s with %q", r, tc.outcome, tc.detail)
 			}
@@ -153,9 +168,24 @@ func TestCheckRetriesUntilTheServiceComesUp(t *testing.T) {
 			c.Close()
 		}
 	}()
-	r := MustParse("tcp:"+strconv.Itoa(port)).Run(context.Background(), IP("127.0.0.1"), Options{Timeout: 20 * time.Second, Interval: 50 * time.Millisecond})
+	r := runOne(context.Background(), IP("127.0.0.1"), checks.MustParse("tcp:"+strconv.Itoa(port)), Options{Timeout: 20 * time.Second, Interval: 50 * time.Millisecond})
 	if r.Outcome != Passed || r.Attempts < 2 || !up.Load() {
 		t.Errorf("%+v (listener up: %v); want a pass after some refused attempts", r, up.Load())
+	}
+}
+
+// A check's last attempt is often cut short by the check's own deadline;
+// the result still says why the attempts failed (the port refused), not
+// that the time ran out. Attempts back to back make many of them start
+// just before the deadline.
+func TestFailureKeepsTheReasonNotTheDeadline(t *testing.T) {
+	closed := checks.MustParse("tcp:" + strconv.Itoa(closedPort(t)))
+	cs := slices.Repeat([]checks.Check{closed}, 20)
+	rs := Run(context.Background(), IP("127.0.0.1"), cs, Options{Timeout: 200 * time.Millisecond, Interval: time.Microsecond}, nil)
+	for i, r := range rs {
+		if r.Outcome != Failed || !strings.Contains(r.Detail, "connection refused") {
+			t.Errorf("check %d: %+v; want failed with the refusal", i, r)
+		}
 	}
 }
 
@@ -163,7 +193,7 @@ func TestRunKeepsOrderAndStopsWithContext(t *testing.T) {
 	open := listen(t, hold)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cs := []Check{MustParse("tcp:1"), MustParse("tcp:2"), MustParse("ping")}
+	cs := []checks.Check{checks.MustParse("tcp:1"), checks.MustParse("tcp:2"), checks.MustParse("ping")}
 	var order []string // as the results came in
 	var mu sync.Mutex
 	// The refused port keeps retrying for an hour: it ends only when the
@@ -193,25 +223,25 @@ func TestPing(t *testing.T) {
 	_, _, err := icmpConn(net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		// Neither socket is open to this user: the check says how to fix it.
-		r := MustParse("ping").Run(context.Background(), IP("127.0.0.1"), fast)
+		r := runOne(context.Background(), IP("127.0.0.1"), checks.MustParse("ping"), fast)
 		if r.Outcome != Failed || !strings.Contains(r.Detail, "ping_group_range") || !strings.Contains(r.Detail, "CAP_NET_RAW") || r.Attempts != 1 {
 			t.Errorf("%+v", r)
 		}
 		t.Skipf("no ICMP socket for uid %d (%v); checked the error instead", os.Geteuid(), err)
 	}
-	r := MustParse("ping").Run(context.Background(), IP("127.0.0.1"), fast)
+	r := runOne(context.Background(), IP("127.0.0.1"), checks.MustParse("ping"), fast)
 	if r.Outcome != Passed || !strings.HasPrefix(r.Detail, "echo reply in ") || r.Target != "127.0.0.1" {
 		t.Errorf("ping 127.0.0.1: %+v", r)
 	}
 	// An address of TEST-NET-2 (RFC 5737) answers nobody, unless this
 	// host's network says otherwise.
-	r = MustParse("ping").Run(context.Background(), IP("198.51.100.77"), fast)
+	r = runOne(context.Background(), IP("198.51.100.77"), checks.MustParse("ping"), fast)
 	if r.Outcome == Passed {
 		t.Logf("198.51.100.77 answers ping on this network: the no-reply case is not covered here")
 	} else if r.Outcome != Failed || r.Attempts < 2 {
 		t.Errorf("ping 198.51.100.77: %+v", r)
 	}
-	r = MustParse("ping").Run(context.Background(), IP("::1"), fast)
+	r = runOne(context.Background(), IP("::1"), checks.MustParse("ping"), fast)
 	if r.Outcome != Failed || !strings.Contains(r.Detail, "only IPv4") || r.Attempts != 1 {
 		t.Errorf("ping ::1: %+v", r)
 	}
@@ -225,7 +255,7 @@ func TestChecksum(t *testing.T) {
 }
 
 // inNetns marks the test binary re-run inside its own network namespace.
-const inNetns = "PODVM_CHECKS_IN_NETNS"
+const inNetns = "PODVM_PROBE_IN_NETNS"
 
 // TestPingWithoutPrivilege pings through an unprivileged ICMP datagram
 // socket, the way a user without CAP_NET_RAW does: in a network namespace
@@ -242,7 +272,7 @@ func TestPingWithoutPrivilege(t *testing.T) {
 		if !dgram {
 			t.Fatalf("got a %T, want the datagram socket", c)
 		}
-		r := MustParse("ping").Run(context.Background(), IP("127.0.0.1"), fast)
+		r := runOne(context.Background(), IP("127.0.0.1"), checks.MustParse("ping"), fast)
 		if r.Outcome != Passed {
 			t.Fatalf("ping 127.0.0.1 over a datagram socket: %+v", r)
 		}
