@@ -32,7 +32,8 @@ var virtioModules = []string{
 }
 
 // initScript is the guest's PID 1: mount the kernel file systems, load the
-// virtio modules, take a DHCP lease if there is a NIC, announce readiness.
+// virtio modules, take a DHCP lease if there is a NIC (or go on trying in
+// the background), announce readiness.
 const initScript = `#!/bin/busybox sh
 export PATH=/bin
 /bin/busybox --install -s /bin
@@ -44,7 +45,11 @@ ip=none
 if [ -e /sys/class/net/eth0 ]; then
   ip link set lo up
   ip link set eth0 up
-  udhcpc -s /etc/udhcpc.script -i eth0 -q -n -t 4 -T 1 >/dev/null 2>&1
+  # Ten tries a second apart before readiness: a bridge with STP on (libvirt's
+  # default network, as Debian ships it) forwards nothing from a new port for
+  # its first 4 s (listening, learning). Without a lease by then it keeps
+  # trying in the background, so the lease still comes, after the ready line.
+  udhcpc -s /etc/udhcpc.script -i eth0 -q -b -t 10 -T 1 >/dev/null 2>&1
   addr=$(ip -4 addr show eth0 | sed -n 's/.*inet \([0-9.]*\).*/\1/p')
   [ -n "$addr" ] && ip=$addr
 fi
