@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/convert/qcow2"
@@ -291,6 +292,7 @@ func (r *Runner) updateLeaves(ctx context.Context, d *warmDisk) (string, error) 
 		d.leaves.touchAll()
 		rebuilt = " (the whole table, " + why + ")"
 	}
+	start := time.Now()
 	n, err := d.leaves.rehash(ctx, d.dst)
 	if err == nil {
 		err = d.leaves.save(d.dst)
@@ -304,7 +306,7 @@ func (r *Runner) updateLeaves(ctx context.Context, d *warmDisk) (string, error) 
 		return "no leaf table: " + err.Error(), nil
 	}
 	d.lost = ""
-	return fmt.Sprintf("%d leaves hashed%s", n, rebuilt), nil
+	return fmt.Sprintf("%d leaves hashed in %.2f s%s", n, time.Since(start).Seconds(), rebuilt), nil
 }
 
 // warmChecksum is the digest of d's finished disk: its leaf table with the
@@ -323,12 +325,13 @@ func (r *Runner) warmChecksum(ctx context.Context, d *warmDisk) (sum, how string
 	case d.leaves.size != d.capacity:
 		why = fmt.Sprintf("the leaf table is of %d bytes, the disk %d", d.leaves.size, d.capacity)
 	default:
+		start := time.Now()
 		n, err := d.leaves.rehash(ctx, d.dst)
 		if err == nil {
 			sum, err = d.leaves.sum()
 		}
 		if err == nil {
-			return sum, fmt.Sprintf("leaf table: %d of %d leaves read", n, len(d.leaves.leaves)), nil
+			return sum, fmt.Sprintf("leaf table: %d of %d leaves read in %.2f s", n, len(d.leaves.leaves), time.Since(start).Seconds()), nil
 		}
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()

@@ -221,7 +221,7 @@ func TestWarmMigration(t *testing.T) {
 		}
 	}
 	for _, e := range rounds[:3] {
-		if note := e.Attrs["leaves"]; !strings.HasSuffix(note, "leaves hashed") {
+		if note := e.Attrs["leaves"]; !strings.Contains(note, "leaves hashed") || strings.Contains(note, "whole table") {
 			t.Errorf("round %d's leaf digests: %q", e.Precopy.Round, note)
 		}
 	}
@@ -279,9 +279,21 @@ func TestWarmMigration(t *testing.T) {
 
 // TestWarmResumesAfterInterrupt stops a warm migration after its second
 // round (as Ctrl-C does), checks that no snapshot is left, and resumes it
-// from the recorded round and change id to cutover.
+// from the recorded round and change id to cutover. The resumed run goes
+// on with the leaf table the first one saved, or rebuilds it from the
+// whole disk during its round when the disk was touched since.
 func TestWarmResumesAfterInterrupt(t *testing.T) {
-	w := newWarmEnv(t, "r")
+	for _, touch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk touched %v", touch), func(t *testing.T) { warmResume(t, touch) })
+	}
+}
+
+func warmResume(t *testing.T, touch bool) {
+	prefix := "r"
+	if touch {
+		prefix = "t"
+	}
+	w := newWarmEnv(t, prefix)
 	stop := w.guestWriter(t, w.on)
 	defer stop()
 	runDir := filepath.Join(w.dir, "run")
@@ -301,6 +313,12 @@ func TestWarmResumesAfterInterrupt(t *testing.T) {
 	before := precopies(t, runDir, w.on.Spec.Name)
 	if len(before) != 2 {
 		t.Fatalf("%d rounds before the interrupt, want 2", len(before))
+	}
+	if touch { // the disk's times move: its saved leaf table is no longer trusted
+		dst := filepath.Join(runDir, "disks", w.on.Spec.Name, "disk0.qcow2")
+		if err := os.Chtimes(dst, time.Now(), time.Now().Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	var seen []int
@@ -332,9 +350,10 @@ func TestWarmResumesAfterInterrupt(t *testing.T) {
 	if len(after) != 2 || after[0].Precopy.Since != before[1].Precopy.ChangeID || after[0].Precopy.Restart != "" {
 		t.Errorf("resumed rounds %+v: want round 3 since %q, then the final one", after, before[1].Precopy.ChangeID)
 	}
-	// The resumed run trusted the leaf table the interrupted one saved.
-	if note := after[0].Attrs["leaves"]; !strings.HasSuffix(note, "leaves hashed") {
-		t.Errorf("round 3's leaf digests: %q, want the saved table brought up to date", note)
+	// The resumed run trusted the leaf table the interrupted one saved,
+	// unless the disk was touched since.
+	if note := after[0].Attrs["leaves"]; !strings.Contains(note, "leaves hashed") || strings.Contains(note, "whole table") != touch {
+		t.Errorf("round 3's leaf digests: %q, want the whole table rebuilt %v", note, touch)
 	}
 	for _, e := range events {
 		if e.Phase == runrecord.PhaseTransfer && e.Result == runrecord.ResultDone && !strings.HasPrefix(e.Attrs["checksum"], "leaf table") {
