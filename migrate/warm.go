@@ -587,6 +587,11 @@ func (r *Runner) copyAreas(ctx context.Context, vm *plan.PlannedVM, d *warmDisk,
 					return
 				}
 				n := min(int64(len(buf)), a.Offset+a.Length-off)
+				// Chunks after an area's first start on a leaf boundary, so
+				// that whole leaves are hashed as they are copied.
+				if edge := (off/precopyChunk + 1) * precopyChunk; edge-off < n {
+					n = edge - off
+				}
 				if err := readRange(rctx, img, buf[:n], off); err != nil {
 					rerr = fmt.Errorf("frozen disk %s: %w", sd.File, err)
 					return
@@ -602,6 +607,8 @@ func (r *Runner) copyAreas(ctx context.Context, vm *plan.PlannedVM, d *warmDisk,
 		if werr == nil {
 			if werr = u.WriteAt(ctx, c.p, c.off); werr != nil {
 				cancel()
+			} else if d.leaves != nil {
+				d.leaves.written(c.off, c.p)
 			}
 			copied += int64(len(c.p))
 			if r.o.Progress != nil && werr == nil {

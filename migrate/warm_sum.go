@@ -36,7 +36,10 @@ type leafTable struct {
 	size   int64          // guest bytes of the disk
 	leaves []treehash.Sum // one per leaf; the zero Sum: the leaf reads as zeros
 	dirty  []int64        // leaves written since the last rehash (may repeat)
-	saved  fileStamp      // the disk's stamp when the table was last saved
+	// copied[i]: leaf i was hashed from the bytes that overwrote it whole,
+	// since the last rehash; rehash need not read it back. nil: none.
+	copied []bool
+	saved  fileStamp // the disk's stamp when the table was last saved
 }
 
 // newLeafTable is the table of an empty disk of size guest bytes.
@@ -66,17 +69,50 @@ func (t *leafTable) touch(areas []vsphere.Extent) {
 
 // touchAll marks every leaf as changed: the table is rebuilt from the disk.
 func (t *leafTable) touchAll() {
-	t.dirty = t.dirty[:0]
+	t.dirty, t.copied = t.dirty[:0], nil
 	for i := range int64(len(t.leaves)) {
 		t.dirty = append(t.dirty, i)
 	}
 }
 
-// rehash reads the changed leaves from the qcow2 at path and hashes them
-// again, on every core; it returns how many leaves it read.
+// written hashes the leaves that p, just written at guest offset off,
+// covers whole, so that rehash need not read them back; a leaf p covers in
+// part must be read back.
+func (t *leafTable) written(off int64, p []byte) {
+	end := off + int64(len(p))
+	if len(p) == 0 || off < 0 || end > t.size {
+		return
+	}
+	if t.copied == nil {
+		t.copied = make([]bool, len(t.leaves))
+	}
+	for i := off / treehash.LeafSize; i <= (end-1)/treehash.LeafSize; i++ {
+		lo := i * treehash.LeafSize
+		hi := lo + int64(leafBytes(t.size, i))
+		if lo < off || hi > end {
+			t.copied[i] = false // the rest of it is on the disk
+			continue
+		}
+		b := p[lo-off : hi-off]
+		if allZero(b) {
+			t.leaves[i] = treehash.Sum{}
+		} else {
+			t.leaves[i] = treehash.Leaf(b)
+		}
+		t.copied[i] = true
+	}
+}
+
+// rehash reads the changed leaves that written did not hash from the
+// qcow2 at path and hashes them again, on every core; it returns how many
+// leaves it read.
 func (t *leafTable) rehash(ctx context.Context, path string) (int, error) {
 	slices.Sort(t.dirty)
 	todo := slices.Compact(t.dirty)
+	if t.copied != nil {
+		todo = slices.DeleteFunc(todo, func(i int64) bool { return t.copied[i] })
+		t.copied = nil
+	}
 	if len(todo) == 0 {
 		t.dirty = todo
 		return 0, nil

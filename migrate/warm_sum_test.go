@@ -30,6 +30,7 @@ func churnRound(t *testing.T, rng *rand.Rand, path string, lt *leafTable, n int)
 		t.Fatal(err)
 	}
 	var areas []vsphere.Extent
+	defer func() { lt.touch(areas) }()
 	const blk = 64 << 10
 	for i := range n {
 		off := rng.Int64N((u.Size()+blk-1)/blk) * blk
@@ -47,12 +48,12 @@ func churnRound(t *testing.T, rng *rand.Rand, path string, lt *leafTable, n int)
 		if err := u.WriteAt(ctx, p, off); err != nil {
 			t.Fatal(err)
 		}
+		lt.written(off, p) // as copyAreas does; the rest is read back
 		areas = append(areas, vsphere.Extent{Offset: off, Length: length})
 	}
 	if err := u.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lt.touch(areas)
 }
 
 func diskSum(t *testing.T, path string) string {
@@ -105,8 +106,8 @@ func TestLeafTableMatchesChecksum(t *testing.T) {
 			if size > 0 {
 				churnRound(t, rng, path, loaded, 4)
 			}
-			if n, err := loaded.rehash(ctx, path); err != nil || (size > 0 && n == 0) {
-				t.Fatalf("rehash after load: %d leaves, %v", n, err)
+			if _, err := loaded.rehash(ctx, path); err != nil {
+				t.Fatalf("rehash after load: %v", err)
 			}
 			got, err := loaded.sum()
 			if want := diskSum(t, path); err != nil || got != want {
