@@ -105,17 +105,18 @@ func (t *leafTable) written(off int64, p []byte) {
 
 // rehash reads the changed leaves that written did not hash from the
 // qcow2 at path and hashes them again, on every core; it returns how many
-// leaves it read.
-func (t *leafTable) rehash(ctx context.Context, path string) (int, error) {
+// changed leaves it read back and how many written had hashed.
+func (t *leafTable) rehash(ctx context.Context, path string) (read, copied int, err error) {
 	slices.Sort(t.dirty)
 	todo := slices.Compact(t.dirty)
 	if t.copied != nil {
+		n := len(todo)
 		todo = slices.DeleteFunc(todo, func(i int64) bool { return t.copied[i] })
-		t.copied = nil
+		copied, t.copied = n-len(todo), nil
 	}
 	if len(todo) == 0 {
 		t.dirty = todo
-		return 0, nil
+		return 0, copied, nil
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(todo))
 	per := (len(todo) + workers - 1) / workers
@@ -134,10 +135,10 @@ func (t *leafTable) rehash(ctx context.Context, path string) (int, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return 0, fmt.Errorf("leaf digests of %s: %w", path, err)
+		return 0, 0, fmt.Errorf("leaf digests of %s: %w", path, err)
 	}
 	t.dirty = todo[:0]
-	return len(todo), nil
+	return len(todo), copied, nil
 }
 
 // hashLeaves hashes leaves (in increasing order) of the qcow2 at path
@@ -329,7 +330,7 @@ func (r *Runner) updateLeaves(ctx context.Context, d *warmDisk) (string, error) 
 		rebuilt = " (the whole table, " + why + ")"
 	}
 	start := time.Now()
-	n, err := d.leaves.rehash(ctx, d.dst)
+	n, copied, err := d.leaves.rehash(ctx, d.dst)
 	if err == nil {
 		err = d.leaves.save(d.dst)
 	}
@@ -342,7 +343,7 @@ func (r *Runner) updateLeaves(ctx context.Context, d *warmDisk) (string, error) 
 		return "no leaf table: " + err.Error(), nil
 	}
 	d.lost = ""
-	return fmt.Sprintf("%d leaves hashed in %.2f s%s", n, time.Since(start).Seconds(), rebuilt), nil
+	return fmt.Sprintf("%d leaves hashed as copied, %d read back and hashed in %.2f s%s", copied, n, time.Since(start).Seconds(), rebuilt), nil
 }
 
 // warmChecksum is the digest of d's finished disk: its leaf table with the
@@ -362,12 +363,12 @@ func (r *Runner) warmChecksum(ctx context.Context, d *warmDisk) (sum, how string
 		why = fmt.Sprintf("the leaf table is of %d bytes, the disk %d", d.leaves.size, d.capacity)
 	default:
 		start := time.Now()
-		n, err := d.leaves.rehash(ctx, d.dst)
+		n, copied, err := d.leaves.rehash(ctx, d.dst)
 		if err == nil {
 			sum, err = d.leaves.sum()
 		}
 		if err == nil {
-			return sum, fmt.Sprintf("leaf table: %d of %d leaves read in %.2f s", n, len(d.leaves.leaves), time.Since(start).Seconds()), nil
+			return sum, fmt.Sprintf("leaf table of %d leaves: %d hashed as copied, %d read back, folded in %.2f s", len(d.leaves.leaves), copied, n, time.Since(start).Seconds()), nil
 		}
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()

@@ -83,13 +83,16 @@ func TestLeafTableMatchesChecksum(t *testing.T) {
 			}
 			lt := newLeafTable(size)
 			rng := rand.New(rand.NewPCG(uint64(size), 7))
+			reads, copies := 0, 0
 			for round := range 4 {
 				if size > 0 {
 					churnRound(t, rng, path, lt, 3+round*5)
 				}
-				if _, err := lt.rehash(ctx, path); err != nil {
+				read, copied, err := lt.rehash(ctx, path)
+				if err != nil {
 					t.Fatal(err)
 				}
+				reads, copies = reads+read, copies+copied
 				got, err := lt.sum()
 				if want := diskSum(t, path); err != nil || got != want {
 					t.Fatalf("round %d: leaf table %s, %v; convert.Checksum %s", round+1, got, err, want)
@@ -97,6 +100,9 @@ func TestLeafTableMatchesChecksum(t *testing.T) {
 				if err := lt.save(path); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if size > 2*treehash.LeafSize && (reads == 0 || copies == 0) {
+				t.Errorf("%d leaves read back, %d hashed as written: want both ways taken", reads, copies)
 			}
 			// A resumed run loads the table and goes on with it.
 			loaded, err := loadLeaves(path)
@@ -106,7 +112,7 @@ func TestLeafTableMatchesChecksum(t *testing.T) {
 			if size > 0 {
 				churnRound(t, rng, path, loaded, 4)
 			}
-			if _, err := loaded.rehash(ctx, path); err != nil {
+			if _, _, err := loaded.rehash(ctx, path); err != nil {
 				t.Fatalf("rehash after load: %v", err)
 			}
 			got, err := loaded.sum()
@@ -181,7 +187,7 @@ func TestLeafTableRefusesChangedDisk(t *testing.T) {
 			}
 			lt := newLeafTable(size)
 			churnRound(t, rand.New(rand.NewPCG(1, 2)), path, lt, 6)
-			if _, err := lt.rehash(ctx, path); err != nil {
+			if _, _, err := lt.rehash(ctx, path); err != nil {
 				t.Fatal(err)
 			}
 			// File times tick coarsely (a clock tick, not a nanosecond):
