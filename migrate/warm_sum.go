@@ -22,11 +22,13 @@ import (
 )
 
 // leafTable holds the tree-hash leaf digests (convert/treehash, 1 MiB
-// leaves) of one warm disk's target qcow2, kept up to date round by round:
-// the leaves a round wrote are hashed again once it is done, while the
-// source still runs, so the cutover rehashes only the leaves of the final
-// round and folds the tree, instead of reading the whole disk again while
-// the source is off.
+// leaves) of one warm disk's target qcow2, kept up to date round by round
+// while the source still runs: a leaf a round overwrites whole is hashed
+// from the bytes as they are copied, a leaf it writes in part is read back
+// and hashed once the round is done. The cutover then hashes only the
+// leaves of the final round and folds the tree (runs of zero leaves cost
+// one step per level), instead of reading the whole disk again while the
+// source is off.
 //
 // The table is saved beside the disk (leavesPath) with the disk file's
 // stamp. A later run trusts it only while the disk still has that stamp;
