@@ -65,6 +65,10 @@ type warmDisk struct {
 	round    int
 	written  int64
 	capacity int64 // guest bytes, as the last snapshot said
+	// leaves are the leaf digests of dst as far as the rounds wrote it; nil
+	// when unknown (the cutover then reads the disk whole), and lost says why.
+	leaves *leafTable
+	lost   string
 }
 
 // cutoverDir holds the cutover requests of a run: a file per VM, or "all".
@@ -226,6 +230,11 @@ func (r *Runner) warmResume(vm *plan.PlannedVM) []*warmDisk {
 			continue
 		}
 		d.changeID, d.round, any = prev.Precopy.ChangeID, prev.Precopy.Round, true
+		if t, err := loadLeaves(d.dst); err == nil {
+			d.leaves = t
+		} else {
+			d.lost = "no leaf table to trust: " + err.Error()
+		}
 	}
 	if !any {
 		return nil
@@ -311,7 +320,7 @@ func (r *Runner) cutover(ctx context.Context, vm *plan.PlannedVM, state []*warmD
 	var disks, sums []string
 	for _, d := range state {
 		tr := &TransferResult{SourceFormat: "vsphere/cbt"}
-		sum, err := r.disks.Checksum(ctx, d.dst)
+		sum, how, err := r.warmChecksum(ctx, d)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: checksum of %s: %w", d.disk.Name, d.dst, err)
 		}
@@ -328,7 +337,9 @@ func (r *Runner) cutover(ctx context.Context, vm *plan.PlannedVM, state []*warmD
 		rec := &runrecord.Transfer{Source: d.disk.Source, Target: d.dst, SourceFormat: tr.SourceFormat, Checksum: tr.Checksum,
 			VirtualBytes: d.capacity, WrittenBytes: size, Guest: tr.Guest}
 		r.emit(runrecord.Event{VM: name, Disk: d.disk.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: d.written, Transfer: rec,
-			Attrs: map[string]string{"warm": fmt.Sprintf("%d rounds", rounds+1)}})
+			Attrs: map[string]string{"warm": fmt.Sprintf("%d rounds", rounds+1), "checksum": how}})
+		// The transfer is recorded: a rerun verifies the disk whole.
+		_ = forgetLeaves(d.dst)
 		disks, sums = append(disks, d.dst), append(sums, tr.Checksum)
 	}
 	co.FinishTime = time.Since(start) - co.ShutdownTime - co.FinalTime
@@ -481,6 +492,10 @@ func (r *Runner) precopyDisk(ctx context.Context, vm *plan.PlannedVM, d *warmDis
 		if err := os.MkdirAll(filepath.Dir(d.dst), 0o755); err != nil {
 			return err
 		}
+		if err := forgetLeaves(d.dst); err != nil {
+			return err
+		}
+		d.leaves, d.lost = newLeafTable(sd.Capacity), ""
 		qw, err := qcow2.Create(d.dst, sd.Capacity, qcow2.WriterOptions{TargetOptions: block.TargetOptions{Overwrite: true, Sync: true}})
 		if err != nil {
 			return err
@@ -495,13 +510,30 @@ func (r *Runner) precopyDisk(ctx context.Context, vm *plan.PlannedVM, d *warmDis
 	if src, err := disksource.Parse(d.disk.Source); err == nil {
 		defer r.acquire(ctx, "ds:"+vm.Spec.Source.Datacenter+"/"+src.Datastore, r.o.PerDatastore)()
 	}
+	if len(areas) > 0 {
+		// The disk is about to change: no saved table may describe it.
+		if err := forgetLeaves(d.dst); err != nil {
+			return err
+		}
+		if d.leaves != nil {
+			d.leaves.touch(areas)
+		}
+	}
 	n, err := r.copyAreas(ctx, vm, d, sd, areas)
 	if err != nil {
 		return err
 	}
 	d.changeID, d.round, d.written, d.capacity = sd.ChangeID, round, d.written+n, sd.Capacity
 	rec.ChangeID, rec.Areas = sd.ChangeID, len(areas)
-	r.emit(runrecord.Event{VM: name, Disk: d.disk.Name, Phase: runrecord.PhasePrecopy, Result: runrecord.ResultDone, Bytes: n, Duration: time.Since(start), Precopy: rec})
+	var attrs map[string]string
+	if !final { // the cutover hashes what the final round wrote
+		note, err := r.updateLeaves(ctx, d)
+		if err != nil {
+			return err
+		}
+		attrs = map[string]string{"leaves": note}
+	}
+	r.emit(runrecord.Event{VM: name, Disk: d.disk.Name, Phase: runrecord.PhasePrecopy, Result: runrecord.ResultDone, Bytes: n, Duration: time.Since(start), Precopy: rec, Attrs: attrs})
 	return nil
 }
 
@@ -555,6 +587,11 @@ func (r *Runner) copyAreas(ctx context.Context, vm *plan.PlannedVM, d *warmDisk,
 					return
 				}
 				n := min(int64(len(buf)), a.Offset+a.Length-off)
+				// Chunks after an area's first start on a leaf boundary, so
+				// that whole leaves are hashed as they are copied.
+				if edge := (off/precopyChunk + 1) * precopyChunk; edge-off < n {
+					n = edge - off
+				}
 				if err := readRange(rctx, img, buf[:n], off); err != nil {
 					rerr = fmt.Errorf("frozen disk %s: %w", sd.File, err)
 					return
@@ -570,6 +607,8 @@ func (r *Runner) copyAreas(ctx context.Context, vm *plan.PlannedVM, d *warmDisk,
 		if werr == nil {
 			if werr = u.WriteAt(ctx, c.p, c.off); werr != nil {
 				cancel()
+			} else if d.leaves != nil {
+				d.leaves.written(c.off, c.p)
 			}
 			copied += int64(len(c.p))
 			if r.o.Progress != nil && werr == nil {

@@ -220,6 +220,11 @@ func TestWarmMigration(t *testing.T) {
 			t.Errorf("round %d copied since %q, want the change id of round %d, %q", i+1, p.Since, i, rounds[i-1].Precopy.ChangeID)
 		}
 	}
+	for _, e := range rounds[:3] {
+		if note := e.Attrs["leaves"]; !strings.Contains(note, "leaves hashed") || strings.Contains(note, "whole table") {
+			t.Errorf("round %d's leaf digests: %q", e.Precopy.Round, note)
+		}
+	}
 	if rounds[0].Bytes == 0 || writes == 0 {
 		t.Errorf("the first round copied %d bytes, the guest wrote %d blocks", rounds[0].Bytes, writes)
 	}
@@ -230,6 +235,11 @@ func TestWarmMigration(t *testing.T) {
 	for _, e := range events {
 		if e.VM == w.on.Spec.Name && e.Phase == runrecord.PhaseTransfer && e.Result == runrecord.ResultDone {
 			sum = e.Transfer.Checksum
+			// The rounds kept the leaf digests: the cutover read only the
+			// leaves of the final round, not the whole disk.
+			if how := e.Attrs["checksum"]; !strings.HasPrefix(how, "leaf table") {
+				t.Errorf("the cutover's checksum: %q, want it from the leaf table", how)
+			}
 		}
 		if e.Phase == runrecord.PhaseCutover && e.Result == runrecord.ResultDone {
 			cutovers++
@@ -269,9 +279,21 @@ func TestWarmMigration(t *testing.T) {
 
 // TestWarmResumesAfterInterrupt stops a warm migration after its second
 // round (as Ctrl-C does), checks that no snapshot is left, and resumes it
-// from the recorded round and change id to cutover.
+// from the recorded round and change id to cutover. The resumed run goes
+// on with the leaf table the first one saved, or rebuilds it from the
+// whole disk during its round when the disk was touched since.
 func TestWarmResumesAfterInterrupt(t *testing.T) {
-	w := newWarmEnv(t, "r")
+	for _, touch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk touched %v", touch), func(t *testing.T) { warmResume(t, touch) })
+	}
+}
+
+func warmResume(t *testing.T, touch bool) {
+	prefix := "r"
+	if touch {
+		prefix = "t"
+	}
+	w := newWarmEnv(t, prefix)
 	stop := w.guestWriter(t, w.on)
 	defer stop()
 	runDir := filepath.Join(w.dir, "run")
@@ -291,6 +313,12 @@ func TestWarmResumesAfterInterrupt(t *testing.T) {
 	before := precopies(t, runDir, w.on.Spec.Name)
 	if len(before) != 2 {
 		t.Fatalf("%d rounds before the interrupt, want 2", len(before))
+	}
+	if touch { // the disk's times move: its saved leaf table is no longer trusted
+		dst := filepath.Join(runDir, "disks", w.on.Spec.Name, "disk0.qcow2")
+		if err := os.Chtimes(dst, time.Now(), time.Now().Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	var seen []int
@@ -321,6 +349,19 @@ func TestWarmResumesAfterInterrupt(t *testing.T) {
 	after := precopies(t, runDir, w.on.Spec.Name)[2:]
 	if len(after) != 2 || after[0].Precopy.Since != before[1].Precopy.ChangeID || after[0].Precopy.Restart != "" {
 		t.Errorf("resumed rounds %+v: want round 3 since %q, then the final one", after, before[1].Precopy.ChangeID)
+	}
+	// The resumed run trusted the leaf table the interrupted one saved,
+	// unless the disk was touched since.
+	if note := after[0].Attrs["leaves"]; !strings.Contains(note, "leaves hashed") || strings.Contains(note, "whole table") != touch {
+		t.Errorf("round 3's leaf digests: %q, want the whole table rebuilt %v", note, touch)
+	}
+	for _, e := range events {
+		if e.Phase == runrecord.PhaseTransfer && e.Result == runrecord.ResultDone && !strings.HasPrefix(e.Attrs["checksum"], "leaf table") {
+			t.Errorf("the resumed cutover's checksum: %q, want it from the leaf table", e.Attrs["checksum"])
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", "*.leaves")); len(left) != 0 {
+		t.Errorf("leaf tables left after the cutover: %v", left)
 	}
 	got, err := imagetest.MigratedDiskSum(context.Background(), runDir, w.on.Spec.Name)
 	if src := w.sourceChecksum(t, w.on); results[0].Status != "ready" || err != nil || got != src {

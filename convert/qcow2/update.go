@@ -36,6 +36,7 @@ type Updater struct {
 	blocks   map[int64]*refBlock
 	written  int64
 	zeros    []byte
+	pending  bool // WriteAt was called since the last Flush
 }
 
 type l2Table struct {
@@ -142,6 +143,7 @@ func (u *Updater) WriteAt(ctx context.Context, p []byte, off int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		u.pending = true
 		c, within := off/u.clusterSize, off%u.clusterSize
 		n := min(u.clusterSize-within, int64(len(p)))
 		if err := u.writeCluster(c, within, p[:n]); err != nil {
@@ -288,10 +290,15 @@ func (u *Updater) pwrite(p []byte, off int64) error {
 // Flush writes the metadata the writes since the last Flush changed and
 // syncs the file: appended clusters, refcount blocks, the refcount table
 // (moved to the end of the file when it is full) and the header first,
-// then the L2 and L1 entries that reference them.
+// then the L2 and L1 entries that reference them. With no write since the
+// last Flush it does nothing: the file, its modification time included,
+// stays as it was.
 func (u *Updater) Flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if !u.pending {
+		return nil
 	}
 	oldTable, oldClusters := int64(u.h.RefTableOffset), int64(u.h.RefTableClusters)
 	moved := false
@@ -390,6 +397,7 @@ func (u *Updater) Flush(ctx context.Context) error {
 	if err := u.f.Sync(); err != nil {
 		return fmt.Errorf("qcow2: %s: sync: %w", u.name, err)
 	}
+	u.pending = false
 	return nil
 }
 

@@ -1,13 +1,16 @@
 package qcow2
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool"
@@ -195,5 +198,59 @@ func TestUpdaterRefuses(t *testing.T) {
 	}
 	if _, err := OpenUpdate(notQcow); err == nil || !strings.Contains(err.Error(), "not a qcow2") {
 		t.Errorf("raw file: error %v, want one saying it is not a qcow2 image", err)
+	}
+}
+
+// TestUpdaterCloseWithoutWrites: opening an image for update and closing
+// it without a write leaves the file as it was, modification and change
+// times included (warm migration trusts a disk whose stamp did not move),
+// while a write moves them.
+func TestUpdaterCloseWithoutWrites(t *testing.T) {
+	ctx := context.Background()
+	path, _ := writeImage(t, t.TempDir(), make([]byte, 2<<20), 16)
+	stat := func() (os.FileInfo, []byte) {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi, b
+	}
+	before, data := stat()
+	// A timestamp tick is coarse: make sure a write would show.
+	old := before.ModTime().Add(-time.Hour)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	before, _ = stat()
+	ctimeOf := func(fi os.FileInfo) int64 { return fi.Sys().(*syscall.Stat_t).Ctim.Nano() }
+	u, err := OpenUpdate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, got := stat()
+	if !after.ModTime().Equal(before.ModTime()) || ctimeOf(after) != ctimeOf(before) || !bytes.Equal(got, data) {
+		t.Errorf("open and close without writes changed the image: mtime %v -> %v, ctime %d -> %d, same bytes %v",
+			before.ModTime(), after.ModTime(), ctimeOf(before), ctimeOf(after), bytes.Equal(got, data))
+	}
+	u, err = OpenUpdate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.WriteAt(ctx, []byte("x"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ = stat(); after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("a write left the modification time at %v", after.ModTime())
 	}
 }
