@@ -223,16 +223,9 @@ func startDomain(_ context.Context, m *Machine) error {
 	if m.caps != nil {
 		p.Emulator = m.caps.Emulator
 	}
-	if u := m.spec.Source.BIOSUUID; u != "" {
-		// Keep the source VM's SMBIOS UUID (licences may be tied to it),
-		// unless another domain already has it.
-		if d, err := m.rt.conn.LookupDomainByUUIDString(u); err == nil {
-			d.Free()
-			m.rt.cfg.Log.Warn("SMBIOS UUID in use by another domain; libvirt picks a new one", "pod", m.name, "uuid", u)
-		} else {
-			p.UUID = u
-		}
-	}
+	// Keep the source VM's SMBIOS UUID (licences may be tied to it), unless
+	// another domain has it (see createDomain).
+	p.UUID = m.spec.Source.BIOSUUID
 	if m.Config.Fast {
 		p.Kernel, p.Initrd, p.Cmdline = m.boot.Kernel, m.boot.Initrd, m.boot.Cmdline
 		if p.Cmdline == "" {
@@ -247,31 +240,56 @@ func startDomain(_ context.Context, m *Machine) error {
 	started := time.Now().UTC()
 	p.Meta = podMeta{Name: m.name, Image: m.imageRef, Accel: m.accel.Accel, Reason: m.accel.Reason,
 		Started: started.Format(time.RFC3339Nano), State: m.rt.cfg.StateDir}
-	x, err := domainXMLFor(p)
-	if err != nil {
-		return err
-	}
-	m.domainXML = x
 	m.pod = &PodVM{Name: m.name, Domain: p.Domain, Image: m.imageRef, ImageDir: m.imageDir,
 		Accel: m.accel.Accel, AccelReason: m.accel.Reason, Started: started, SerialLog: p.Serial,
 		Publish: m.Config.Publish, Overlays: m.overlays, Fast: m.Config.Fast, Spec: *m.spec, Dir: m.dir}
 	if err := m.pod.save(); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(m.dir, "domain.xml"), []byte(x), 0o644); err != nil {
-		return err
-	}
-	dom, err := m.rt.conn.DomainCreateXML(x, libvirt.DOMAIN_NONE)
+	dom, err := m.createDomain(p)
 	if err != nil {
-		var lerr libvirt.Error
-		if errors.As(err, &lerr) && lerr.Code == libvirt.ERR_DOM_EXIST {
-			return fmt.Errorf("pod VM %s: %w: %v", m.name, ErrNameTaken, err)
-		}
-		return fmt.Errorf("pod VM %s: start domain %s: %w", m.name, p.Domain, err)
+		return err
 	}
 	m.dom = dom
 	m.pod.State = StateRunning
 	return nil
+}
+
+// createDomain writes the domain's XML beside the pod VM and starts it. A
+// source SMBIOS UUID another domain holds (a second copy of one VM, or a
+// domain defined between any check and this start) is dropped, with a
+// warning, and libvirt picks a new one.
+func (m *Machine) createDomain(p domainParams) (*libvirt.Domain, error) {
+	for {
+		x, err := domainXMLFor(p)
+		if err != nil {
+			return nil, err
+		}
+		m.domainXML = x
+		if err := os.WriteFile(filepath.Join(m.dir, "domain.xml"), []byte(x), 0o644); err != nil {
+			return nil, err
+		}
+		dom, err := m.rt.conn.DomainCreateXML(x, libvirt.DOMAIN_NONE)
+		if err == nil {
+			return dom, nil
+		}
+		if p.UUID != "" {
+			if d, lerr := m.rt.conn.LookupDomainByUUIDString(p.UUID); lerr == nil {
+				name, _ := d.GetName()
+				d.Free()
+				if name != p.Domain {
+					m.rt.cfg.Log.Warn("SMBIOS UUID in use by another domain; libvirt picks a new one", "pod", m.name, "uuid", p.UUID, "domain", name)
+					p.UUID = ""
+					continue
+				}
+			}
+		}
+		var lerr libvirt.Error
+		if errors.As(err, &lerr) && lerr.Code == libvirt.ERR_DOM_EXIST {
+			return nil, fmt.Errorf("pod VM %s: %w: %v", m.name, ErrNameTaken, err)
+		}
+		return nil, fmt.Errorf("pod VM %s: start domain %s: %w", m.name, p.Domain, err)
+	}
 }
 
 func waitReady(ctx context.Context, m *Machine) error {

@@ -421,6 +421,20 @@ func TestRunDiskFileUEFI(t *testing.T) {
 			t.Errorf("domain XML lacks %s", want)
 		}
 	}
+	// A second copy of the VM cannot have the UUID the first holds: it
+	// starts all the same, with one libvirt picks.
+	twin := f.podName(t, "efi-twin")
+	tspec := podvm.DefaultSpec("guest", 64<<20)
+	tspec.MemoryMiB = 256
+	tspec.Source.BIOSUUID = spec.Source.BIOSUUID
+	tp, err := f.rt.Run(context.Background(), MachineConfig{Name: twin, Image: filepath.Join(f.guest, testguest.Raw), Spec: &tspec, Accel: f.accel})
+	if err != nil {
+		t.Fatalf("a second pod VM with the first one's SMBIOS UUID: %v", err)
+	}
+	if tx := readFile(t, filepath.Join(tp.Dir, "domain.xml")); strings.Contains(tx, spec.Source.BIOSUUID) || tp.State != StateRunning {
+		t.Errorf("the twin runs %v with the UUID its twin holds", tp.State)
+	}
+	f.stopAndRemove(t, tp)
 	f.stopAndRemove(t, p)
 }
 
