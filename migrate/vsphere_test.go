@@ -10,6 +10,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool/imagetest"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
@@ -82,7 +83,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	}
 	e.plan = pl
 	runDir := filepath.Join(e.dir, "run")
-	disks := &DiskPipeline{Open: VSphereDatastore(conn, LocalFiles(e.dir, convert.PathPolicy{}))}
+	disks := &DiskPipeline{Open: VSphereDatastore(conn, LocalFiles(e.dir, convert.PathPolicy{})), LayerHash: true}
 	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
 	r, err := NewRunner(pl, disks, target, Options{RunDir: runDir, Parallel: 2, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
 	if err != nil {
@@ -102,6 +103,11 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 		got, _ := imagetest.MigratedDiskSum(ctx, runDir, res.VM)
 		if got != want {
 			t.Errorf("%s: boot disk checksum %s, want the guest's %s", res.VM, got, want)
+		}
+		// Range reads of the datastore map the disk ahead: its layer
+		// digest was computed during the transfer.
+		if sha := bootDiskSHA256(ctx, t, runDir, res.VM); sha != "" {
+			t.Errorf("%s: the image records disk sha256 %s: the layer was hashed again after the transfer", res.VM, sha)
 		}
 	}
 	if left, _ := filepath.Glob(filepath.Join(runDir, "*", "*.vmdk")); len(left) != 0 {
@@ -162,7 +168,7 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	}
 
 	runDir := filepath.Join(e.dir, "run")
-	disks := &DiskPipeline{Open: open}
+	disks := &DiskPipeline{Open: open, LayerHash: true}
 	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
 	r, err := NewRunner(pl, disks, target, Options{RunDir: runDir, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
 	if err != nil {
@@ -182,6 +188,10 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 		if pod, err := e.rt.Get(ctx, res.VM); err != nil || !strings.HasPrefix(pod.ReadyLine, "PODVM-READY") {
 			t.Errorf("%s: %+v %v", res.VM, pod, err)
 		}
+		// A stream cannot be mapped ahead: packaging hashed the disk.
+		if sha := bootDiskSHA256(ctx, t, runDir, res.VM); sha == "" {
+			t.Errorf("%s: a streamed disk records no sha256 of its own", res.VM)
+		}
 	}
 	// The disks came as NFC serves them: streamOptimized, read front to back.
 	events, _ := runrecord.ReadJournal(runDir)
@@ -197,4 +207,15 @@ func TestMigrateThroughExportVmLeases(t *testing.T) {
 	if streamed != 2 {
 		t.Errorf("%d boot disks transferred, want 2", streamed)
 	}
+}
+
+// bootDiskSHA256 is the digest vm's image records for its boot disk: empty
+// when the layer digest, computed during the transfer, checks it.
+func bootDiskSHA256(ctx context.Context, t *testing.T, runDir, vm string) string {
+	t.Helper()
+	info, err := image.Inspect(ctx, (&RuntimeTarget{}).ImageRef(runDir, vm), image.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Disks[0].SHA256
 }
