@@ -9,10 +9,10 @@ import (
 	"io"
 	"os"
 	"path"
-	"syscall"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
+	"github.com/podvm-migrate/podvm-migrate/internal/filestamp"
 )
 
 // layerModTime is the modification time of every entry of a layer Build
@@ -65,25 +65,9 @@ func (l *LayerHash) Write(p []byte) (int, error) {
 
 // layerHashRecord is the file Save writes beside the disk.
 type layerHashRecord struct {
-	Name  string `json:"name"`
-	Stamp Stamp  `json:"stamp"`
-	// CtimeNs is the file's inode change time, which user space cannot set
-	// back (as it can the modification time): any write since changes it.
-	CtimeNs int64  `json:"ctimeNs"`
-	State   []byte `json:"sha256State"` // after the tar headers and the disk's bytes
-}
-
-// diskStamp is the stamp and change time of the disk file at path.
-func diskStamp(path string) (Stamp, int64, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return Stamp{}, 0, err
-	}
-	st, ok := stampOfInfo(fi)
-	if !ok {
-		return Stamp{}, 0, fmt.Errorf("%s: no inode", path)
-	}
-	return st, fi.Sys().(*syscall.Stat_t).Ctim.Nano(), nil
+	Name  string          `json:"name"`
+	Stamp filestamp.Stamp `json:"stamp"`       // of the disk file when saved
+	State []byte          `json:"sha256State"` // after the tar headers and the disk's bytes
 }
 
 // layerHashFile is where Save puts disk's record.
@@ -109,7 +93,7 @@ func (l *LayerHash) save(disk string) error {
 	if l.err != nil {
 		return fmt.Errorf("layer hash of %s: %w", disk, l.err)
 	}
-	st, ctime, err := diskStamp(disk)
+	st, err := filestamp.Of(disk)
 	if err != nil {
 		return fmt.Errorf("layer hash: %w", err)
 	}
@@ -120,7 +104,7 @@ func (l *LayerHash) save(disk string) error {
 	if err != nil {
 		return fmt.Errorf("layer hash: %w", err)
 	}
-	b, err := json.Marshal(layerHashRecord{Name: l.name, Stamp: st, CtimeNs: ctime, State: state})
+	b, err := json.Marshal(layerHashRecord{Name: l.name, Stamp: st, State: state})
 	if err != nil {
 		return fmt.Errorf("layer hash: %w", err)
 	}
@@ -150,13 +134,13 @@ func savedLayerHash(disk, name string) (hash.Hash, Stamp) {
 	if json.Unmarshal(b, &rec) != nil || rec.Name != name {
 		return nil, Stamp{}
 	}
-	st, ctime, err := diskStamp(disk)
-	if err != nil || st != rec.Stamp || ctime != rec.CtimeNs {
+	st, err := filestamp.Of(disk)
+	if err != nil || st != rec.Stamp {
 		return nil, Stamp{}
 	}
 	h := sha256.New()
 	if h.(encoding.BinaryUnmarshaler).UnmarshalBinary(rec.State) != nil {
 		return nil, Stamp{}
 	}
-	return h, st
+	return h, Stamp{Dev: st.Dev, Ino: st.Ino, Size: st.Size, MtimeNs: st.MtimeNs}
 }

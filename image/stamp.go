@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
+	"github.com/podvm-migrate/podvm-migrate/internal/filestamp"
 
 	digest "github.com/opencontainers/go-digest"
 )
@@ -34,13 +34,11 @@ func StampOf(path string) (Stamp, error) {
 	return st, nil
 }
 
-// stampOfInfo is the stamp of a stat result.
+// stampOfInfo is the stamp of a stat result. It leaves the change time
+// out: hard-linking the blob into a runtime's store changes it.
 func stampOfInfo(fi os.FileInfo) (Stamp, bool) {
-	sys, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return Stamp{}, false
-	}
-	return Stamp{Dev: uint64(sys.Dev), Ino: sys.Ino, Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}, true
+	s, ok := filestamp.OfInfo(fi)
+	return Stamp{Dev: s.Dev, Ino: s.Ino, Size: s.Size, MtimeNs: s.MtimeNs}, ok
 }
 
 // verifiedFile, in an OCI layout's folder, records the stamp each layer

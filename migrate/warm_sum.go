@@ -11,13 +11,13 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/convert/qcow2"
 	"github.com/podvm-migrate/podvm-migrate/convert/treehash"
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
+	"github.com/podvm-migrate/podvm-migrate/internal/filestamp"
 	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
@@ -41,7 +41,7 @@ type leafTable struct {
 	// copied[i]: leaf i was hashed from the bytes that overwrote it whole,
 	// since the last rehash; rehash need not read it back. nil: none.
 	copied []bool
-	saved  fileStamp // the disk's stamp when the table was last saved
+	saved  filestamp.Stamp // the disk's stamp when the table was last saved
 }
 
 // newLeafTable is the table of an empty disk of size guest bytes.
@@ -204,30 +204,6 @@ func (t *leafTable) sum() (string, error) {
 	return convert.SumTree + ":" + h, nil
 }
 
-// fileStamp identifies the state of a file cheaply: a write changes its
-// modification and change times (and perhaps its size), another file
-// under the name its inode.
-type fileStamp struct {
-	Dev     uint64 `json:"dev"`
-	Ino     uint64 `json:"ino"`
-	Size    int64  `json:"size"`
-	MtimeNs int64  `json:"mtimeNs"`
-	CtimeNs int64  `json:"ctimeNs"`
-}
-
-// stampOf stats path.
-func stampOf(path string) (fileStamp, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
-	}
-	sys, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileStamp{}, fmt.Errorf("%s: the file system gives no inode", path)
-	}
-	return fileStamp{Dev: uint64(sys.Dev), Ino: sys.Ino, Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano(), CtimeNs: sys.Ctim.Nano()}, nil
-}
-
 // leavesPath is where the leaf table of the disk at dst is saved.
 func leavesPath(dst string) string { return dst + ".leaves" }
 
@@ -236,16 +212,16 @@ func leavesPath(dst string) string { return dst + ".leaves" }
 const leavesVersion = "podvm-migrate/leaves/v1"
 
 type leavesHeader struct {
-	Version  string    `json:"version"`
-	LeafSize int64     `json:"leafSize"`
-	Size     int64     `json:"size"` // guest bytes
-	Disk     fileStamp `json:"disk"`
+	Version  string          `json:"version"`
+	LeafSize int64           `json:"leafSize"`
+	Size     int64           `json:"size"` // guest bytes
+	Disk     filestamp.Stamp `json:"disk"`
 }
 
 // save writes the table beside the disk at dst with dst's current stamp,
 // unless it was saved with that very stamp already.
 func (t *leafTable) save(dst string) error {
-	st, err := stampOf(dst)
+	st, err := filestamp.Of(dst)
 	if err != nil {
 		return fmt.Errorf("leaf table of %s: %w", dst, err)
 	}
@@ -302,7 +278,7 @@ func loadLeaves(dst string) (*leafTable, error) {
 	if int64(len(rest)) != leafCount(h.Size)*sha256.Size {
 		return nil, fmt.Errorf("%s: %d bytes of leaves for a %d-byte disk", leavesPath(dst), len(rest), h.Size)
 	}
-	st, err := stampOf(dst)
+	st, err := filestamp.Of(dst)
 	if err != nil {
 		return nil, err
 	}
