@@ -51,6 +51,12 @@ func httpGet(ctx context.Context, addr Address, c checks.Check) (target, detail 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		var cv *tls.CertificateVerificationError
+		if errors.As(err, &cv) {
+			// The server answered with a certificate this host does not
+			// trust; a retry gets the same one.
+			return target, "", permanentError{fmt.Errorf("GET %s: %w (give the URL without a host to check the pod VM's port without verifying its certificate)", target, err)}
+		}
 		if addr != nil && addr.Relayed() && !verify && closedByRelay(err) {
 			return target, "", fmt.Errorf("GET %s: %w: the host's port forward accepted, then the guest closed the connection: nothing listens on that guest port", target, err)
 		}
