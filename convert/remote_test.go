@@ -103,3 +103,61 @@ func TestRemoteSourcesResumeOverTLS(t *testing.T) {
 		t.Errorf("missing remote extent: %v", err)
 	}
 }
+
+// TestRemoteSparseGrainTablesReadInBatches converts a hosted sparse VMDK
+// over HTTP the way a datastore path does for the runtime target: mapped
+// ahead for a planned qcow2, then copied. Each of its grain tables covers
+// 32 MiB; read one request at a time, and again by the copy, they would
+// cost two round trips to the datastore per 32 MiB of disk.
+func TestRemoteSparseGrainTablesReadInBatches(t *testing.T) {
+	testtool.Require(t, "qemu-img")
+	dir := t.TempDir()
+	const size, tables = 4 << 30, 4 << 30 / (32 << 20)
+	rawPath := filepath.Join(dir, "disk.raw")
+	f, err := os.Create(rawPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := []byte(strings.Repeat("grain tables in batches ", 1<<15))
+	for i := range int64(16) {
+		if _, err := f.WriteAt(chunk, i*(size/16)+(1<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	src := filepath.Join(dir, "disk.vmdk")
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicSparse", rawPath, src)
+
+	var requests atomic.Int64
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	u, _ := url.Parse(srv.URL + "/disk.vmdk")
+	img, err := OpenURL(ctx, u, "", remote.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	rec := newTeeRecord()
+	dst := filepath.Join(dir, "out.qcow2")
+	if _, err := DiskFrom(ctx, img, u.String(), dst, DiskOptions{Tee: rec.tee}); err != nil {
+		t.Fatal(err)
+	}
+	if rec.calls != 1 {
+		t.Fatalf("the copy was not planned (Tee called %d times), so the map was walked once only", rec.calls)
+	}
+	qemuCompare(t, rawPath, dst)
+	// The data takes a request or two per written region; the tables,
+	// which qemu-img lays out one after the other, one request for all.
+	if n := requests.Load(); n > tables/2 {
+		t.Errorf("%d requests for a disk of %d grain tables and 16 data regions: the tables were read one by one", n, tables)
+	}
+	t.Logf("%d requests", requests.Load())
+}

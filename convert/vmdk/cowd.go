@@ -72,7 +72,7 @@ func openCOWD(f *block.File, size int64) (*tableExtent, error) {
 		return nil, err
 	}
 	e := &tableExtent{f: f, size: int64(h.NumSectors) * sector, grain: int64(h.GrainSize) * sector,
-		gtEntries: cowdGTEntries, entrySize: 4, gdOff: int64(h.GDOffset) * sector, cur: -1}
+		gtEntries: cowdGTEntries, entrySize: 4, gdOff: int64(h.GDOffset) * sector}
 	if size > e.size {
 		return nil, block.Errorf(f.Name, 12, "extent holds %d sectors, the descriptor says %d", h.NumSectors, size/sector)
 	}

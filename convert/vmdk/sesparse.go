@@ -111,7 +111,7 @@ func openSESparse(f *block.File, size int64) (*tableExtent, error) {
 		return nil, block.Errorf(f.Name, vol+24, "the SEsparse journal must be replayed (the delta was not closed cleanly): let ESXi open it, or consolidate the snapshot")
 	}
 	e := &tableExtent{f: f, size: int64(h.Capacity) * sector, grain: int64(h.GrainSize) * sector,
-		gtEntries: int64(h.GrainTableSize) * sector / 8, entrySize: 8, gdOff: int64(h.GDOffset) * sector, cur: -1}
+		gtEntries: int64(h.GrainTableSize) * sector / 8, entrySize: 8, gdOff: int64(h.GDOffset) * sector}
 	if size > e.size {
 		return nil, block.Errorf(f.Name, 16, "extent holds %d sectors, the descriptor says %d", h.Capacity, size/sector)
 	}

@@ -24,9 +24,7 @@ type sparseExtent struct {
 	compressed bool
 	zeroGTE    bool
 
-	gtIndex int64 // the cached grain table
-	gt      []uint32
-	gtOff   int64
+	gts *gtCache
 
 	bufs  sync.Pool // *[]byte of one inflated grain
 	cbufs sync.Pool // *[]byte of one compressed grain and its marker
@@ -50,7 +48,7 @@ func openSparse(f *block.File, size int64) (*sparseExtent, error) {
 		}
 	}
 	e := &sparseExtent{f: f, h: h, grain: int64(h.GrainSize) * sector, gtEntries: int64(h.NumGTEsPerGT),
-		compressed: h.Flags&flagCompress != 0, zeroGTE: h.Flags&flagZeroGTE != 0, gtIndex: -1}
+		compressed: h.Flags&flagCompress != 0, zeroGTE: h.Flags&flagZeroGTE != 0}
 	e.size = int64(h.Capacity) * sector
 	if size > 0 && size > e.size {
 		return nil, block.Errorf(f.Name, 12, "extent holds %d sectors, the descriptor says %d", h.Capacity, size/sector)
@@ -72,9 +70,12 @@ func openSparse(f *block.File, size int64) (*sparseExtent, error) {
 		return nil, fmt.Errorf("grain directory: %w", err)
 	}
 	e.gd = make([]uint32, n)
+	offs := make([]int64, n)
 	for i := range e.gd {
 		e.gd[i] = binary.LittleEndian.Uint32(raw[i*4:])
+		offs[i] = int64(e.gd[i]) * sector
 	}
+	e.gts = newGTCache(f, offs, e.gtEntries*4, e.gdOff, 4)
 	e.bufs.New = func() any { b := make([]byte, e.grain); return &b }
 	e.cbufs.New = func() any { b := make([]byte, e.grain+grainMarker+sector); return &b }
 	return e, nil
@@ -108,33 +109,18 @@ func readFooter(f *block.File) (sparseHeader, error) {
 // grainEntry returns the grain table entry of grain g and where it is in the file.
 func (e *sparseExtent) grainEntry(g int64) (uint32, int64, error) {
 	t := g / e.gtEntries
-	if t != e.gtIndex {
-		if t >= int64(len(e.gd)) {
-			return 0, 0, block.Errorf(e.f.Name, e.gdOff, "grain %d is past the grain directory", g)
-		}
-		e.gtIndex = t
-		if e.gd[t] == 0 {
-			e.gt = nil
-		} else {
-			e.gtOff = int64(e.gd[t]) * sector
-			raw := make([]byte, e.gtEntries*4)
-			if err := e.f.ReadFull(raw, e.gtOff); err != nil {
-				e.gtIndex = -1
-				return 0, 0, fmt.Errorf("grain table %d (directory entry at offset %d): %w", t, e.gdOff+4*t, err)
-			}
-			if e.gt == nil || int64(len(e.gt)) != e.gtEntries {
-				e.gt = make([]uint32, e.gtEntries)
-			}
-			for i := range e.gt {
-				e.gt[i] = binary.LittleEndian.Uint32(raw[i*4:])
-			}
-		}
+	if t >= int64(len(e.gd)) {
+		return 0, 0, block.Errorf(e.f.Name, e.gdOff, "grain %d is past the grain directory", g)
 	}
-	if e.gt == nil {
+	if e.gd[t] == 0 {
 		return 0, 0, nil
 	}
+	gt, err := e.gts.table(t)
+	if err != nil {
+		return 0, 0, err
+	}
 	i := g % e.gtEntries
-	return e.gt[i], e.gtOff + 4*i, nil
+	return binary.LittleEndian.Uint32(gt[4*i:]), e.gts.offs[t] + 4*i, nil
 }
 
 // Map maps guest offset off (relative to the extent) to a run of at most max bytes.

@@ -3,7 +3,6 @@ package vmdk
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 )
@@ -32,9 +31,7 @@ type tableExtent struct {
 	// entry's offset in the file, for errors.
 	decode func(v uint64, g, where int64) (grainRef, error)
 
-	cur    int64 // index of the grain table in buf; -1 for none
-	buf    []byte
-	curOff int64
+	gts *gtCache // made by checkTables
 }
 
 // checkTables checks that the grain directory covers the extent and that
@@ -49,6 +46,7 @@ func (e *tableExtent) checkTables() error {
 			return block.Errorf(e.f.Name, e.gdOff+int64(i)*e.entrySize, "grain directory entry %d points to a grain table at offset %d, past the end of the file (%d bytes)", i, off, e.f.Len)
 		}
 	}
+	e.gts = newGTCache(e.f, e.gt, tableBytes, e.gdOff, e.entrySize)
 	return nil
 }
 
@@ -61,22 +59,17 @@ func (e *tableExtent) lookup(g int64) (grainRef, error) {
 	if e.gt[t] == 0 {
 		return grainRef{kind: block.Hole}, nil
 	}
-	if t != e.cur {
-		if e.buf == nil {
-			e.buf = make([]byte, e.gtEntries*e.entrySize)
-		}
-		e.cur = -1
-		if err := e.f.ReadFull(e.buf, e.gt[t]); err != nil {
-			return grainRef{}, fmt.Errorf("grain table %d (directory entry at offset %d): %w", t, e.gdOff+t*e.entrySize, err)
-		}
-		e.cur, e.curOff = t, e.gt[t]
+	buf, err := e.gts.table(t)
+	if err != nil {
+		return grainRef{}, err
 	}
-	where := e.curOff + (g%e.gtEntries)*e.entrySize
+	i := g % e.gtEntries
+	where := e.gt[t] + i*e.entrySize
 	var v uint64
 	if e.entrySize == 4 {
-		v = uint64(binary.LittleEndian.Uint32(e.buf[where-e.curOff:]))
+		v = uint64(binary.LittleEndian.Uint32(buf[i*4:]))
 	} else {
-		v = binary.LittleEndian.Uint64(e.buf[where-e.curOff:])
+		v = binary.LittleEndian.Uint64(buf[i*8:])
 	}
 	r, err := e.decode(v, g, where)
 	if err != nil || r.kind != block.Data {
