@@ -47,6 +47,9 @@ type Config struct {
 
 	Target   string // runtime (default) | kubevirt | pods
 	Transfer string // datastore (default) | export
+	// FullRead reads every block of datastore disks, even where changed
+	// block tracking says a disk holds nothing (DatastoreOptions).
+	FullRead bool
 	// SourcePowerOff shuts each vSphere source VM down before its disks
 	// are read.
 	SourcePowerOff bool
@@ -99,10 +102,12 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	m = &Migration{}
+	made := &Migration{}
+	m = made
 	defer func() {
 		if err != nil {
-			m.Close()
+			// m is nil here (return nil, err): close what was made.
+			made.Close()
 		}
 	}()
 	if err := os.MkdirAll(cfg.Run.RunDir, 0o755); err != nil {
@@ -125,7 +130,7 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 		if cfg.Transfer == TransferExport {
 			open = VSphereExport(conn, open)
 		} else {
-			open = VSphereDatastore(conn, open)
+			open = VSphereDatastore(conn, open, DatastoreOptions{FullRead: cfg.FullRead})
 		}
 		if cfg.SourcePowerOff {
 			cfg.Run.Quiesce = PowerOffSource(conn, 2*time.Minute)

@@ -324,3 +324,21 @@ func TestNextTransferOverlapsBoot(t *testing.T) {
 		t.Fatalf("%v: %+v", err, results)
 	}
 }
+
+// TestNewFailsCleanly: a run that cannot be set up (its run directory
+// cannot be made, another run holds it) is an error, not a crash in the
+// clean-up of what New had made.
+func TestNewFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pl := &plan.Plan{}
+	run := Options{Parallel: 1, PerDatastore: 1, PerHost: 1}
+	cfg := Config{Plan: pl, Run: run}
+	cfg.Run.RunDir = filepath.Join(file, "run")
+	if m, err := New(context.Background(), cfg); err == nil || m != nil {
+		t.Errorf("a run directory under a file: %v, %v", m, err)
+	}
+}

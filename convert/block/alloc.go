@@ -19,6 +19,8 @@ func IsSequential(img Image) bool {
 	switch i := img.(type) {
 	case *Overlay:
 		return IsSequential(i.Top) || IsSequential(i.Base)
+	case *Restricted:
+		return IsSequential(i.Image)
 	case Sequential:
 		return i.Sequential()
 	}
