@@ -33,6 +33,9 @@ type TransferResult struct {
 	WrittenBytes int64  // bytes written to the target
 	Checksum     string // of the guest-visible bytes, "algorithm:hex"
 	SourceFormat string // e.g. vmdk/streamOptimized
+	// SourceMap says how the source's map was found when its opener
+	// knows (see VSphereDatastore).
+	SourceMap string
 	// Guest is what guest conversion did, when it was considered.
 	Guest *runrecord.GuestConversion
 }
@@ -127,6 +130,9 @@ func (p *DiskPipeline) Transfer(ctx context.Context, vm *plan.PlannedVM, d podvm
 	}
 	tr := &TransferResult{ReadBytes: res.ReadBytes, VirtualBytes: res.VirtualBytes, WrittenBytes: res.WrittenBytes, Checksum: res.SourceChecksum,
 		SourceFormat: res.SourceFormat}
+	if m, ok := img.(interface{ SourceMap() string }); ok {
+		tr.SourceMap = m.SourceMap()
+	}
 	if err := p.convertGuest(ctx, vm, d, dst, tr); err != nil {
 		image.DropLayerHash(dst)
 		return nil, err

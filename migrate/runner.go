@@ -376,7 +376,7 @@ func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, i int, d 
 		r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultFailed, Error: err.Error()})
 		return "", "", err
 	}
-	rec := &runrecord.Transfer{Source: d.Source, Target: dst, SourceFormat: tr.SourceFormat, Checksum: tr.Checksum,
+	rec := &runrecord.Transfer{Source: d.Source, Target: dst, SourceFormat: tr.SourceFormat, SourceMap: tr.SourceMap, Checksum: tr.Checksum,
 		VirtualBytes: tr.VirtualBytes, WrittenBytes: tr.WrittenBytes, Guest: tr.Guest}
 	r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultDone, Bytes: tr.ReadBytes, Duration: time.Since(start), Transfer: rec})
 	return dst, tr.Checksum, nil

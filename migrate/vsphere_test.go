@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
 	"github.com/podvm-migrate/podvm-migrate/discover"
+	"github.com/podvm-migrate/podvm-migrate/disksource"
 	"github.com/podvm-migrate/podvm-migrate/image"
 	"github.com/podvm-migrate/podvm-migrate/internal/testtool/imagetest"
 	"github.com/podvm-migrate/podvm-migrate/plan"
@@ -83,7 +85,7 @@ func TestMigrateSimulatorVMs(t *testing.T) {
 	}
 	e.plan = pl
 	runDir := filepath.Join(e.dir, "run")
-	disks := &DiskPipeline{Open: VSphereDatastore(conn, LocalFiles(e.dir, convert.PathPolicy{})), LayerHash: true}
+	disks := &DiskPipeline{Open: VSphereDatastore(conn, LocalFiles(e.dir, convert.PathPolicy{}), DatastoreOptions{}), LayerHash: true}
 	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
 	r, err := NewRunner(pl, disks, target, Options{RunDir: runDir, Parallel: 2, VMs: pick, Quiesce: PowerOffSource(conn, 10*time.Second)})
 	if err != nil {
@@ -218,4 +220,108 @@ func bootDiskSHA256(ctx context.Context, t *testing.T, runDir, vm string) string
 		t.Fatal(err)
 	}
 	return info.Disks[0].SHA256
+}
+
+// TestDatastoreReadsOnlyAllocatedAreas: a flat disk read over the
+// datastore's HTTP access has no map of its own, so changed block
+// tracking's "*" areas say what to read, for a powered-off VM; anything
+// that makes the answer doubtful reads every block, and the record says
+// why.
+func TestDatastoreReadsOnlyAllocatedAreas(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	// No guest VMDK: the simulator's disks are flat (vmfs) extents.
+	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: 8, CBT: true, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	cfg := vsphere.Config{URL: sim.URL.String(), Username: sim.Username, Password: sim.Password, CACerts: sim.CACertFile}
+	conn, err := vsphere.Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Logout(context.Background()) })
+	inv, pl := planSimulator(ctx, t, cfg)
+	var vm, running *plan.PlannedVM
+	for i := range pl.VMs {
+		if inv.VMs[i].State.Power != discover.PoweredOn || len(pl.VMs[i].Spec.Disks) == 0 {
+			continue
+		}
+		switch {
+		case vm == nil && len(inv.VMs[i].State.Snapshots) == 0:
+			vm = &pl.VMs[i]
+		case running == nil:
+			running = &pl.VMs[i]
+		}
+	}
+	if vm == nil || running == nil {
+		t.Fatalf("the simulator has no two powered-on VMs, one without snapshots: %+v", pl.Summary)
+	}
+	d := vm.Spec.Disks[0]
+	_, current, err := conn.CurrentDisks(ctx, vm.Spec.Source.Moref)
+	if err != nil || len(current) == 0 || current[0].File != d.Source {
+		t.Fatalf("the VM's disks now: %+v, %v; want %s first", current, err, d.Source)
+	}
+	// What the guest wrote while it ran: three places, 1.125 MiB.
+	writes := map[int64]int{1 << 20: 64 << 10, 9<<20 + 4096: 64 << 10, 40 << 20: 1 << 20}
+	for off, n := range writes {
+		if err := sim.GuestWrite(vm.Spec.Source.Moref, current[0].Key, off, bytes.Repeat([]byte{0xa5}, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.PowerOff(ctx, vm.Spec.Source.Moref, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The reference: the disk read whole, as 'convert checksum' does.
+	src, _ := disksource.Parse(d.Source)
+	full, done, err := conn.Open(ctx, src, convert.SourceOptions{Datacenter: vm.Spec.Source.Datacenter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := convert.ChecksumImage(ctx, full, convert.CopyOptions{})
+	full.Close()
+	done()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		vm       *plan.PlannedVM
+		o        DatastoreOptions
+		note     string
+		fullRead bool
+	}{
+		{"powered off, CBT on", vm, DatastoreOptions{}, "changed block tracking: ", false},
+		{"full read asked for", vm, DatastoreOptions{FullRead: true}, "every block read (--full-read)", true},
+		{"source running", running, DatastoreOptions{}, "every block read: the source VM is poweredOn", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// LayerHash: the copy is planned, from the restricted map.
+			p := &DiskPipeline{Open: VSphereDatastore(conn, LocalFiles(dir, convert.PathPolicy{}), tc.o), LayerHash: true}
+			dst := filepath.Join(t.TempDir(), "disk0.qcow2")
+			tr, err := p.Transfer(ctx, tc.vm, tc.vm.Spec.Disks[0], dst, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The planned qcow2 keeps a cluster for each one the map says
+			// holds data: a disk read whole is laid out whole.
+			if st, err := os.Stat(dst); err != nil || tc.fullRead != (st.Size() >= tr.VirtualBytes) {
+				t.Errorf("qcow2 of %v bytes for a disk of %d", st, tr.VirtualBytes)
+			}
+			if !strings.HasPrefix(tr.SourceMap, tc.note) {
+				t.Errorf("source map %q, want %q…", tr.SourceMap, tc.note)
+			}
+			if tc.fullRead && tr.ReadBytes != tr.VirtualBytes {
+				t.Errorf("read %d of %d bytes, want every block", tr.ReadBytes, tr.VirtualBytes)
+			}
+			if !tc.fullRead && (tr.ReadBytes > 2<<20 || tr.ReadBytes < 1<<20) {
+				t.Errorf("read %d of %d bytes, want about the 1.125 MiB written", tr.ReadBytes, tr.VirtualBytes)
+			}
+			if tc.vm == vm && tr.Checksum != want.Checksum {
+				t.Errorf("checksum %s, want the whole disk's %s", tr.Checksum, want.Checksum)
+			}
+		})
+	}
 }

@@ -164,7 +164,7 @@ func (w *warmEnv) runner(t *testing.T, runDir string, o WarmOptions, vms ...stri
 		o.Interval = 300 * time.Millisecond
 	}
 	o.Poll, o.ShutdownGrace = 50*time.Millisecond, 5*time.Second
-	disks := &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(w.dir, convert.PathPolicy{}))}
+	disks := &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(w.dir, convert.PathPolicy{}), DatastoreOptions{})}
 	target := &RuntimeTarget{Runtime: w.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(w.dir, "tmp")}
 	r, err := NewRunner(w.plan, disks, target, Options{RunDir: runDir, Parallel: 2, VMs: vms, Warm: &o})
 	if err != nil {
@@ -438,7 +438,7 @@ func TestWarmToKubeVirt(t *testing.T) {
 	stop := w.guestWriter(t, w.on)
 	defer stop()
 	runDir := filepath.Join(dir, "run")
-	r, err := NewRunner(w.plan, &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(dir, convert.PathPolicy{}))}, target,
+	r, err := NewRunner(w.plan, &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(dir, convert.PathPolicy{}), DatastoreOptions{})}, target,
 		Options{RunDir: runDir, VMs: []string{w.on.Spec.Name}, Warm: &o})
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +492,7 @@ func TestWarmWithoutCBT(t *testing.T) {
 		copied := ""
 		o := WarmOptions{Source: VSphereWarm{w.conn}, EnableCBT: enable, Interval: time.Hour}
 		runDir := filepath.Join(dir, fmt.Sprintf("run-%v", enable))
-		r, err := NewRunner(w.plan, &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(dir, convert.PathPolicy{}))}, nil,
+		r, err := NewRunner(w.plan, &DiskPipeline{Open: VSphereDatastore(w.conn, LocalFiles(dir, convert.PathPolicy{}), DatastoreOptions{})}, nil,
 			Options{RunDir: runDir, VMs: []string{w.on.Spec.Name}, Warm: &o, Progress: progressFunc(func(e runrecord.Event) {
 				if n := e.Attrs["note"]; n != "" {
 					notes = append(notes, n)

@@ -74,6 +74,10 @@ type Transfer struct {
 	Source       string `json:"source"`                 // the spec disk's source: "[ds] dir/disk.vmdk", a file, a URL
 	Target       string `json:"target,omitempty"`       // the qcow2 written
 	SourceFormat string `json:"sourceFormat,omitempty"` // e.g. vmdk/streamOptimized
+	// SourceMap says how the source's map was found, when its reader
+	// knows: "changed block tracking: 12 areas, …" or why every block
+	// was read.
+	SourceMap    string `json:"sourceMap,omitempty"`
 	Checksum     string `json:"checksum,omitempty"`     // digest of the guest-visible bytes, algorithm:hex
 	VirtualBytes int64  `json:"virtualBytes,omitempty"` // guest-visible size
 	WrittenBytes int64  `json:"writtenBytes,omitempty"` // bytes written to the target

@@ -160,8 +160,28 @@ func (c *Conn) SnapshotDisks(ctx context.Context, snap string) ([]SnapshotDisk, 
 	if err := pc.RetrieveOne(ctx, ref, []string{"config.hardware.device"}, &s); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", snap, err)
 	}
+	return disksOf(s.Config.Hardware.Device), nil
+}
+
+// CurrentDisks returns the power state of the VM moref and its disks as
+// they are now: each one's File is the top of its chain, the file the VM
+// writes.
+func (c *Conn) CurrentDisks(ctx context.Context, moref string) (string, []SnapshotDisk, error) {
+	var vm mo.VirtualMachine
+	pc := property.DefaultCollector(c.Client)
+	if err := pc.RetrieveOne(ctx, vmRef(moref), []string{"runtime.powerState", "config.hardware.device"}, &vm); err != nil {
+		return "", nil, fmt.Errorf("VM %s: %w", moref, err)
+	}
+	if vm.Config == nil {
+		return string(vm.Runtime.PowerState), nil, nil
+	}
+	return string(vm.Runtime.PowerState), disksOf(vm.Config.Hardware.Device), nil
+}
+
+// disksOf reads the disks among devices, their chains and change ids.
+func disksOf(devices []types.BaseVirtualDevice) []SnapshotDisk {
 	var out []SnapshotDisk
-	for _, dev := range s.Config.Hardware.Device {
+	for _, dev := range devices {
 		d, ok := dev.(*types.VirtualDisk)
 		if !ok {
 			continue
@@ -206,7 +226,7 @@ func (c *Conn) SnapshotDisks(ctx context.Context, snap string) ([]SnapshotDisk, 
 		}
 		out = append(out, sd)
 	}
-	return out, nil
+	return out
 }
 
 // Extent is a byte range of a disk.
@@ -221,13 +241,18 @@ var ErrChangeIDInvalid = errors.New("the CBT change id is no longer valid")
 
 // ChangedAreas returns the areas of disk key written between changeID and
 // snapshot snap of the VM moref, in order; changeID "*" returns every
-// allocated area. It follows vCenter's paging up to capacity bytes.
+// allocated area. Without a snapshot (snap "") it answers for the disk as
+// it is, which vCenter allows for a powered-off VM only. It follows
+// vCenter's paging up to capacity bytes.
 func (c *Conn) ChangedAreas(ctx context.Context, moref, snap string, key int32, changeID string, capacity int64) ([]Extent, error) {
-	snapRef := types.ManagedObjectReference{Type: "VirtualMachineSnapshot", Value: snap}
+	var snapRef *types.ManagedObjectReference
+	if snap != "" {
+		snapRef = &types.ManagedObjectReference{Type: "VirtualMachineSnapshot", Value: snap}
+	}
 	var out []Extent
 	for start := int64(0); start < capacity; {
 		res, err := methods.QueryChangedDiskAreas(ctx, c.Client, &types.QueryChangedDiskAreas{
-			This: vmRef(moref), Snapshot: &snapRef, DeviceKey: key, StartOffset: start, ChangeId: changeID})
+			This: vmRef(moref), Snapshot: snapRef, DeviceKey: key, StartOffset: start, ChangeId: changeID})
 		if err != nil {
 			if changeID != "*" && soap.IsSoapFault(err) {
 				return nil, fmt.Errorf("changed areas of disk %d of VM %s since %s: %w (%w)", key, moref, changeID, ErrChangeIDInvalid, err)

@@ -27,6 +27,7 @@ type migrateFlags struct {
 	probeKernel, probeInitrd, transfer       string
 	compress                                 string
 	registryTLSVerify, sourcePowerOff        bool
+	fullRead                                 bool
 	vms                                      []string
 	parallel, perDatastore, perHost, retries int
 	readyTimeout, checkTimeout               time.Duration
@@ -81,6 +82,7 @@ convert disk reads them:
 	fl.StringVar(&f.probeKernel, "probe-kernel", "", "runtime: kernel for the KVM smoke boot (migrated disks carry none to try)")
 	fl.StringVar(&f.probeInitrd, "probe-initrd", "", "runtime: initramfs for the KVM smoke boot")
 	fl.StringVar(&f.transfer, "transfer", "datastore", "how vSphere disks are read: datastore (HTTP range reads of the datastore files) or export (an ExportVm NFC lease, streamOptimized; the VM must be off: see --source-power-off)")
+	fl.BoolVar(&f.fullRead, "full-read", false, "datastore transfers read every block of a disk, even where changed block tracking says a powered-off VM's disk holds nothing (by default such areas are skipped; the run record says which disks were)")
 	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
 	fl.DurationVar(&f.checkTimeout, "check-timeout", time.Minute, "how long each post-migration check of the plan may keep failing, retried, before it fails its VM")
@@ -124,7 +126,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		Plan: p, PlanData: data, BaseDir: filepath.Dir(planFile), Paths: paths,
 		Run: migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
 			VMs: f.vms, Retries: f.retries, Progress: prog, Checks: probe.Options{Timeout: f.checkTimeout}},
-		Target: f.target, Transfer: f.transfer, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere, Warm: warm,
+		Target: f.target, Transfer: f.transfer, FullRead: f.fullRead, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere, Warm: warm,
 		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir, ReadyTimeout: f.readyTimeout, Compress: compress,
 		Runtime: migrate.RuntimeConfig{URI: f.connect, StateDir: f.stateDir, Accel: f.accel,
 			ProbeKernel: f.probeKernel, ProbeInitrd: f.probeInitrd, Log: g.log},
