@@ -65,7 +65,7 @@ func (p *diskProgress) line(done, total int64, now time.Time) string {
 	}
 	eta := "-"
 	if rate > 0 && done < total {
-		eta = (time.Duration(float64(total-done)/rate) * time.Second / time.Second).Round(time.Second).String()
+		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	pct := 100.0
 	if total > 0 {
