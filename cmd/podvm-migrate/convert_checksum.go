@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podvm-migrate/podvm-migrate/convert"
+	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 )
 
@@ -97,6 +99,9 @@ sha256sum prints for a raw copy of the disk, computed on one core.
 				img.Close()
 				done()
 				if err != nil {
+					if fe := (*block.FormatError)(nil); errors.As(err, &fe) && fe.File == disk {
+						return err // it names the disk already
+					}
 					return fmt.Errorf("%s: %w", disk, err)
 				}
 				out = append(out, diskChecksum{Disk: disk, Format: format, VirtualBytes: st.VirtualBytes,

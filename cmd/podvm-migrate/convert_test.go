@@ -89,6 +89,18 @@ func TestConvertDisk(t *testing.T) {
 	if _, errs, code = execute(t, "convert", "checksum", filepath.Join(dir, "missing.vmdk")); code != exitError || !strings.Contains(errs, "missing.vmdk") {
 		t.Errorf("checksum of a missing file: exit %d, %q", code, errs)
 	}
+	// A cut-short disk: the error names it once, with the offset.
+	whole, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.vmdk")
+	if err := os.WriteFile(cut, whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code = execute(t, "convert", "checksum", "--no-progress", cut); code != exitError || strings.Count(errs, "cut.vmdk") != 1 || !strings.Contains(errs, "offset") {
+		t.Errorf("checksum of a cut-short VMDK: exit %d, %q; want the file named once, with an offset", code, errs)
+	}
 
 	// The target exists: exit 1 without --force, and it is kept.
 	before, _ := os.Stat(dst)
