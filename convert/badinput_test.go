@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -144,5 +145,35 @@ func TestCancelRemovesPartialTarget(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("cancelled conversion left %v", entries)
+	}
+}
+
+// TestDiskFullFileSystem converts onto a file system too small for the
+// disk (a 4 MiB tmpfs): the error names the destination, not the
+// temporary file, says how much was written, and nothing is left behind.
+func TestDiskFullFileSystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	full := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", full).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", full).Run() })
+	src := filepath.Join(t.TempDir(), "disk.raw")
+	data := make([]byte, 16<<20)
+	for i := range data {
+		data[i] = byte(i*7 + i>>9) // not zeros, not one repeated cluster
+	}
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(full, "disk.qcow2")
+	_, err := Disk(context.Background(), disksource.File(src), dst, DiskOptions{})
+	if err == nil || !strings.HasPrefix(err.Error(), dst+": the file system of "+full+" is full") || !strings.Contains(err.Error(), "MiB of the image were written") || strings.Contains(err.Error(), ".partial") {
+		t.Errorf("converting 16 MiB onto a 4 MiB file system: %v", err)
+	}
+	if left, _ := os.ReadDir(full); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

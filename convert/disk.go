@@ -2,12 +2,16 @@ package convert
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/podvm-migrate/podvm-migrate/convert/block"
 	"github.com/podvm-migrate/podvm-migrate/convert/qcow2"
@@ -118,7 +122,7 @@ func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptio
 	}
 	if err != nil {
 		w.Abort()
-		return nil, err
+		return nil, noSpace(err, dst, w.Written(), img.Size())
 	}
 	r := &Result{Source: src, Target: dst, SourceFormat: img.Format(), TargetFormat: o.Format,
 		VirtualBytes: st.VirtualBytes, AllocatedBytes: st.AllocatedBytes, ReadBytes: st.ReadBytes,
@@ -138,6 +142,23 @@ func DiskFrom(ctx context.Context, img block.Image, src, dst string, o DiskOptio
 		r.MBPerSecond = float64(r.VirtualBytes) / 1e6 / r.Seconds
 	}
 	return r, nil
+}
+
+// noSpace turns a write that found the file system full into an error
+// about dst (not its temporary name) that says how much room there is
+// and what to do; other errors are returned as they are.
+func noSpace(err error, dst string, written, size int64) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	dir := filepath.Dir(dst)
+	free := ""
+	var fs unix.Statfs_t
+	if unix.Statfs(dir, &fs) == nil {
+		free = fmt.Sprintf(" (%.1f MiB free now)", float64(fs.Bavail)*float64(fs.Bsize)/(1<<20))
+	}
+	return fmt.Errorf("%s: the file system of %s is full%s after %.1f MiB of the image were written; the disk holds up to %.1f MiB: "+
+		"free space there or write elsewhere (nothing was left under that name): %w", dst, dir, free, float64(written)/(1<<20), float64(size)/(1<<20), syscall.ENOSPC)
 }
 
 func same(a, b string) bool {
