@@ -77,6 +77,12 @@ func (c Config) Endpoint() (*url.URL, Config, error) {
 		}
 		c.Password = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
 	}
+	if c.Thumbprint != "" {
+		tp := normalizeThumbprint(c.Thumbprint)
+		if n := len(strings.ReplaceAll(tp, ":", "")); n != 40 && n != 64 || strings.Trim(strings.ReplaceAll(tp, ":", ""), "0123456789ABCDEF") != "" {
+			return nil, c, fmt.Errorf("vsphere: thumbprint %q: want the certificate's SHA-1 (40 hex digits) or SHA-256 (64) fingerprint, colons optional, e.g. from 'openssl x509 -noout -fingerprint -sha256'", c.Thumbprint)
+		}
+	}
 	c.URL = u.String()
 	return u, c, nil
 }

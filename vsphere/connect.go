@@ -2,8 +2,10 @@ package vsphere
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/session"
@@ -75,7 +78,7 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 
 	c, err := vim25.NewClient(ctx, sc)
 	if err != nil {
-		return nil, explain(host, cfg, err)
+		return nil, withPresented(ctx, host, explain(host, cfg, err))
 	}
 	if cfg.Username == "" {
 		return nil, fmt.Errorf("vsphere: no user name for %s: set --username or GOVC_USERNAME", host)
@@ -100,6 +103,7 @@ func normalizeThumbprint(tp string) string {
 // explain turns a connection or log-in error into one line that says what
 // went wrong and what to do. It never includes the password.
 func explain(host string, cfg Config, err error) error {
+	untrusted := quiet{errUntrusted}
 	var (
 		unknownCA x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
@@ -113,9 +117,9 @@ func explain(host string, cfg Config, err error) error {
 	case fault.Is(err, &types.InvalidLogin{}) || strings.Contains(msg, "incorrect user name or password"):
 		return fmt.Errorf("vsphere: log-in to %s as %q failed: wrong user name or password (check --username/GOVC_USERNAME and GOVC_PASSWORD or --password-file)", host, cfg.Username)
 	case strings.Contains(msg, "thumbprint does not match"):
-		return fmt.Errorf("vsphere: the certificate of %s does not match the pinned thumbprint %s: check --thumbprint or --known-hosts (the server may have a new certificate)", host, cfg.Thumbprint)
+		return fmt.Errorf("vsphere: the certificate of %s does not match the pinned thumbprint %s: check --thumbprint or --known-hosts (the server may have a new certificate)%w", host, cfg.Thumbprint, untrusted)
 	case errors.As(err, &unknownCA) || errors.As(err, &verify) && isUnknownCA(verify):
-		return fmt.Errorf("vsphere: the certificate of %s is not trusted (unknown authority): pass its CA with --ca-cert/GOVC_TLS_CA_CERTS, pin it with --thumbprint, or use --insecure to skip verification", host)
+		return fmt.Errorf("vsphere: the certificate of %s is not trusted (unknown authority): pass its CA with --ca-cert/GOVC_TLS_CA_CERTS, pin it with --thumbprint, or use --insecure to skip verification%w", host, untrusted)
 	case errors.As(err, &hostErr):
 		return fmt.Errorf("vsphere: the certificate of %s is not valid for that name (%s): connect by a name the certificate lists, pin it with --thumbprint, or use --insecure", host, hostErr.Error())
 	case errors.As(err, &invalid):
@@ -128,6 +132,45 @@ func explain(host string, cfg Config, err error) error {
 		return fmt.Errorf("vsphere: %s did not answer in time: check --url/GOVC_URL and the network", host)
 	}
 	return fmt.Errorf("vsphere: %s: %s", host, oneLine(redactURL(msg)))
+}
+
+// quiet is an error that adds nothing to a message that wraps it.
+type quiet struct{ error }
+
+func (quiet) Error() string { return "" }
+
+func (q quiet) Unwrap() error { return q.error }
+
+// errUntrusted marks the errors of explain about a certificate that was
+// not trusted, for withPresented.
+var errUntrusted = errors.New("untrusted certificate")
+
+// withPresented adds to an error about an untrusted certificate the
+// thumbprint the server presents, read with a handshake that verifies
+// nothing, so that the user can check it out of band and pin it. It is
+// never trusted here.
+func withPresented(ctx context.Context, host string, err error) error {
+	if !errors.Is(err, errUntrusted) {
+		return err
+	}
+	addr := host
+	if _, _, e := net.SplitHostPort(host); e != nil {
+		addr = net.JoinHostPort(host, "443")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only to show what the server presents
+	conn, derr := d.DialContext(ctx, "tcp", addr)
+	if derr != nil {
+		return err
+	}
+	defer conn.Close()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return err
+	}
+	sum := sha256.Sum256(certs[0].Raw)
+	return fmt.Errorf("%w; the server presents SHA-256 thumbprint %s: compare it with the one vCenter shows (never pin one you have not checked)", err, normalizeThumbprint(hex.EncodeToString(sum[:])))
 }
 
 func isUnknownCA(v *tls.CertificateVerificationError) bool {

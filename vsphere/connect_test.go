@@ -36,13 +36,15 @@ func TestConnectTLSAndErrors(t *testing.T) {
 		cfg     Config
 		wantErr string // empty: must connect
 	}{
-		{"untrusted certificate refused", base, "not trusted"},
-		{"other CA refused", with(func(c *Config) { c.CACerts = otherCA }), "not trusted"},
+		// The refusals show what the server presents, to check and pin.
+		{"untrusted certificate refused", base, "not trusted (unknown authority): pass its CA with --ca-cert/GOVC_TLS_CA_CERTS, pin it with --thumbprint, or use --insecure to skip verification; the server presents SHA-256 thumbprint " + sim.SHA256},
+		{"other CA refused", with(func(c *Config) { c.CACerts = otherCA }), "the server presents SHA-256 thumbprint " + sim.SHA256},
 		{"CA file", with(func(c *Config) { c.CACerts = sim.CACertFile }), ""},
 		{"insecure", with(func(c *Config) { c.Insecure = true }), ""},
 		{"SHA-1 thumbprint", with(func(c *Config) { c.Thumbprint = sim.Thumbprint }), ""},
 		{"SHA-256 thumbprint, lower case, no colons", with(func(c *Config) { c.Thumbprint = sha256 }), ""},
-		{"wrong thumbprint", with(func(c *Config) { c.Thumbprint = strings.Repeat("AB:", 19) + "AB" }), "does not match"},
+		{"wrong thumbprint", with(func(c *Config) { c.Thumbprint = strings.Repeat("AB:", 19) + "AB" }), "does not match the pinned thumbprint AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB: check --thumbprint or --known-hosts (the server may have a new certificate); the server presents SHA-256 thumbprint " + sim.SHA256},
+		{"thumbprint that is none", with(func(c *Config) { c.Thumbprint = "nonsense" }), `thumbprint "nonsense": want the certificate's SHA-1 (40 hex digits) or SHA-256 (64) fingerprint`},
 		{"known hosts file", with(func(c *Config) { c.KnownHosts = knownHosts }), ""},
 		{"wrong password", with(func(c *Config) { c.CACerts = sim.CACertFile; c.Password = "not-" + sim.Password }), "wrong user name or password"},
 		{"password in URL", with(func(c *Config) {

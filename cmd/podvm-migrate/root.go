@@ -56,7 +56,8 @@ libvirt/QEMU pod-VM runtime or on KubeVirt, with compatibility and performance
 reports.
 
 vSphere connection flags read govc's environment: GOVC_URL, GOVC_USERNAME,
-GOVC_PASSWORD, GOVC_INSECURE, GOVC_TLS_CA_CERTS, GOVC_TLS_KNOWN_HOSTS. The
+GOVC_PASSWORD, GOVC_INSECURE, GOVC_TLS_CA_CERTS, GOVC_TLS_KNOWN_HOSTS,
+GOVC_THUMBPRINT. The
 password is read from GOVC_PASSWORD or --password-file, never from a flag.
 
 Exit codes: 0 success, 1 failure, 2 bad usage, 3 some VMs are blocked.`,
@@ -87,7 +88,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage, 3 some VMs are blocked.`,
 	pf.StringVar(&g.vsphere.PasswordFile, "password-file", "", "file whose first line is the vSphere password (else $GOVC_PASSWORD)")
 	pf.BoolVar(&g.vsphere.Insecure, "insecure", false, "skip TLS certificate verification ($GOVC_INSECURE)")
 	pf.StringVar(&g.vsphere.CACerts, "ca-cert", "", "PEM file(s) of CAs to trust, ':'-separated ($GOVC_TLS_CA_CERTS)")
-	pf.StringVar(&g.vsphere.Thumbprint, "thumbprint", "", "pin the server certificate by its SHA-1 or SHA-256 thumbprint")
+	pf.StringVar(&g.vsphere.Thumbprint, "thumbprint", "", "pin the server certificate by its SHA-1 or SHA-256 thumbprint ($GOVC_THUMBPRINT); a refused connection prints the one the server presents")
 	pf.StringVar(&g.vsphere.KnownHosts, "known-hosts", "", "file of 'host thumbprint' lines to pin ($GOVC_TLS_KNOWN_HOSTS)")
 
 	for _, newCmd := range commands {
