@@ -57,8 +57,8 @@ reports.
 
 vSphere connection flags read govc's environment: GOVC_URL, GOVC_USERNAME,
 GOVC_PASSWORD, GOVC_INSECURE, GOVC_TLS_CA_CERTS, GOVC_TLS_KNOWN_HOSTS,
-GOVC_THUMBPRINT. The
-password is read from GOVC_PASSWORD or --password-file, never from a flag.
+GOVC_THUMBPRINT. The password is read from GOVC_PASSWORD or --password-file,
+never from a flag.
 
 Exit codes: 0 success, 1 failure, 2 bad usage, 3 some VMs are blocked.`,
 		SilenceUsage:  true,
