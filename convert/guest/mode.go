@@ -47,6 +47,8 @@ func Decide(mode string, spec *podvm.Spec) Decision {
 		return Decision{Reason: "Windows guest: no virtio-win drivers offline; it keeps the compatibility mode (SATA disk, e1000e NIC) the plan gave it"}
 	case mode == ModeAlways:
 		return Decision{Convert: true, Reason: "--guest-conversion=always"}
+	case family == "":
+		return Decision{Reason: "the guest OS is unknown (the source does not say; for convert disk: --guest-family linux); use --guest-conversion=always to convert anyway"}
 	case family != "linux":
 		return Decision{Reason: fmt.Sprintf("guest family %q is not linux; use --guest-conversion=always to convert anyway", family)}
 	case !virtio:
