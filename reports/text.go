@@ -193,10 +193,12 @@ func ratio(r float64) string {
 }
 
 // md makes text safe in a Markdown table cell: no cell breaks, no line
-// breaks, and no HTML (renderers pass HTML through).
+// breaks, and no HTML (renderers pass HTML through): a backslash makes
+// "<" and "&" plain characters, which still read as such in the file
+// ("Snapshots > Consolidate" needs nothing: ">" opens no markup there).
 func md(s string) string {
 	return strings.NewReplacer("\\", "\\\\", "|", "\\|", "\r", " ", "\n", " ",
-		"&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+		"&", "\\&", "<", "\\<").Replace(s)
 }
 
 // csvSafe keeps spreadsheets from running cells as formulas: a cell that
