@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/testenv/testguest"
@@ -65,7 +66,7 @@ The kernel is fetched once with apt-get download into --cache-dir.`,
 
 type guestTable struct{ *testguest.Guest }
 
-func (g guestTable) Header() []string { return []string{"file", "size", "kernel", "firmware"} }
+func (g guestTable) Header() []string { return []string{"file", "size", "holds"} }
 func (g guestTable) Rows() [][]string {
 	var rows [][]string
 	for _, f := range g.Files {
@@ -73,7 +74,25 @@ func (g guestTable) Rows() [][]string {
 		if st, err := os.Stat(g.Path(f)); err == nil {
 			size = output.Bytes(st.Size())
 		}
-		rows = append(rows, []string{g.Path(f), size, g.Kernel, g.Firmware})
+		rows = append(rows, []string{g.Path(f), size, g.holds(f)})
 	}
 	return rows
+}
+
+// holds says what one artefact is, with the kernel or firmware where it
+// concerns that file.
+func (g guestTable) holds(f string) string {
+	switch ext := filepath.Ext(f); {
+	case f == "vmlinuz":
+		return "kernel " + g.Kernel
+	case f == "initrd.img":
+		return "initramfs (busybox)"
+	case ext == ".raw" || ext == ".vmdk":
+		return "disk (boots under BIOS and UEFI)"
+	case ext == ".vmx" || ext == ".ovf" || ext == ".ova":
+		return "VM, firmware " + g.Firmware
+	case ext == ".mf":
+		return "SHA256 manifest of the OVF package"
+	}
+	return ""
 }
