@@ -11,7 +11,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )
 
-// cleanVM passes every rule: a powered-on Debian VM with one disk and one NIC.
+// cleanVM passes every rule: a powered-off Debian VM with one disk and one NIC.
 func cleanVM(name string) discover.VM {
 	return discover.VM{
 		Name:     name,
@@ -25,7 +25,7 @@ func cleanVM(name string) discover.VM {
 			Disks: []discover.Disk{{Label: "Hard disk 1", Controller: "scsi0", CapacityBytes: 64 << 20, File: "[ds1] " + name + "/" + name + ".vmdk",
 				Datastore: "ds1", Mode: discover.DiskPersistent, CBT: true}},
 			NICs: []discover.NIC{{Label: "Network adapter 1", Model: "vmxnet3", MAC: macFor(name), Network: "VM Network", Connected: true, StartConnected: true}}},
-		State: discover.State{Power: discover.PoweredOn, CBT: true, ConnectionState: "connected"},
+		State: discover.State{Power: discover.PoweredOff, CBT: true, ConnectionState: "connected"},
 	}
 }
 
@@ -108,9 +108,11 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 		},
 
 		"guest-os-unsupported": func(vm *discover.VM, _ *Options) { vm.Guest.GuestID = "solaris11_64Guest" },
-		"tools-not-running":    func(vm *discover.VM, _ *Options) { vm.Guest.ToolsRunningStatus = "guestToolsNotRunning" },
+		"tools-not-running": func(vm *discover.VM, _ *Options) {
+			vm.State.Power, vm.Guest.ToolsRunningStatus = discover.PoweredOn, "guestToolsNotRunning"
+		},
 		"hostname-default":     func(vm *discover.VM, _ *Options) { vm.Guest.Hostname = "localhost.localdomain" },
-		"ip-missing":           func(vm *discover.VM, _ *Options) { vm.Guest.IPAddresses = nil },
+		"ip-missing":           func(vm *discover.VM, _ *Options) { vm.State.Power, vm.Guest.IPAddresses = discover.PoweredOn, nil },
 		"guest-free-space-low": func(vm *discover.VM, _ *Options) { vm.Guest.Disks[0].FreeBytes = 10 << 20 },
 		"name-not-dns1123":     func(vm *discover.VM, _ *Options) { vm.Name = "Web_01" },
 
@@ -121,6 +123,7 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 		"vm-not-connected": func(vm *discover.VM, _ *Options) { vm.State.ConnectionState = "orphaned" },
 		"template":         func(vm *discover.VM, _ *Options) { vm.Identity.Template = true },
 		"suspended":        func(vm *discover.VM, _ *Options) { vm.State.Power = discover.Suspended },
+		"powered-on":       func(vm *discover.VM, _ *Options) { vm.State.Power = discover.PoweredOn },
 		"check-unreachable": func(vm *discover.VM, o *Options) {
 			vm.Hardware.NICs = nil
 			o.Checks = []CheckAssignment{{VMs: "web*", Check: "tcp:22"}}
