@@ -149,7 +149,7 @@ func (p *Plan) VM(name string) (*PlannedVM, bool) {
 }
 
 // UnmarshalPlan reads a plan in YAML or JSON, checks its header and every
-// spec.
+// spec, and recomputes each VM's status from its findings (see Revalidate).
 func UnmarshalPlan(data []byte) (*Plan, error) {
 	var p Plan
 	if err := yaml.UnmarshalStrict(data, &p); err != nil {
@@ -171,6 +171,9 @@ func UnmarshalPlan(data []byte) (*Plan, error) {
 			return nil, fmt.Errorf("plan: vms[%d].spec.name %q: also vms[%d]'s; pod VM names must be unique", i, n, j)
 		}
 		names[n] = i
+	}
+	if err := p.Revalidate(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
 	}
 	return &p, nil
 }
