@@ -39,8 +39,11 @@ func macFor(name string) string {
 
 func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 	cases := map[string]func(vm *discover.VM, o *Options){
-		"cpu-hotplug":      func(vm *discover.VM, _ *Options) { vm.Hardware.CPUHotAdd = true },
-		"memory-hotplug":   func(vm *discover.VM, _ *Options) { vm.Hardware.MemoryHotAdd = true },
+		"cpu-hotplug":    func(vm *discover.VM, _ *Options) { vm.Hardware.CPUHotAdd = true },
+		"memory-hotplug": func(vm *discover.VM, _ *Options) { vm.Hardware.MemoryHotAdd = true },
+		"memory-unknown": func(vm *discover.VM, _ *Options) {
+			vm.Hardware.MemoryMiB, vm.Hardware.MemoryUnknown = 32, true
+		},
 		"cpu-above-target": func(vm *discover.VM, o *Options) { o.Target.MaxVCPUs = 1 },
 
 		"memory-above-target": func(vm *discover.VM, o *Options) { o.Target.MaxMemoryMiB = 512 },

@@ -156,8 +156,19 @@ func TestCorpus(t *testing.T) {
 				t.Errorf("%q %q", vm.Name, vm.Warnings)
 			}
 		}},
+		{"memsize/bad-memsize.vmx", func(t *testing.T, vm discover.VM) {
+			if vm.Name != "café-mem" || vm.Hardware.MemoryMiB != 32 || !vm.Hardware.MemoryUnknown ||
+				!warned(vm, "bad-memsize.vmx:7: memsize = \"abc\"", "not a positive whole number of MiB", "planned as 32 MiB") {
+				t.Errorf("%+v %q", vm.Hardware, vm.Warnings)
+			}
+		}},
+		{"memsize/no-memsize.vmx", func(t *testing.T, vm discover.VM) {
+			if vm.Hardware.MemoryMiB != 32 || !vm.Hardware.MemoryUnknown || !warned(vm, "no-memsize.vmx: no memsize key", "memory size unknown") {
+				t.Errorf("%+v %q", vm.Hardware, vm.Warnings)
+			}
+		}},
 		{"bad-lines/messy.vmx", func(t *testing.T, vm discover.VM) {
-			if vm.Name != "messy" || vm.Hardware.MemoryMiB != 768 || !warned(vm, "messy.vmx:2:", "line skipped") || !warned(vm, "messy.vmx:3:") {
+			if vm.Name != "messy" || vm.Hardware.MemoryMiB != 768 || vm.Hardware.MemoryUnknown || !warned(vm, "messy.vmx:2:", "line skipped") || !warned(vm, "messy.vmx:3:") {
 				t.Errorf("%+v %q", vm.Hardware, vm.Warnings)
 			}
 		}},
