@@ -111,6 +111,10 @@ type Disk struct {
 	// Chunks are the parts whose concatenation is File, in order, for an
 	// OVF file split by ovf:chunkSize (File.000000000, File.000000001, …).
 	Chunks []string `json:"chunks,omitempty"`
+	// Refused says which file the disk's descriptor (or a parent's) names
+	// that the copy will not read: outside the descriptor's folder and the
+	// allowed paths, or a device node. Its chain is then not followed.
+	Refused string `json:"refused,omitempty"`
 }
 
 // RawDevice describes a raw device disk of a hosted product (Workstation,

@@ -79,6 +79,9 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 			vm.Hardware.Disks[0].Chunks = []string{"d.vmdk.000000000", "d.vmdk.000000001"}
 		},
 
+		"disk-path-refused": func(vm *discover.VM, _ *Options) {
+			vm.Hardware.Disks[0].Refused = `/vms/web01.vmdk: line 9: extent file "/etc/passwd" refused: outside the descriptor's folder`
+		},
 		"disk-capacity-invalid": func(vm *discover.VM, _ *Options) { vm.Hardware.Disks[0].CapacityBytes = 0 },
 		"datastore-missing":     func(vm *discover.VM, _ *Options) { vm.Hardware.Disks[0].Datastore = "" },
 		"datastore-unmapped":    func(vm *discover.VM, o *Options) { o.Mappings.Storage = []Mapping{{Source: "other", Target: "x"}} },
