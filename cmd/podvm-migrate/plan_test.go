@@ -82,7 +82,7 @@ func TestPlanCommand(t *testing.T) {
 	for _, o := range []string{"json", "yaml"} {
 		stdout, stderr, code := execute(t, "plan", inv, "--vm", "web01", "-o", o)
 		p, err := plan.UnmarshalPlan([]byte(stdout))
-		if code != exitOK || err != nil || len(p.VMs) != 1 || !strings.Contains(stderr, "1 VMs: 1 ready") {
+		if code != exitOK || err != nil || len(p.VMs) != 1 || !strings.Contains(stderr, "1 VM: 1 ready") {
 			t.Errorf("-o %s: exit %d, %v\n%s\nstderr:\n%s", o, code, err, stdout, stderr)
 		}
 		if isJSON := json.Valid([]byte(stdout)); isJSON != (o == "json") {
