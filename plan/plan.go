@@ -150,8 +150,14 @@ func (p *Plan) VM(name string) (*PlannedVM, bool) {
 
 // UnmarshalPlan reads a plan in YAML or JSON, checks its header and every
 // spec, and recomputes each VM's status from its findings (see Revalidate).
+// A key that is not a field (letter case counts), a key given twice or a
+// value of the wrong kind is a *DocError naming the line, the VM and the
+// field; callers add the file name.
 func UnmarshalPlan(data []byte) (*Plan, error) {
 	var p Plan
+	if err := checkDoc(data, &p); err != nil {
+		return nil, err
+	}
 	if err := yaml.UnmarshalStrict(data, &p); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
