@@ -11,23 +11,21 @@ const (
 
 // Hardware is a VM's virtual hardware.
 type Hardware struct {
-	Version        string   `json:"version,omitempty"`    // virtual hardware version, e.g. vmx-20
-	Firmware       Firmware `json:"firmware"`             // bios or efi
-	SecureBoot     bool     `json:"secureBoot,omitempty"` // UEFI secure boot enabled
-	VTPM           bool     `json:"vtpm,omitempty"`       // a virtual TPM is present
-	CPUs           int      `json:"cpus"`                 // virtual CPUs in total
-	CoresPerSocket int      `json:"coresPerSocket"`       // cores per virtual socket (1 when unset)
-	Sockets        int      `json:"sockets"`              // CPUs / CoresPerSocket
-	MemoryMiB      int64    `json:"memoryMiB"`            // guest memory in MiB
-	// MemoryUnknown is set when the source states no readable memory size
-	// (a .vmx without a valid memsize): MemoryMiB is then a default.
-	MemoryUnknown bool         `json:"memoryUnknown,omitempty"`
-	CPUHotAdd     bool         `json:"cpuHotAdd,omitempty"`    // CPU hot-add enabled
-	MemoryHotAdd  bool         `json:"memoryHotAdd,omitempty"` // memory hot-add enabled
-	Controllers   []Controller `json:"controllers,omitempty"`  // storage controllers, by ID
-	Disks         []Disk       `json:"disks,omitempty"`        // virtual disks, in controller/unit order
-	NICs          []NIC        `json:"nics,omitempty"`         // network adapters, in device order
-	CDROMs        int          `json:"cdroms,omitempty"`       // CD/DVD drives (not migrated)
+	Version        string       `json:"version,omitempty"`       // virtual hardware version, e.g. vmx-20
+	Firmware       Firmware     `json:"firmware"`                // bios or efi
+	SecureBoot     bool         `json:"secureBoot,omitempty"`    // UEFI secure boot enabled
+	VTPM           bool         `json:"vtpm,omitempty"`          // a virtual TPM is present
+	CPUs           int          `json:"cpus"`                    // virtual CPUs in total
+	CoresPerSocket int          `json:"coresPerSocket"`          // cores per virtual socket (1 when unset)
+	Sockets        int          `json:"sockets"`                 // CPUs / CoresPerSocket
+	MemoryMiB      int64        `json:"memoryMiB"`               // guest memory in MiB
+	MemoryUnknown  bool         `json:"memoryUnknown,omitempty"` // no readable memory size in the source (a .vmx without a valid memsize): MemoryMiB is a default
+	CPUHotAdd      bool         `json:"cpuHotAdd,omitempty"`     // CPU hot-add enabled
+	MemoryHotAdd   bool         `json:"memoryHotAdd,omitempty"`  // memory hot-add enabled
+	Controllers    []Controller `json:"controllers,omitempty"`   // storage controllers, by ID
+	Disks          []Disk       `json:"disks,omitempty"`         // virtual disks, in controller/unit order
+	NICs           []NIC        `json:"nics,omitempty"`          // network adapters, in device order
+	CDROMs         int          `json:"cdroms,omitempty"`        // CD/DVD drives (not migrated)
 }
 
 // ControllerType is the kind of a storage controller.
