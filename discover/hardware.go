@@ -11,20 +11,21 @@ const (
 
 // Hardware is a VM's virtual hardware.
 type Hardware struct {
-	Version        string       `json:"version,omitempty"`      // virtual hardware version, e.g. vmx-20
-	Firmware       Firmware     `json:"firmware"`               // bios or efi
-	SecureBoot     bool         `json:"secureBoot,omitempty"`   // UEFI secure boot enabled
-	VTPM           bool         `json:"vtpm,omitempty"`         // a virtual TPM is present
-	CPUs           int          `json:"cpus"`                   // virtual CPUs in total
-	CoresPerSocket int          `json:"coresPerSocket"`         // cores per virtual socket (1 when unset)
-	Sockets        int          `json:"sockets"`                // CPUs / CoresPerSocket
-	MemoryMiB      int64        `json:"memoryMiB"`              // guest memory in MiB
-	CPUHotAdd      bool         `json:"cpuHotAdd,omitempty"`    // CPU hot-add enabled
-	MemoryHotAdd   bool         `json:"memoryHotAdd,omitempty"` // memory hot-add enabled
-	Controllers    []Controller `json:"controllers,omitempty"`  // storage controllers, by ID
-	Disks          []Disk       `json:"disks,omitempty"`        // virtual disks, in controller/unit order
-	NICs           []NIC        `json:"nics,omitempty"`         // network adapters, in device order
-	CDROMs         int          `json:"cdroms,omitempty"`       // CD/DVD drives (not migrated)
+	Version        string       `json:"version,omitempty"`       // virtual hardware version, e.g. vmx-20
+	Firmware       Firmware     `json:"firmware"`                // bios or efi
+	SecureBoot     bool         `json:"secureBoot,omitempty"`    // UEFI secure boot enabled
+	VTPM           bool         `json:"vtpm,omitempty"`          // a virtual TPM is present
+	CPUs           int          `json:"cpus"`                    // virtual CPUs in total
+	CoresPerSocket int          `json:"coresPerSocket"`          // cores per virtual socket (1 when unset)
+	Sockets        int          `json:"sockets"`                 // CPUs / CoresPerSocket
+	MemoryMiB      int64        `json:"memoryMiB"`               // guest memory in MiB
+	MemoryUnknown  bool         `json:"memoryUnknown,omitempty"` // no readable memory size in the source (a .vmx without a valid memsize): MemoryMiB is a default
+	CPUHotAdd      bool         `json:"cpuHotAdd,omitempty"`     // CPU hot-add enabled
+	MemoryHotAdd   bool         `json:"memoryHotAdd,omitempty"`  // memory hot-add enabled
+	Controllers    []Controller `json:"controllers,omitempty"`   // storage controllers, by ID
+	Disks          []Disk       `json:"disks,omitempty"`         // virtual disks, in controller/unit order
+	NICs           []NIC        `json:"nics,omitempty"`          // network adapters, in device order
+	CDROMs         int          `json:"cdroms,omitempty"`        // CD/DVD drives (not migrated)
 }
 
 // ControllerType is the kind of a storage controller.
@@ -108,6 +109,10 @@ type Disk struct {
 	// Chunks are the parts whose concatenation is File, in order, for an
 	// OVF file split by ovf:chunkSize (File.000000000, File.000000001, …).
 	Chunks []string `json:"chunks,omitempty"`
+	// Refused says which file the disk's descriptor (or a parent's) names
+	// that the copy will not read: outside the descriptor's folder and the
+	// allowed paths, or a device node. Its chain is then not followed.
+	Refused string `json:"refused,omitempty"`
 }
 
 // RawDevice describes a raw device disk of a hosted product (Workstation,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -44,6 +45,20 @@ func (f Filter) Validate() error {
 		return fmt.Errorf("power state %q: want poweredOn, poweredOff or suspended", f.PowerState)
 	}
 	return nil
+}
+
+// String names the filter as the command-line flags that set it, e.g.
+// "--name 'web-*' --power-state poweredOn"; empty when it selects everything.
+func (f Filter) String() string {
+	var parts []string
+	for _, p := range []struct{ flag, v string }{
+		{"--datacenter", f.Datacenter}, {"--folder", f.Folder}, {"--name", f.Name}, {"--power-state", string(f.PowerState)},
+	} {
+		if p.v != "" {
+			parts = append(parts, p.flag+" "+strconv.Quote(p.v))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // ParsePowerState accepts vSphere's names and the short forms on, off and

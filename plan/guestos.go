@@ -1,8 +1,9 @@
 package plan
 
 import (
-	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )

@@ -1,8 +1,10 @@
 package plan
 
-import "github.com/podvm-migrate/podvm-migrate/podvm"
+import (
+	"testing"
 
-import "testing"
+	"github.com/podvm-migrate/podvm-migrate/podvm"
+)
 
 func TestLookupGuestOS(t *testing.T) {
 	cases := []struct {

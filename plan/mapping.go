@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -109,6 +110,13 @@ func LoadMappings(file string) (Mappings, error) {
 		return Mappings{}, fmt.Errorf("mapping file: %w", err)
 	}
 	var mf mappingFile
+	if err := checkDoc(b, &mf); err != nil {
+		var de *DocError
+		if errors.As(err, &de) {
+			return Mappings{}, fmt.Errorf("mapping file %s (want 'network:' and 'storage:' maps of SOURCE: TARGET)", de.In(file))
+		}
+		return Mappings{}, fmt.Errorf("mapping file %s: %w", file, err)
+	}
 	if err := yaml.UnmarshalStrict(b, &mf); err != nil {
 		return Mappings{}, fmt.Errorf("mapping file %s: %w (want 'network:' and 'storage:' maps of SOURCE: TARGET)", file, err)
 	}

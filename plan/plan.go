@@ -149,9 +149,15 @@ func (p *Plan) VM(name string) (*PlannedVM, bool) {
 }
 
 // UnmarshalPlan reads a plan in YAML or JSON, checks its header and every
-// spec.
+// spec, and recomputes each VM's status from its findings (see Revalidate).
+// A key that is not a field (letter case counts), a key given twice or a
+// value of the wrong kind is a *DocError naming the line, the VM and the
+// field; callers add the file name.
 func UnmarshalPlan(data []byte) (*Plan, error) {
 	var p Plan
+	if err := checkDoc(data, &p); err != nil {
+		return nil, err
+	}
 	if err := yaml.UnmarshalStrict(data, &p); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
@@ -171,6 +177,9 @@ func UnmarshalPlan(data []byte) (*Plan, error) {
 			return nil, fmt.Errorf("plan: vms[%d].spec.name %q: also vms[%d]'s; pod VM names must be unique", i, n, j)
 		}
 		names[n] = i
+	}
+	if err := p.Revalidate(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
 	}
 	return &p, nil
 }

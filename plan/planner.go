@@ -2,11 +2,12 @@ package plan
 
 import (
 	"fmt"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )

@@ -79,6 +79,17 @@ func diskRules() []Rule {
 			},
 		},
 		{
+			ID: "disk-path-refused", Severity: SeverityCritical, Category: "storage",
+			Checks:      "a disk's descriptor names a file outside its own folder (an absolute, ../ or symlinked extent or parentFileNameHint) or a device node, which the copy refuses",
+			Remediation: "Fix the descriptor's extent or parentFileNameHint line, or move the file next to it, and discover again; for a real layout such as a linked clone whose base disk sits in another VM's folder, discover and migrate with --allow-path DIR.",
+			check: eachDisk(func(d discover.Disk) string {
+				if d.Refused != "" {
+					return "cannot be copied: " + d.Refused
+				}
+				return ""
+			}),
+		},
+		{
 			ID: "too-many-disks", Severity: SeverityCritical, Category: "storage",
 			Checks:      "the VM has more disks than the pod VM's disk bus can attach",
 			Remediation: "Consolidate data onto fewer disks, or plan the VM in virtio mode (more slots) once the guest has virtio drivers.",

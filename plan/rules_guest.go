@@ -2,8 +2,9 @@ package plan
 
 import (
 	"fmt"
-	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"strings"
+
+	"github.com/podvm-migrate/podvm-migrate/podvm"
 
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )

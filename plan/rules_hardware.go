@@ -31,6 +31,17 @@ func hardwareRules() []Rule {
 			},
 		},
 		{
+			ID: "memory-unknown", Severity: SeverityWarning, Category: "hardware",
+			Checks:      "the source states no readable memory size (a .vmx without memsize, or one that is not a number)",
+			Remediation: "Set spec.memoryMiB in the plan to the VM's real memory before migrating (or fix memsize in the .vmx and discover again): the planned size is only a default.",
+			check: func(c *checkContext) []hit {
+				if c.vm.Hardware.MemoryUnknown {
+					return fired("memory size unknown: the pod VM is planned with %d MiB, likely too little to boot", c.spec.MemoryMiB)
+				}
+				return nil
+			},
+		},
+		{
 			ID: "cpu-above-target", Severity: SeverityCritical, Category: "hardware",
 			Checks:      "the VM has more vCPUs than the target allows",
 			Remediation: "Reduce the VM's vCPUs in vSphere before migrating, or raise --max-vcpus if the target really allows more.",

@@ -93,5 +93,16 @@ func placementRules() []Rule {
 				return nil
 			},
 		},
+		{
+			ID: "powered-on", Severity: SeverityWarning, Category: "placement",
+			Checks:      "the VM is powered on, so a cold copy reads disks the guest is still writing",
+			Remediation: "Migrate with --source-power-off (migrate shuts the guest down, then copies) or --warm (copies while it runs, then a short cutover), or shut the VM down before migrating.",
+			check: func(c *checkContext) []hit {
+				if c.vm.State.Power == discover.PoweredOn {
+					return fired("powered on: a cold copy is crash-inconsistent; use --source-power-off or --warm")
+				}
+				return nil
+			},
+		},
 	}
 }

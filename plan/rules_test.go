@@ -11,7 +11,7 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )
 
-// cleanVM passes every rule: a powered-on Debian VM with one disk and one NIC.
+// cleanVM passes every rule: a powered-off Debian VM with one disk and one NIC.
 func cleanVM(name string) discover.VM {
 	return discover.VM{
 		Name:     name,
@@ -25,7 +25,7 @@ func cleanVM(name string) discover.VM {
 			Disks: []discover.Disk{{Label: "Hard disk 1", Controller: "scsi0", CapacityBytes: 64 << 20, File: "[ds1] " + name + "/" + name + ".vmdk",
 				Datastore: "ds1", Mode: discover.DiskPersistent, CBT: true}},
 			NICs: []discover.NIC{{Label: "Network adapter 1", Model: "vmxnet3", MAC: macFor(name), Network: "VM Network", Connected: true, StartConnected: true}}},
-		State: discover.State{Power: discover.PoweredOn, CBT: true, ConnectionState: "connected"},
+		State: discover.State{Power: discover.PoweredOff, CBT: true, ConnectionState: "connected"},
 	}
 }
 
@@ -39,8 +39,11 @@ func macFor(name string) string {
 
 func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 	cases := map[string]func(vm *discover.VM, o *Options){
-		"cpu-hotplug":      func(vm *discover.VM, _ *Options) { vm.Hardware.CPUHotAdd = true },
-		"memory-hotplug":   func(vm *discover.VM, _ *Options) { vm.Hardware.MemoryHotAdd = true },
+		"cpu-hotplug":    func(vm *discover.VM, _ *Options) { vm.Hardware.CPUHotAdd = true },
+		"memory-hotplug": func(vm *discover.VM, _ *Options) { vm.Hardware.MemoryHotAdd = true },
+		"memory-unknown": func(vm *discover.VM, _ *Options) {
+			vm.Hardware.MemoryMiB, vm.Hardware.MemoryUnknown = 32, true
+		},
 		"cpu-above-target": func(vm *discover.VM, o *Options) { o.Target.MaxVCPUs = 1 },
 
 		"memory-above-target": func(vm *discover.VM, o *Options) { o.Target.MaxMemoryMiB = 512 },
@@ -76,6 +79,9 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 			vm.Hardware.Disks[0].Chunks = []string{"d.vmdk.000000000", "d.vmdk.000000001"}
 		},
 
+		"disk-path-refused": func(vm *discover.VM, _ *Options) {
+			vm.Hardware.Disks[0].Refused = `/vms/web01.vmdk: line 9: extent file "/etc/passwd" refused: outside the descriptor's folder`
+		},
 		"disk-capacity-invalid": func(vm *discover.VM, _ *Options) { vm.Hardware.Disks[0].CapacityBytes = 0 },
 		"datastore-missing":     func(vm *discover.VM, _ *Options) { vm.Hardware.Disks[0].Datastore = "" },
 		"datastore-unmapped":    func(vm *discover.VM, o *Options) { o.Mappings.Storage = []Mapping{{Source: "other", Target: "x"}} },
@@ -108,9 +114,11 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 		},
 
 		"guest-os-unsupported": func(vm *discover.VM, _ *Options) { vm.Guest.GuestID = "solaris11_64Guest" },
-		"tools-not-running":    func(vm *discover.VM, _ *Options) { vm.Guest.ToolsRunningStatus = "guestToolsNotRunning" },
+		"tools-not-running": func(vm *discover.VM, _ *Options) {
+			vm.State.Power, vm.Guest.ToolsRunningStatus = discover.PoweredOn, "guestToolsNotRunning"
+		},
 		"hostname-default":     func(vm *discover.VM, _ *Options) { vm.Guest.Hostname = "localhost.localdomain" },
-		"ip-missing":           func(vm *discover.VM, _ *Options) { vm.Guest.IPAddresses = nil },
+		"ip-missing":           func(vm *discover.VM, _ *Options) { vm.State.Power, vm.Guest.IPAddresses = discover.PoweredOn, nil },
 		"guest-free-space-low": func(vm *discover.VM, _ *Options) { vm.Guest.Disks[0].FreeBytes = 10 << 20 },
 		"name-not-dns1123":     func(vm *discover.VM, _ *Options) { vm.Name = "Web_01" },
 
@@ -121,6 +129,7 @@ func TestEveryRuleFiresAndStaysQuiet(t *testing.T) {
 		"vm-not-connected": func(vm *discover.VM, _ *Options) { vm.State.ConnectionState = "orphaned" },
 		"template":         func(vm *discover.VM, _ *Options) { vm.Identity.Template = true },
 		"suspended":        func(vm *discover.VM, _ *Options) { vm.State.Power = discover.Suspended },
+		"powered-on":       func(vm *discover.VM, _ *Options) { vm.State.Power = discover.PoweredOn },
 		"check-unreachable": func(vm *discover.VM, o *Options) {
 			vm.Hardware.NICs = nil
 			o.Checks = []CheckAssignment{{VMs: "web*", Check: "tcp:22"}}

@@ -82,12 +82,18 @@ func TestRulesOnSimulatorVMs(t *testing.T) {
 				seen[rule]++
 			}
 		}
+		// A powered-on VM gets the cold-copy warning; an off or suspended one does not.
+		if on := sv.PowerState == "poweredOn"; on != fired[sv.Name]["powered-on"] {
+			t.Errorf("%s: power %s, powered-on fired %v", sv.Name, sv.PowerState, fired[sv.Name]["powered-on"])
+		} else if on {
+			seen["powered-on"]++
+		}
 		// CBT VMs have hot-add on; the others have neither.
 		if sv.Has("cbt") != fired[sv.Name]["cpu-hotplug"] || sv.Has("cbt") == fired[sv.Name]["cbt-vm"] {
 			t.Errorf("%s: cbt %v, cpu-hotplug %v, cbt-vm %v", sv.Name, sv.Has("cbt"), fired[sv.Name]["cpu-hotplug"], fired[sv.Name]["cbt-vm"])
 		}
 	}
-	for _, rule := range triggers {
+	for _, rule := range append(mapValues(triggers), "powered-on") {
 		if seen[rule] == 0 {
 			t.Errorf("no simulated VM triggers %s: raise the VM count", rule)
 		}
@@ -97,4 +103,12 @@ func TestRulesOnSimulatorVMs(t *testing.T) {
 		t.Errorf("summary %+v: want a mix of ready and blocked VMs", s)
 	}
 	t.Logf("60 simulator VMs: %d ready, %d warning, %d blocked", s.Ready, s.Warning, s.Blocked)
+}
+
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }

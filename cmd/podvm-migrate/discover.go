@@ -29,6 +29,7 @@ type discoverFlags struct {
 	progress      string
 	datastoreDirs []string
 	ovfConfig     string
+	allow         allowPaths
 }
 
 func newDiscoverCommand(g *globalOptions) *cobra.Command {
@@ -57,6 +58,12 @@ volume UUID) from a local copy in DIR: the disks then point at files in
 DIR, for offline conversion. --ovf-config chooses an OVF deployment
 option (default: the envelope's default).
 
+A .vmx disk's descriptor is checked the way 'migrate' will read it (its
+descriptor and extent headers only, no disk data): a descriptor naming a
+file outside its own folder, or a device node, marks the disk "refused" and
+'plan' blocks the VM (rule disk-path-refused). --allow-path DIR allows a
+folder, as on migrate.
+
 Prints a table on a terminal and JSON otherwise (-o json|yaml|table);
 --out writes the document to a file atomically. Exits 0 when every file
 was inventoried (warnings or not), 1 when some file could not be read at
@@ -81,6 +88,7 @@ all (each is named on stderr; the others are still written).`,
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always or never")
 	fl.StringArrayVar(&f.datastoreDirs, "datastore-dir", nil, "DS=DIR: read datastore DS (name or VMFS UUID) of ESXi paths from the local copy DIR (repeatable)")
 	fl.StringVar(&f.ovfConfig, "ovf-config", "", "OVF deployment option whose items count (default: the envelope's default)")
+	f.allow.register(fl)
 	return cmd
 }
 
@@ -102,12 +110,19 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--datastore-dir: %w", err)}
 	}
+	paths, err := f.allow.policy()
+	if err != nil {
+		return err
+	}
 	var sources []discover.Source
 	if g.vsphere.URL != "" {
+		if err := checkCredentials(g.vsphere); err != nil {
+			return err
+		}
 		sources = append(sources, vsphere.NewSource(g.vsphere))
 	}
 	if len(f.vmx) > 0 {
-		sources = append(sources, &vmx.Source{Paths: f.vmx, Options: vmx.Options{DatastoreDirs: dirs}})
+		sources = append(sources, &vmx.Source{Paths: f.vmx, Options: vmx.Options{DatastoreDirs: dirs, AllowPaths: paths.AllowDirs}})
 	}
 	if files := append(append([]string(nil), f.ovf...), f.ova...); len(files) > 0 {
 		sources = append(sources, &ovf.Source{Paths: files, Options: ovf.Options{Config: f.ovfConfig}})
@@ -128,6 +143,12 @@ func runDiscover(cmd *cobra.Command, g *globalOptions, f *discoverFlags) error {
 		}
 	}
 	printWarnings(cmd.ErrOrStderr(), inv)
+	if len(inv.VMs) == 0 && err == nil {
+		if fl := f.filter.String(); fl != "" {
+			return fmt.Errorf("no VM matched %s", fl)
+		}
+		fmt.Fprintln(cmd.ErrOrStderr(), "discover: no VM found")
+	}
 	if werr := outputInventory(cmd, g, f, inv); werr != nil {
 		return werr
 	}
@@ -160,7 +181,7 @@ func outputInventory(cmd *cobra.Command, g *globalOptions, f *discoverFlags, inv
 		if err := atomicfile.WriteFile(f.out, buf.Bytes(), 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "discover: %d VMs written to %s\n", len(inv.VMs), f.out)
+		fmt.Fprintf(cmd.ErrOrStderr(), "discover: %s written to %s\n", countVMs(len(inv.VMs)), f.out)
 		return nil
 	}
 	if format == output.Table {
@@ -245,4 +266,28 @@ func (t inventoryTable) Rows() [][]string {
 			fmt.Sprintf("%d (%.1f GiB)", len(vm.Hardware.Disks), float64(size)/(1<<30)), strconv.Itoa(len(vm.Hardware.NICs)), loc})
 	}
 	return rows
+}
+
+// countVMs is "1 VM", "2 VMs".
+func countVMs(n int) string {
+	if n == 1 {
+		return "1 VM"
+	}
+	return fmt.Sprintf("%d VMs", n)
+}
+
+// checkCredentials refuses a vSphere login that names a user but has no
+// password, before vCenter answers "wrong user name or password".
+func checkCredentials(c vsphere.Config) error {
+	_, c, err := c.Endpoint()
+	if err != nil {
+		return usageError{err}
+	}
+	if c.Username != "" && c.Password == "" {
+		if c.PasswordFile != "" {
+			return usageError{fmt.Errorf("vsphere: password file %s: its first line is empty: no password given for %s", c.PasswordFile, c.Username)}
+		}
+		return usageError{fmt.Errorf("vsphere: no password given for %s: set GOVC_PASSWORD or pass --password-file FILE", c.Username)}
+	}
+	return nil
 }

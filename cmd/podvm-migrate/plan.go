@@ -126,7 +126,7 @@ func runPlan(cmd *cobra.Command, g *globalOptions, f *planFlags, invFile string)
 		return err
 	}
 	if s := pl.Summary; s.Blocked > 0 {
-		return blockedError{fmt.Errorf("%d of %d VMs are blocked: fix the critical findings or override them with --allow VM:RULE", s.Blocked, s.VMs)}
+		return blockedError{fmt.Errorf("blocked: %d of %s: fix the critical findings or override them with --allow VM:RULE", s.Blocked, countVMs(s.VMs))}
 	}
 	return nil
 }
@@ -256,7 +256,7 @@ func printPlanSummary(w io.Writer, f output.Format, p *plan.Plan) error {
 		return err
 	}
 	s := p.Summary
-	fmt.Fprintf(w, "\n%d VMs: %d ready, %d with warnings, %d blocked\n", s.VMs, s.Ready, s.Warning, s.Blocked)
+	fmt.Fprintf(w, "\n%s: %d ready, %d with warnings, %d blocked\n", countVMs(s.VMs), s.Ready, s.Warning, s.Blocked)
 	if len(s.Rules) > 0 {
 		fmt.Fprintln(w, "\nTop findings:")
 		var rows [][]string

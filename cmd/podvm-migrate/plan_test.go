@@ -82,7 +82,7 @@ func TestPlanCommand(t *testing.T) {
 	for _, o := range []string{"json", "yaml"} {
 		stdout, stderr, code := execute(t, "plan", inv, "--vm", "web01", "-o", o)
 		p, err := plan.UnmarshalPlan([]byte(stdout))
-		if code != exitOK || err != nil || len(p.VMs) != 1 || !strings.Contains(stderr, "1 VMs: 1 ready") {
+		if code != exitOK || err != nil || len(p.VMs) != 1 || !strings.Contains(stderr, "1 VM: 1 ready") {
 			t.Errorf("-o %s: exit %d, %v\n%s\nstderr:\n%s", o, code, err, stdout, stderr)
 		}
 		if isJSON := json.Valid([]byte(stdout)); isJSON != (o == "json") {
@@ -129,5 +129,39 @@ func TestPlanRules(t *testing.T) {
 	stdout, _, _ = execute(t, "plan", "rules", "-o", "table")
 	if !strings.HasPrefix(stdout, "ID ") || !strings.Contains(stdout, "shared-disk") {
 		t.Errorf("table:\n%s", stdout)
+	}
+}
+
+// TestMigrateRefusesHandEditedStatus: a plan whose blocked VM was edited to
+// "status: ready" is refused by migrate before anything is created, naming
+// the VM and the finding that blocks it.
+func TestMigrateRefusesHandEditedStatus(t *testing.T) {
+	blocked := planVM("db01", "00:50:56:00:00:02")
+	blocked.Hardware.Disks[0].RDM = &discover.RDM{Compatibility: "physicalMode"}
+	inv := writeInventory(t, planVM("web01", "00:50:56:00:00:01"), blocked)
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.yaml")
+	if _, errs, code := execute(t, "plan", inv, "--out", planFile); code != exitBlocked {
+		t.Fatalf("plan: exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), "status: blocked", "status: ready", 1)
+	if edited == string(b) {
+		t.Fatalf("no blocked VM in\n%s", b)
+	}
+	if err := os.WriteFile(planFile, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runDir := filepath.Join(dir, "run")
+	_, errs, code := execute(t, "migrate", planFile, "--run-dir", runDir, "--state-dir", filepath.Join(dir, "state"))
+	if code != exitError || !strings.Contains(errs, `vms[1] (db01): status "ready", but its critical finding rdm is not overridden`) ||
+		!strings.Contains(errs, "--allow db01:rdm") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if _, err := os.Stat(runDir); !os.IsNotExist(err) {
+		t.Errorf("run directory created: %v", err)
 	}
 }

@@ -156,8 +156,41 @@ func TestCorpus(t *testing.T) {
 				t.Errorf("%q %q", vm.Name, vm.Warnings)
 			}
 		}},
+		{"memsize/bad-memsize.vmx", func(t *testing.T, vm discover.VM) {
+			if vm.Name != "café-mem" || vm.Hardware.MemoryMiB != 32 || !vm.Hardware.MemoryUnknown ||
+				!warned(vm, "bad-memsize.vmx:7: memsize = \"abc\"", "not a positive whole number of MiB", "planned as 32 MiB") {
+				t.Errorf("%+v %q", vm.Hardware, vm.Warnings)
+			}
+		}},
+		{"memsize/no-memsize.vmx", func(t *testing.T, vm discover.VM) {
+			if vm.Hardware.MemoryMiB != 32 || !vm.Hardware.MemoryUnknown || !warned(vm, "no-memsize.vmx: no memsize key", "memory size unknown") {
+				t.Errorf("%+v %q", vm.Hardware, vm.Warnings)
+			}
+		}},
+		{"escape/escape.vmx", func(t *testing.T, vm discover.VM) {
+			extent, parent, fine := diskByLabel(t, vm, "scsi0:0"), diskByLabel(t, vm, "scsi0:1"), diskByLabel(t, vm, "scsi0:2")
+			for _, c := range []struct {
+				d    discover.Disk
+				want []string
+			}{
+				{extent, []string{"escape.vmdk: line 9: extent file", "(/etc/passwd)", "outside the descriptor's folder", "--allow-path"}},
+				{parent, []string{"escape_1.vmdk: line 6: parentFileNameHint \"/etc/passwd\"", "outside the descriptor's folder"}},
+			} {
+				for _, w := range c.want {
+					if !strings.Contains(c.d.Refused, w) {
+						t.Errorf("%s: refused %q, want it to contain %q", c.d.Label, c.d.Refused, w)
+					}
+				}
+				if !warned(vm, c.d.Label, c.d.Refused) {
+					t.Errorf("%s: no warning; warnings %q", c.d.Label, vm.Warnings)
+				}
+			}
+			if len(parent.Chain) != 0 || fine.Refused != "" || fine.CapacityBytes != 512 {
+				t.Errorf("parent chain %q followed, or the clean disk refused %+v", parent.Chain, fine)
+			}
+		}},
 		{"bad-lines/messy.vmx", func(t *testing.T, vm discover.VM) {
-			if vm.Name != "messy" || vm.Hardware.MemoryMiB != 768 || !warned(vm, "messy.vmx:2:", "line skipped") || !warned(vm, "messy.vmx:3:") {
+			if vm.Name != "messy" || vm.Hardware.MemoryMiB != 768 || vm.Hardware.MemoryUnknown || !warned(vm, "messy.vmx:2:", "line skipped") || !warned(vm, "messy.vmx:3:") {
 				t.Errorf("%+v %q", vm.Hardware, vm.Warnings)
 			}
 		}},
@@ -226,4 +259,15 @@ func mkdir(t *testing.T, parent, name string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestAllowPathsLetADescriptorOut: with the folder allowed (as --allow-path),
+// names that lead there are no longer refused, by extent or by parent.
+func TestAllowPathsLetADescriptorOut(t *testing.T) {
+	vm := readCorpus(t, "escape/escape.vmx", Options{AllowPaths: []string{"/etc"}})
+	for _, label := range []string{"scsi0:0", "scsi0:1"} {
+		if d := diskByLabel(t, vm, label); d.Refused != "" {
+			t.Errorf("%s: allowed file refused: %q", label, d.Refused)
+		}
+	}
 }

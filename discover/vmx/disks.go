@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/podvm-migrate/podvm-migrate/convert/vmdk"
 	"github.com/podvm-migrate/podvm-migrate/discover"
 )
 
@@ -193,8 +194,35 @@ func diskOf(path string, d Dict, o Options, dev, file string, warns *[]string) d
 			disk.Raw.Device = desc.Extents[0]
 		}
 	}
+	if disk.Raw == nil && disk.RDM == nil {
+		if refused := confined(loc.local, o); refused != nil {
+			// Its chain is not followed either: a parent outside the folder
+			// is not opened by discovery.
+			disk.Refused = refused.Error()
+			warn("%s", disk.Refused)
+			return disk
+		}
+	}
 	disk.Chain = chain(o, loc.local, desc, warn)
 	return disk
+}
+
+// confined checks the files the descriptor at path and its parents name
+// (extents, parentFileNameHint) against the path policy the copy applies,
+// reading descriptors and extent headers only, never disk data. It returns
+// the first name the copy would refuse, or nil; other problems (a missing
+// extent) are left to the copy, which reports them.
+func confined(path string, o Options) *vmdk.RefusedError {
+	img, err := vmdk.Open(path, vmdk.Policy{AllowDirs: o.AllowPaths})
+	if err == nil {
+		img.Close()
+		return nil
+	}
+	var refused *vmdk.RefusedError
+	if errors.As(err, &refused) {
+		return refused
+	}
+	return nil
 }
 
 // maxChain bounds a snapshot chain.

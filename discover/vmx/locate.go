@@ -16,6 +16,10 @@ type Options struct {
 	// folder holding a copy of it (--datastore-dir): an ESXi path
 	// /vmfs/volumes/DS/vm/disk.vmdk is then read from DIR/vm/disk.vmdk.
 	DatastoreDirs map[string]string
+	// AllowPaths are folders (with everything below them) whose files a
+	// descriptor may name besides its own folder's, as migrate's
+	// --allow-path: a disk naming others is marked refused.
+	AllowPaths []string
 }
 
 // location is where a file named in a .vmx or a descriptor is.

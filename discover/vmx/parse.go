@@ -51,12 +51,22 @@ const maxLineWarnings = 8
 // fails: a line it cannot read, an unknown character set, are warnings
 // naming the file (name) and the line, and the rest is read.
 func Parse(name string, data []byte) (Dict, []string) {
+	d, _, warns := ParseLines(name, data)
+	return d, warns
+}
+
+// Lines maps each key of a Dict (lower-cased) to the 1-based line that
+// gave its value, so a warning about a value can name where it is.
+type Lines map[string]int
+
+// ParseLines is Parse that also returns the line of every key.
+func ParseLines(name string, data []byte) (Dict, Lines, []string) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	text, warns := decode(sniffEncoding(data), data)
 	for i := range warns {
 		warns[i] = name + ": " + warns[i]
 	}
-	d := Dict{}
+	d, lines := Dict{}, Lines{}
 	bad := 0
 	for i, line := range strings.Split(text, "\n") {
 		k, v, ok, err := parseLine(strings.TrimRight(line, "\r"))
@@ -68,12 +78,13 @@ func Parse(name string, data []byte) (Dict, []string) {
 		}
 		if ok {
 			d[strings.ToLower(k)] = v
+			lines[strings.ToLower(k)] = i + 1
 		}
 	}
 	if bad > maxLineWarnings {
 		warns = append(warns, fmt.Sprintf("%s: %d more unreadable lines skipped", name, bad-maxLineWarnings))
 	}
-	return d, warns
+	return d, lines, warns
 }
 
 // parseLine splits one line; ok is false for blank lines and comments.

@@ -72,11 +72,11 @@ func ReadFile(path string, o Options) (discover.VM, error) {
 	if err != nil {
 		return discover.VM{}, fmt.Errorf("vmx: %w", err)
 	}
-	d, warns := Parse(abs, data)
+	d, lines, warns := ParseLines(abs, data)
 	if len(d) == 0 {
 		return discover.VM{}, fmt.Errorf("vmx: %s: no key = value line: not a .vmx file", abs)
 	}
-	vm := ToVM(abs, d, o)
+	vm := toVM(abs, d, lines, o)
 	vm.Warnings = append(warns, vm.Warnings...)
 	vmsd := strings.TrimSuffix(abs, filepath.Ext(abs)) + ".vmsd"
 	if data, err := readLimited(vmsd, maxVMX); err == nil {

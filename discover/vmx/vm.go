@@ -1,6 +1,7 @@
 package vmx
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,15 @@ import (
 // warning in vm.Warnings, and the VM is inventoried from its
 // configuration alone.
 func ToVM(path string, d Dict, o Options) discover.VM {
+	return toVM(path, d, nil, o)
+}
+
+// defaultMemoryMiB is the memory a VM whose .vmx states none is planned
+// with; the VM is then marked MemoryUnknown.
+const defaultMemoryMiB = 32
+
+// toVM is ToVM; lines, when known, place warnings about a key's value.
+func toVM(path string, d Dict, lines Lines, o Options) discover.VM {
 	vm := discover.VM{Source: discover.SourceRef{Kind: discover.SourceVMX, Path: path}}
 	vm.Name = d.Get("displayName")
 	if vm.Name == "" {
@@ -46,7 +56,7 @@ func ToVM(path string, d Dict, o Options) discover.VM {
 		hw.CoresPerSocket = 1
 	}
 	hw.Sockets = hw.CPUs / hw.CoresPerSocket
-	hw.MemoryMiB = d.Int("memSize", 32)
+	hw.MemoryMiB, hw.MemoryUnknown = memory(path, d, lines, &vm.Warnings)
 	hw.CPUHotAdd = d.Bool("vcpu.hotadd", false)
 	hw.MemoryHotAdd = d.Bool("mem.hotadd", false)
 	vm.State.CBT = d.Bool("ctkEnabled", false)
@@ -81,4 +91,27 @@ func intList(s string) []int {
 		}
 	}
 	return out
+}
+
+// memory reads memsize (MiB). When it is missing or not a positive whole
+// number it warns, naming the file, the line and the key, and returns
+// defaultMemoryMiB with unknown set.
+func memory(path string, d Dict, lines Lines, warns *[]string) (mib int64, unknown bool) {
+	const key = "memsize"
+	if !d.Has(key) {
+		*warns = append(*warns, fmt.Sprintf("%s: no %s key: memory size unknown, planned as %d MiB", path, key, defaultMemoryMiB))
+		return defaultMemoryMiB, true
+	}
+	v := strings.TrimSpace(d.Get(key))
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err == nil && n > 0 {
+		return n, false
+	}
+	at := path
+	if l := lines[key]; l > 0 {
+		at = fmt.Sprintf("%s:%d", path, l)
+	}
+	*warns = append(*warns, fmt.Sprintf("%s: %s = %q: not a positive whole number of MiB: memory size unknown, planned as %d MiB",
+		at, key, trunc(v), defaultMemoryMiB))
+	return defaultMemoryMiB, true
 }
