@@ -140,13 +140,20 @@ func TestApplyOnAPIServer(t *testing.T) {
 
 	t.Run("wait for ready", func(t *testing.T) {
 		// No KubeVirt controller runs: play its part.
-		go playController(ctx, t, c, ns)
-		var lines []string
-		err := c.WaitReady(ctx, m, 100*time.Millisecond, func(p Progress) { lines = append(lines, p.String()) })
+		seen := newProgressLog()
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		played := make(chan error, 1)
+		go func() { played <- playController(wctx, c, ns, seen) }()
+		err := c.WaitReady(ctx, m, 100*time.Millisecond, func(p Progress) { seen.add(p.String()) })
+		stop() // a controller still waiting for a line the wait never reported gives up
+		if perr := <-played; perr != nil {
+			t.Errorf("controller: %v", perr)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		text := strings.Join(lines, "\n")
+		text := seen.text()
 		for _, want := range []string{"migrated/web01: Starting", "migrated/web01: Running, ready", "migrated/legacy-db: Running, ready"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("progress lacks %q:\n%s", want, text)
@@ -221,8 +228,10 @@ func TestApplyWithoutKubeVirt(t *testing.T) {
 }
 
 // playController writes the status KubeVirt's controller would: Starting,
-// then Running and ready.
-func playController(ctx context.Context, t *testing.T, c *Client, ns string) {
+// then Running and ready. It moves on from Starting only once the wait has
+// reported it for both VMs (seen), so the wait reports every state however
+// slowly a loaded machine polls.
+func playController(ctx context.Context, c *Client, ns string, seen *progressLog) error {
 	api := c.KubeVirt.KubevirtV1().VirtualMachines(ns)
 	for _, step := range []kubevirtv1.VirtualMachineStatus{
 		{PrintableStatus: kubevirtv1.VirtualMachineStatusStarting, Created: true},
@@ -230,20 +239,26 @@ func playController(ctx context.Context, t *testing.T, c *Client, ns string) {
 			{Type: kubevirtv1.VirtualMachineReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()},
 		}},
 	} {
-		time.Sleep(300 * time.Millisecond)
 		for _, name := range []string{"web01", "legacy-db"} {
 			vm, err := api.Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
-				t.Errorf("controller: %v", err)
-				return
+				return err
 			}
 			vm.Status = step
 			if _, err := api.UpdateStatus(ctx, vm, metav1.UpdateOptions{}); err != nil {
-				t.Errorf("controller: %v", err)
-				return
+				return err
+			}
+		}
+		if step.Ready {
+			return nil
+		}
+		for _, name := range []string{"web01", "legacy-db"} {
+			if err := seen.waitFor(ctx, ns+"/"+name+": "+string(step.PrintableStatus)); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
 }
 
 func actions(as []Applied) string {

@@ -2,6 +2,7 @@ package kubevirt
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,13 +119,18 @@ func TestConvertJobsOnAPIServer(t *testing.T) {
 		}
 	}
 
-	go playJobController(ctx, t, c, map[string]bool{"convert-legacy-db-disk0": true})
-	var lines []string
-	err = c.FollowJobs(ctx, jobs, 100*time.Millisecond, func(p JobProgress) { lines = append(lines, p.String()) })
+	seen := newProgressLog()
+	played := make(chan error, 1)
+	go func() { played <- playJobController(ctx, c, map[string]bool{"convert-legacy-db-disk0": true}, seen) }()
+	err = c.FollowJobs(ctx, jobs, 100*time.Millisecond, func(p JobProgress) { seen.add(p.String()) })
 	if err == nil || !strings.Contains(err.Error(), "1 of 3 conversion Jobs failed: default/convert-legacy-db-disk0 (BackoffLimitExceeded") {
 		t.Errorf("follow: %v", err)
 	}
-	text := strings.Join(lines, "\n")
+	cancel() // a controller still waiting for a line the follow never reported gives up
+	if err := <-played; err != nil {
+		t.Errorf("job controller: %v", err)
+	}
+	text := seen.text()
 	for _, want := range []string{"convert-web01-disk0 (web01 disk0): running", "convert-web01-disk1 (web01 disk1): succeeded", "convert-legacy-db-disk0 (legacy-db disk0): failed: BackoffLimitExceeded"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("progress lacks %q:\n%s", want, text)
@@ -133,33 +139,48 @@ func TestConvertJobsOnAPIServer(t *testing.T) {
 }
 
 // playJobController writes what the Job controller would: a running pod,
-// then success (or failure for the Jobs in fail).
-func playJobController(ctx context.Context, t *testing.T, c *Client, fail map[string]bool) {
+// then success (or failure for the Jobs in fail). It moves the Jobs on
+// only once the follow has reported each one in the state before (seen),
+// so every state is reported however slowly a loaded machine polls.
+func playJobController(ctx context.Context, c *Client, fail map[string]bool, seen *progressLog) error {
 	api := c.Kube.BatchV1().Jobs("default")
 	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: LabelJob + "=" + JobConvert})
 	if err != nil {
-		t.Errorf("job controller: %v", err)
-		return
+		return err
 	}
-	update := func(name string, edit func(*batchv1.JobStatus)) {
+	reported := func(state string) error {
+		for _, j := range list.Items {
+			if err := seen.waitFor(ctx, "job default/"+j.Name+" (", "): "+state); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	update := func(name string, edit func(*batchv1.JobStatus)) error {
 		j, err := api.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			t.Errorf("job controller: %v", err)
-			return
+			return err
 		}
 		edit(&j.Status)
 		if _, err := api.UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
-			t.Errorf("job controller: %s: %v", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
+		return nil
 	}
-	time.Sleep(200 * time.Millisecond)
+	if err := reported(JobPending); err != nil {
+		return err
+	}
 	start := metav1.Now()
 	for _, j := range list.Items {
-		update(j.Name, func(s *batchv1.JobStatus) { s.StartTime, s.Active, s.Ready = &start, 1, ptrTo(int32(0)) })
+		if err := update(j.Name, func(s *batchv1.JobStatus) { s.StartTime, s.Active, s.Ready = &start, 1, ptrTo(int32(0)) }); err != nil {
+			return err
+		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	if err := reported(JobRunning); err != nil {
+		return err
+	}
 	for _, j := range list.Items {
-		update(j.Name, func(s *batchv1.JobStatus) {
+		err := update(j.Name, func(s *batchv1.JobStatus) {
 			now := metav1.Now()
 			s.Active, s.Ready = 0, ptrTo(int32(0))
 			if fail[j.Name] {
@@ -176,5 +197,9 @@ func playJobController(ctx context.Context, t *testing.T, c *Client, fail map[st
 				{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
 			}
 		})
+		if err != nil {
+			return err
+		}
 	}
+	return nil
 }
