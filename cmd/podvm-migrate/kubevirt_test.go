@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,21 +98,33 @@ func TestKubeVirtApplyCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Play KubeVirt: the VM starts running once the command has said it
+		// waits for it, however long a loaded machine takes to get there.
+		var errb watchedBuffer
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		played := make(chan error, 1)
 		go func() {
-			// Play KubeVirt: the VM starts running a moment later.
-			time.Sleep(1500 * time.Millisecond)
-			vm, err := c.KubeVirt.KubevirtV1().VirtualMachines("default").Get(ctx, "web01", metav1.GetOptions{})
+			if err := errb.waitFor(wctx, "default/web01: waiting for KubeVirt"); err != nil {
+				played <- err
+				return
+			}
+			vm, err := c.KubeVirt.KubevirtV1().VirtualMachines("default").Get(wctx, "web01", metav1.GetOptions{})
 			if err != nil {
-				t.Error(err)
+				played <- err
 				return
 			}
 			vm.Status = kubevirtv1.VirtualMachineStatus{PrintableStatus: kubevirtv1.VirtualMachineStatusRunning, Ready: true}
-			if _, err := c.KubeVirt.KubevirtV1().VirtualMachines("default").UpdateStatus(ctx, vm, metav1.UpdateOptions{}); err != nil {
-				t.Error(err)
-			}
+			_, err = c.KubeVirt.KubevirtV1().VirtualMachines("default").UpdateStatus(wctx, vm, metav1.UpdateOptions{})
+			played <- err
 		}()
-		_, errs, code := execute(t, append(args, "--wait", "--timeout", "30s")...)
-		if code != exitOK || !strings.Contains(errs, "default/web01: waiting for KubeVirt") || !strings.Contains(errs, "default/web01: Running, ready") {
+		var out bytes.Buffer
+		code := run(context.Background(), append(args, "--wait", "--timeout", "30s"), &out, &errb)
+		stop() // a controller still waiting for the line the command never printed gives up
+		if err := <-played; err != nil {
+			t.Errorf("playing KubeVirt: %v", err)
+		}
+		if errs := errb.String(); code != exitOK || !strings.Contains(errs, "default/web01: waiting for KubeVirt") || !strings.Contains(errs, "default/web01: Running, ready") {
 			t.Errorf("apply --wait: exit %d, stderr:\n%s", code, errs)
 		}
 	})
@@ -175,4 +190,48 @@ func TestKubeVirtApplyCommand(t *testing.T) {
 			})
 		}
 	})
+}
+
+// watchedBuffer is a command's stderr that a test can wait on: it says
+// when a line has been written while the command still runs.
+type watchedBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced at each write
+}
+
+func (w *watchedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.changed != nil {
+		close(w.changed)
+	}
+	w.changed = make(chan struct{})
+	return w.b.Write(p)
+}
+
+func (w *watchedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// waitFor returns once s has been written, or with ctx's error.
+func (w *watchedBuffer) waitFor(ctx context.Context, s string) error {
+	for {
+		w.mu.Lock()
+		if w.changed == nil {
+			w.changed = make(chan struct{})
+		}
+		found, changed := strings.Contains(w.b.String(), s), w.changed
+		w.mu.Unlock()
+		if found {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nothing written with %q: %w", s, ctx.Err())
+		case <-changed:
+		}
+	}
 }
