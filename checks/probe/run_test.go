@@ -15,19 +15,23 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/podvm-migrate/podvm-migrate/checks"
 )
 
-// fast keeps failing checks short: a few attempts within a second. It is
-// for checks whose outcome comes from their deadline (a refused or silent
-// port); a check that needs an answer uses answered, whose attempts leave a
-// loaded machine time to answer.
+// fast keeps failing checks short: several attempts within a second and a
+// half. It is for checks whose outcome comes from their deadline (a refused
+// or silent port); the attempts are short, the deadline leaves a loaded
+// machine room for more than one. A check that needs an answer uses
+// answered, whose attempts leave a loaded machine seconds to answer, and
+// whose relay wait leaves a server that closes at once time to close before
+// the wait calls the connection kept open.
 var (
-	fast     = Options{Timeout: 800 * time.Millisecond, Interval: 50 * time.Millisecond, Attempt: 300 * time.Millisecond, RelayWait: 200 * time.Millisecond}
-	answered = Options{Timeout: 2 * time.Second, Interval: 100 * time.Millisecond, Attempt: 1500 * time.Millisecond, RelayWait: 200 * time.Millisecond}
+	fast     = Options{Timeout: 1500 * time.Millisecond, Interval: 50 * time.Millisecond, Attempt: 300 * time.Millisecond, RelayWait: 200 * time.Millisecond}
+	answered = Options{Timeout: 5 * time.Second, Interval: 100 * time.Millisecond, Attempt: 3 * time.Second, RelayWait: time.Second}
 )
 
 // listen starts a TCP server on 127.0.0.1 that handles each connection
@@ -51,16 +55,40 @@ func listen(t *testing.T, serve func(net.Conn)) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// closedPort is a port on 127.0.0.1 that nothing listens on.
+// closedPort is a port on 127.0.0.1 that nothing listens on until the
+// test ends.
 func closedPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, _ := reservedPort(t)
+	return p
+}
+
+// reservedPort is a port on 127.0.0.1 held by a TCP socket that is bound
+// and not listening: connections to it are refused, and no other listener
+// (of this test or of a test running beside it) can take the port, as it
+// could take a port found free and closed again. listen makes the socket
+// listen.
+func reservedPort(t *testing.T) (port int, listen func() (net.Listener, error)) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return p
+	f := os.NewFile(uintptr(fd), "reserved port")
+	t.Cleanup(func() { f.Close() })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port, func() (net.Listener, error) {
+		if err := syscall.Listen(fd, 16); err != nil {
+			return nil, err
+		}
+		return net.FileListener(f)
+	}
 }
 
 func hold(c net.Conn) { time.Sleep(5 * time.Second); c.Close() }
@@ -100,13 +128,12 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 	open, silent, talker, refuser, resetter := listen(t, hold), listen(t, hold), listen(t, banner), listen(t, refuse), listen(t, reset)
 	// A server that accepts and never answers an HTTP request.
 	mute := listen(t, hold)
-	// Last, so that no listener above can be given the same port.
 	closed := closedPort(t)
 	local := IP("127.0.0.1")
 	relay := Forwarded{Ports: map[int]int{22: talker, 80: silent, 81: refuser, 82: resetter, 8080: hp}}
 	s := strconv.Itoa
 
-	for _, tc := range []struct {
+	cases := []struct {
 		name, check string
 		addr        Address
 		outcome     string
@@ -135,13 +162,22 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 		{"https own host, verified", tlsSrv.URL + "/health=200", nil, Failed, "certificate", ""},
 		{"ping on user networking", "ping", relay, Skipped, "slirp", ""},
 		{"no address", "tcp:22", nil, Skipped, "no address", ""},
-	} {
+	}
+	// All the checks at once, as Run runs a VM's checks: the failing ones
+	// wait out their deadlines side by side.
+	results := make([]Result, len(cases))
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		o := answered
+		if strings.Contains(tc.detail, "refused") || strings.Contains(tc.detail, "deadline") {
+			o = fast
+		}
+		wg.Go(func() { results[i] = runOne(context.Background(), tc.addr, checks.MustParse(tc.check), o) })
+	}
+	wg.Wait()
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			o := answered
-			if strings.Contains(tc.detail, "refused") || strings.Contains(tc.detail, "deadline") {
-				o = fast
-			}
-			r := runOne(context.Background(), tc.addr, checks.MustParse(tc.check), o)
+			r := results[i]
 			if r.Outcome != tc.outcome || !strings.Contains(r.Detail, tc.detail) || r.Check != tc.check || r.Attempts < 1 && tc.outcome != Skipped {
 				t.Errorf("%+v; want %s with %q", r, tc.outcome, tc.detail)
 			}
@@ -160,13 +196,17 @@ func TestChecksAgainstLocalServers(t *testing.T) {
 
 // A service that comes up after the guest is ready passes once it listens.
 func TestCheckRetriesUntilTheServiceComesUp(t *testing.T) {
-	port := closedPort(t)
+	// The port stays reserved, refusing, until the service listens on it.
+	port, listen := reservedPort(t)
 	var up atomic.Bool
 	go func() {
-		time.Sleep(300 * time.Millisecond)
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		// The check's first attempt comes at once; the service a while
+		// after it, so that attempt is refused.
+		time.Sleep(500 * time.Millisecond)
+		l, err := listen()
 		if err != nil {
-			return // taken meanwhile: the test fails below and says so
+			t.Errorf("the service did not come up: %v", err)
+			return
 		}
 		up.Store(true)
 		t.Cleanup(func() { l.Close() })
@@ -187,11 +227,13 @@ func TestCheckRetriesUntilTheServiceComesUp(t *testing.T) {
 // A check's last attempt is often cut short by the check's own deadline;
 // the result still says why the attempts failed (the port refused), not
 // that the time ran out. Attempts back to back make many of them start
-// just before the deadline.
+// just before the deadline. The deadline leaves a loaded machine time for
+// each check's first attempt: one cut short with no attempt before it
+// rightly reports the deadline.
 func TestFailureKeepsTheReasonNotTheDeadline(t *testing.T) {
 	closed := checks.MustParse("tcp:" + strconv.Itoa(closedPort(t)))
 	cs := slices.Repeat([]checks.Check{closed}, 20)
-	rs := Run(context.Background(), IP("127.0.0.1"), cs, Options{Timeout: 200 * time.Millisecond, Interval: time.Microsecond}, nil)
+	rs := Run(context.Background(), IP("127.0.0.1"), cs, Options{Timeout: time.Second, Interval: time.Microsecond}, nil)
 	for i, r := range rs {
 		if r.Outcome != Failed || !strings.Contains(r.Detail, "connection refused") {
 			t.Errorf("check %d: %+v; want failed with the refusal", i, r)
@@ -207,8 +249,10 @@ func TestRunKeepsOrderAndStopsWithContext(t *testing.T) {
 	var order []string // as the results came in
 	var mu sync.Mutex
 	// The refused port keeps retrying for an hour: it ends only when the
-	// other two have reported, while Run still runs, and cancel.
-	rs := Run(ctx, Forwarded{Ports: map[int]int{1: closedPort(t), 2: open}}, cs, Options{Timeout: time.Hour, Interval: 20 * time.Millisecond, RelayWait: 50 * time.Millisecond},
+	// other two have reported, while Run still runs, and cancel. The open
+	// port passes after its relay wait, long against the refused port's
+	// interval, so the refused port has been tried again by then.
+	rs := Run(ctx, Forwarded{Ports: map[int]int{1: closedPort(t), 2: open}}, cs, Options{Timeout: time.Hour, Interval: 20 * time.Millisecond, RelayWait: time.Second},
 		func(i int, r Result) {
 			mu.Lock()
 			defer mu.Unlock()
