@@ -103,6 +103,35 @@ func (e *e2e) run(ctx context.Context, t *testing.T, runDir string) ([]VMResult,
 	return r.Run(ctx)
 }
 
+// runInterrupted runs the migration and interrupts it, as Ctrl-C does, as
+// soon as the run record shows a step of phase started by this run.
+func (e *e2e) runInterrupted(t *testing.T, runDir, phase string) error {
+	t.Helper()
+	before, _ := runrecord.ReadJournal(runDir) // none before the first run
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			events, _ := runrecord.ReadJournal(runDir)
+			for _, ev := range events[min(len(before), len(events)):] {
+				if ev.Phase == phase && ev.Result == runrecord.ResultStarted {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	_, err := e.run(ctx, t, runDir)
+	return err
+}
+
 func TestMigrateToRunningPodVMs(t *testing.T) {
 	e := newE2E(t)
 	ctx := context.Background()
@@ -187,17 +216,19 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 	e := newE2E(t)
 	e.plan.VMs = e.plan.VMs[:3] // the good ones
 	runDir := filepath.Join(e.dir, "run")
-	// Interrupt the run at a point that moves with every attempt, until one
-	// interruption lands while work is under way.
-	for _, after := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 2 * time.Second} {
-		ctx, cancel := context.WithTimeout(context.Background(), after)
-		_, err := e.run(ctx, t, runDir)
-		cancel()
+	// Interrupt the run at a point that moves with every attempt, as
+	// Ctrl-C does: when the run has started its first transfer, its first
+	// package, its first boot. The points come from the run record, not
+	// from the clock, so they do not move with the machine's speed; a
+	// boot lasts until the guest's readiness line, so the last interruption
+	// lands while work is under way if the others did not.
+	for _, phase := range []string{runrecord.PhaseTransfer, runrecord.PhasePackage, runrecord.PhaseBoot} {
+		err := e.runInterrupted(t, runDir, phase)
 		if err == nil {
 			break
 		}
 		if !strings.Contains(err.Error(), "rerun the same command") {
-			t.Fatalf("interrupted run: %v", err)
+			t.Fatalf("interrupted at the first %s: %v", phase, err)
 		}
 	}
 	// No half-written file under a final name: every disk present verifies.
