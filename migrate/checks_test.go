@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,20 +48,37 @@ func guestServer(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func TestFailedCheckFailsOnlyItsVM(t *testing.T) {
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
+// refusingPort is a port on 127.0.0.1 that refuses connections until the
+// test ends: a TCP socket bound to it does not listen, and keeps any other
+// listener (of a test running beside this one) from taking the port, as one
+// could take a port found free and closed again.
+func refusingPort(t *testing.T) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := refused.Addr().(*net.TCPAddr).Port
-	refused.Close()
-	s := addressedStages{newScripted(), probe.Forwarded{Ports: map[int]int{22: guestServer(t), 23: closed}}}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port
+}
+
+func TestFailedCheckFailsOnlyItsVM(t *testing.T) {
+	s := addressedStages{newScripted(), probe.Forwarded{Ports: map[int]int{22: guestServer(t), 23: refusingPort(t)}}}
 	p := scriptedPlan(3)
 	p.VMs[0].Checks = []string{"tcp:22", "ping"}
 	p.VMs[1].Checks = []string{"tcp:22", "tcp:23"}
 	// vm02 has no checks.
 	dir := t.TempDir()
-	opts := Options{RunDir: dir, Checks: probe.Options{Timeout: 500 * time.Millisecond, Interval: 50 * time.Millisecond, RelayWait: 100 * time.Millisecond}}
+	// The refused port fails when the deadline runs out; the deadline leaves
+	// the passing checks' connections time to be made on a loaded machine.
+	opts := Options{RunDir: dir, Checks: probe.Options{Timeout: 1500 * time.Millisecond, Interval: 50 * time.Millisecond, RelayWait: 100 * time.Millisecond}}
 	r, err := NewRunner(p, s, s, opts)
 	if err != nil {
 		t.Fatal(err)
