@@ -235,7 +235,13 @@ func TestRunFromOCILayout(t *testing.T) {
 	done := make(chan error, 1)
 	var follow syncBuffer
 	go func() { done <- f.rt.Logs(context.Background(), name, &follow, true) }()
-	time.Sleep(300 * time.Millisecond)
+	// Stop once logs -f has copied the readiness line, so it is following
+	// when the pod VM stops, however long a loaded machine takes to start it.
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(follow.String(), DefaultReadyLine); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("logs -f printed no readiness line within 30s: %q", follow.String())
+		}
+	}
 	if err := f.rt.Stop(context.Background(), name, 0); err != nil {
 		t.Fatal(err)
 	}
