@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -20,13 +22,23 @@ func TestConnectTLSAndErrors(t *testing.T) {
 	if err := os.WriteFile(otherCA, []byte(testOtherCA), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A port nothing listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// A port nothing listens on: a socket bound to it does not listen, and
+	// holds it until the test ends, so that no listener of a test running
+	// beside this one takes it, as one could take a port found free and
+	// closed again.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := l.Addr().String()
-	l.Close()
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 
 	base := Config{URL: sim.URL.String(), Username: sim.Username, Password: sim.Password}
 	with := func(f func(*Config)) Config { c := base; f(&c); return c }
