@@ -36,6 +36,13 @@ type scriptedStages struct {
 	boots       map[string]int
 	failBoot    map[string]bool
 	transfers   map[string]int
+	// meet makes a transfer wait, before its hold, until each of its
+	// hosts and datastores has had two transfers at once, or meetLimit
+	// after the first wait: the runner's bounds allow that, so a second
+	// transfer joins however slowly a loaded machine starts it (or syncs
+	// the journal).
+	meet   bool
+	meetBy time.Time
 }
 
 func newScripted() *scriptedStages {
@@ -62,6 +69,9 @@ func (s *scriptedStages) Transfer(ctx context.Context, vm *plan.PlannedVM, d pod
 		s.peak[k] = max(s.peak[k], s.active[k])
 	}
 	s.mu.Unlock()
+	for end := s.meetDeadline(); s.meet && time.Now().Before(end) && !s.met(keys); {
+		time.Sleep(time.Millisecond)
+	}
 	time.Sleep(s.hold)
 	s.mu.Lock()
 	for _, k := range keys {
@@ -71,6 +81,33 @@ func (s *scriptedStages) Transfer(ctx context.Context, vm *plan.PlannedVM, d pod
 	s.transfers[vm.Spec.Name]++
 	s.mu.Unlock()
 	return &TransferResult{ReadBytes: 1, VirtualBytes: 1, Checksum: "sum-" + d.Source}, nil
+}
+
+// meetLimit bounds the transfers' wait for one another: far beyond what a
+// runner that allows two at once needs, it keeps one that never does from
+// hanging the test.
+const meetLimit = 10 * time.Second
+
+// meetDeadline is when every transfer stops waiting for another.
+func (s *scriptedStages) meetDeadline() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.meetBy.IsZero() {
+		s.meetBy = time.Now().Add(meetLimit)
+	}
+	return s.meetBy
+}
+
+// met reports whether every one of keys has had two transfers at once.
+func (s *scriptedStages) met(keys []string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		if s.peak[k] < 2 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *scriptedStages) Checksum(_ context.Context, path string) (string, error) {
@@ -129,7 +166,7 @@ func scriptedPlan(n int) *plan.Plan {
 
 func TestRunnerBoundsLoadPerHostAndDatastore(t *testing.T) {
 	s := newScripted()
-	s.hold = 30 * time.Millisecond
+	s.hold, s.meet = 30*time.Millisecond, true
 	r, err := NewRunner(scriptedPlan(24), s, s, Options{RunDir: t.TempDir(), Parallel: 12, PerHost: 3, PerDatastore: 2})
 	if err != nil {
 		t.Fatal(err)
