@@ -21,13 +21,14 @@ func TestWaitRoundSaysWhenToCutOver(t *testing.T) {
 		name    string
 		o       WarmOptions
 		rounds  int
-		request string // a cutover request file
+		request string        // a cutover request file
+		at      time.Duration // CutoverAt, from when the case starts
 		want    string
 	}{
 		{name: "rounds reached", o: WarmOptions{CutoverAfter: 3}, rounds: 3, want: "rounds"},
 		{name: "rounds not reached", o: WarmOptions{CutoverAfter: 3, Interval: 10 * time.Millisecond}, rounds: 2, want: ""},
 		{name: "time passed", o: WarmOptions{CutoverAt: time.Now().Add(-time.Minute)}, rounds: 1, want: "time"},
-		{name: "time comes during the pause", o: WarmOptions{CutoverAt: time.Now().Add(30 * time.Millisecond), Interval: time.Hour, Poll: 5 * time.Millisecond}, rounds: 1, want: "time"},
+		{name: "time comes during the pause", o: WarmOptions{Interval: time.Hour, Poll: 5 * time.Millisecond}, at: 300 * time.Millisecond, rounds: 1, want: "time"},
 		{name: "request by pod VM name", o: WarmOptions{Interval: time.Hour, Poll: 5 * time.Millisecond}, rounds: 1, request: "web-01", want: "request"},
 		{name: "request by source name", o: WarmOptions{Interval: time.Hour}, rounds: 1, request: "web01", want: "request"},
 		{name: "request for all", o: WarmOptions{Interval: time.Hour}, rounds: 1, request: "all", want: "request"},
@@ -45,6 +46,12 @@ func TestWaitRoundSaysWhenToCutOver(t *testing.T) {
 				}
 			}
 			o := c.o
+			if c.at != 0 {
+				// From the case's own start, not the table's: the cases
+				// before it would otherwise use up the time on a slow
+				// machine, and the time would have passed before the pause.
+				o.CutoverAt = time.Now().Add(c.at)
+			}
 			r := &Runner{o: Options{RunDir: dir, Warm: &o}}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
