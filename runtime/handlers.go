@@ -124,7 +124,18 @@ func prepareImage(ctx context.Context, m *Machine) error {
 		m.base = []baseDisk{{path: abs, format: format}}
 	}
 	if c.Kernel != "" {
-		m.boot = &image.Boot{Kernel: c.Kernel, Initrd: c.Initrd, Cmdline: c.Cmdline}
+		// libvirt opens them from its own working folder.
+		kernel, err := filepath.Abs(c.Kernel)
+		if err != nil {
+			return fmt.Errorf("run: kernel %s: %w", c.Kernel, err)
+		}
+		initrd := c.Initrd
+		if initrd != "" {
+			if initrd, err = filepath.Abs(initrd); err != nil {
+				return fmt.Errorf("run: initrd %s: %w", c.Initrd, err)
+			}
+		}
+		m.boot = &image.Boot{Kernel: kernel, Initrd: initrd, Cmdline: c.Cmdline}
 	}
 	m.spec.Disks = append([]podvm.Disk(nil), m.spec.Disks...) // the caller's spec stays untouched
 	for i := range m.spec.Disks {
@@ -157,7 +168,7 @@ func resolveAccel(ctx context.Context, m *Machine) error {
 		return err
 	}
 	m.accel = v
-	m.rt.cfg.Log.Info("accelerator", "pod", m.name, "accel", v.Accel, "reason", v.Reason, "cached", v.Cached)
+	m.rt.cfg.Log.Debug("accelerator", "pod", m.name, "accel", v.Accel, "reason", v.Reason, "cached", v.Cached)
 	return nil
 }
 
