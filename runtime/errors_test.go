@@ -65,7 +65,9 @@ func TestRunErrors(t *testing.T) {
 		{"oci layout missing", f.rt, MachineConfig{Image: "oci:" + filepath.Join(t.TempDir(), "none") + ":v1"}, ErrImageNotFound, ""},
 		{"tag missing", f.rt, MachineConfig{Image: strings.TrimSuffix(f.layout, ":v1") + ":v9"}, ErrImageNotFound, ""},
 		{"disk missing", f.rt, MachineConfig{Image: filepath.Join(t.TempDir(), "nope.qcow2")}, ErrImageNotFound, ""},
-		{"name taken", f.rt, MachineConfig{Name: taken, Image: raw}, ErrNameTaken, "rm"},
+		// Running: plain rm would refuse it. The state folder is not the
+		// default, so the hint names it.
+		{"name taken", f.rt, MachineConfig{Name: taken, Image: raw}, ErrNameTaken, "'podvm-migrate rm -f " + taken + " --state-dir " + f.state + "'"},
 		{"not enough memory", f.rt, MachineConfig{Name: testPrefix + "huge", Image: raw, Spec: &huge, Accel: AccelTCG}, ErrNoMemory, "MiB"},
 		{"secure boot without firmware", noSecure, MachineConfig{Name: testPrefix + "secure", Image: raw, Spec: &secure, Accel: AccelTCG}, ErrUnsatisfiable, "secboot"},
 		{"fast without kernel", f.rt, MachineConfig{Name: testPrefix + "fast", Image: raw, Fast: true, Accel: AccelTCG}, ErrUnsatisfiable, "--fast"},
@@ -92,6 +94,24 @@ func TestRunErrors(t *testing.T) {
 	} {
 		if err := op(); !errors.Is(err, ErrNotFound) {
 			t.Errorf("operation on an absent pod VM: %v", err)
+		}
+	}
+}
+
+// TestCommandHint: hints name the state folder and libvirt URI when they
+// are not the defaults, quoted for a shell where needed.
+func TestCommandHint(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{URI: DefaultURI, StateDir: DefaultStateDir}, "podvm-migrate logs web01"},
+		{Config{URI: DefaultURI, StateDir: "/srv/pods"}, "podvm-migrate logs web01 --state-dir /srv/pods"},
+		{Config{URI: "qemu:///session", StateDir: "/srv/my pods"}, "podvm-migrate logs web01 --connect qemu:///session --state-dir '/srv/my pods'"},
+	} {
+		r := &Runtime{cfg: c.cfg}
+		if got := r.Command("logs", "web01"); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.cfg, got, c.want)
 		}
 	}
 }

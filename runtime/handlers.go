@@ -49,16 +49,20 @@ func validate(_ context.Context, m *Machine) error {
 
 // checkName fails early when the name is known; the name may still come
 // from the image's spec, so prepareImage checks again.
-func checkName(_ context.Context, m *Machine) error {
+func checkName(ctx context.Context, m *Machine) error {
 	if m.Config.Name == "" {
 		return nil
 	}
-	return m.rt.nameFree(m.Config.Name)
+	return m.rt.nameFree(ctx, m.Config.Name)
 }
 
-func (r *Runtime) nameFree(name string) error {
+func (r *Runtime) nameFree(ctx context.Context, name string) error {
 	if _, err := os.Stat(r.podDir(name)); err == nil {
-		return fmt.Errorf("pod VM %s: %w (remove it with 'podvm-migrate rm %s' or pick another --name)", name, ErrNameTaken, name)
+		rm := r.Command("rm", name)
+		if p, err := r.Get(ctx, name); err == nil && p.State == StateRunning {
+			rm = r.Command("rm", "-f", name) // rm alone refuses a running pod VM
+		}
+		return fmt.Errorf("pod VM %s: %w (remove it with '%s' or pick another --name)", name, ErrNameTaken, rm)
 	}
 	if dom, err := r.conn.LookupDomainByName(DomainPrefix + name); err == nil {
 		dom.Free()
@@ -151,7 +155,7 @@ func prepareImage(ctx context.Context, m *Machine) error {
 	m.name = c.Name
 	if m.name == "" {
 		m.name = m.spec.Name
-		if err := m.rt.nameFree(m.name); err != nil {
+		if err := m.rt.nameFree(ctx, m.name); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,6 +161,25 @@ func (r *Runtime) Close() error {
 	_, err := r.conn.Close()
 	r.conn = nil
 	return err
+}
+
+// Command is the podvm-migrate command line that reaches this runtime's
+// pod VMs, for hints: "podvm-migrate VERB ARGS", with --connect and
+// --state-dir when they are not the defaults.
+func (r *Runtime) Command(verb string, args ...string) string {
+	parts := append([]string{"podvm-migrate", verb}, args...)
+	if r.cfg.URI != DefaultURI {
+		parts = append(parts, "--connect", r.cfg.URI)
+	}
+	if r.cfg.StateDir != DefaultStateDir {
+		parts = append(parts, "--state-dir", r.cfg.StateDir)
+	}
+	for i, p := range parts {
+		if p == "" || strings.ContainsAny(p, " \t'\"$\\") {
+			parts[i] = "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func (r *Runtime) podDir(name string) string { return filepath.Join(r.cfg.StateDir, "pods", name) }
