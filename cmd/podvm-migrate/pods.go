@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/spf13/cobra"
+
+	"github.com/podvm-migrate/podvm-migrate/runtime"
 )
 
 func init() {

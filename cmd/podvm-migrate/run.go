@@ -27,12 +27,17 @@ func (r *runtimeFlags) register(f *pflag.FlagSet) {
 	if uri == "" {
 		uri = runtime.DefaultURI
 	}
-	state := os.Getenv("PODVM_STATE_DIR")
-	if state == "" {
-		state = runtime.DefaultStateDir
-	}
 	f.StringVarP(&r.uri, "connect", "c", uri, "libvirt URI ($LIBVIRT_DEFAULT_URI)")
-	f.StringVar(&r.stateDir, "state-dir", state, "where images, overlays and logs of pod VMs live ($PODVM_STATE_DIR)")
+	f.StringVar(&r.stateDir, "state-dir", defaultStateDir(), "where images, overlays and logs of pod VMs live ($PODVM_STATE_DIR)")
+}
+
+// defaultStateDir is every --state-dir's default: $PODVM_STATE_DIR, else
+// the runtime's.
+func defaultStateDir() string {
+	if s := os.Getenv("PODVM_STATE_DIR"); s != "" {
+		return s
+	}
+	return runtime.DefaultStateDir
 }
 
 func (r *runtimeFlags) open(cmd *cobra.Command, g *globalOptions, extra ...runtime.Option) (*runtime.Runtime, error) {
