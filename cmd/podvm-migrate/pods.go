@@ -33,6 +33,9 @@ func newListCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if pods == nil {
+				pods = []runtime.PodVM{} // -o json: [], not null
+			}
 			return printPodResult(cmd, g, podTable(pods))
 		},
 	}

@@ -48,6 +48,10 @@ func TestPodVMCommandErrors(t *testing.T) {
 	if code != exitOK || !strings.HasPrefix(out, "NAME") {
 		t.Errorf("list: exit %d %s %s", code, out, errs)
 	}
+	out, errs, code = execute(t, "list", "--state-dir", state, "-o", "json")
+	if code != exitOK || strings.TrimSpace(out) != "[]" {
+		t.Errorf("list -o json without pod VMs: exit %d %q %s; want []", code, out, errs)
+	}
 }
 
 // TestStateDirDefault: every command with --state-dir (migrate too) takes
