@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -106,7 +107,19 @@ serial console (or --ready agent: qemu-guest-agent).`,
 				return err
 			}
 			defer rt.Close()
-			p, err := rt.Run(cmd.Context(), cfg)
+			// Booting can take a while (TCG): say what is being waited for.
+			announce := runtime.Handler{Name: "announce", Fn: func(_ context.Context, m *runtime.Machine) error {
+				if p := m.Pod(); p != nil && cfg.WaitReady && cfg.Ready != runtime.ReadyNone {
+					what := fmt.Sprintf("%q on its serial console", cfg.ReadyLine)
+					if cfg.Ready == runtime.ReadyAgent {
+						what = "qemu-guest-agent"
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "pod VM %s started (%s); waiting up to %s for %s\n", p.Name, p.Accel, cfg.ReadyTimeout, what)
+				}
+				return nil
+			}}
+			m := rt.NewMachine(cfg, runtime.WithHandlers(runtime.DefaultHandlers().InsertBefore(runtime.WaitReadyHandler, announce)))
+			p, err := m.Start(cmd.Context())
 			if err != nil {
 				return err
 			}
