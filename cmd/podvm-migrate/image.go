@@ -141,7 +141,9 @@ func newImageInspectCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect REF",
 		Short: "Show a pod VM image's spec and disks (without fetching the disks)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Example: `  podvm-migrate image inspect oci:./images/web01:v1
+  podvm-migrate image inspect docker://registry.local:5000/web01:v1 -o json`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := image.ParseRef(args[0]); err != nil {
 				if re := (*image.RefError)(nil); errors.As(err, &re) {
