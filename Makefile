@@ -9,7 +9,8 @@ TAGS  ?= containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_
 TAGS  += $(shell pkg-config --exists libdeflate 2>/dev/null && echo libdeflate)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_TAGS := -tags '$(TAGS)'
-LDFLAGS := -X main.version=$(VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # libvirt.org/go/libvirt is cgo.
 export CGO_ENABLED := 1
 

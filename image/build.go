@@ -29,7 +29,11 @@ type BuildOptions struct {
 	// Kernel, Initrd and Cmdline optionally carry the guest's kernel in the
 	// image under boot/, for direct kernel boot and KVM smoke tests.
 	Kernel, Initrd, Cmdline string
-	WorkDir                 string // scratch space for conversions; default os.TempDir()
+	// WorkDir is the scratch space for conversions. By default it is a
+	// hidden folder inside an oci: layout (the converted disk then
+	// becomes its layer by a rename, and a small /tmp does not limit the
+	// disk size), else os.TempDir().
+	WorkDir string
 	// Adopt says Disks are scratch files the caller gives up (a
 	// migration's transferred qcow2s). The biggest standalone qcow2 among
 	// them that lies on the layout's file system then becomes the layer
@@ -53,13 +57,23 @@ type BuildOptions struct {
 // registry), compressed on all cores or not at all, its digests computed
 // as it is written. Build stops with ctx's error between steps and within
 // every copy, and leaves no image behind when it fails.
-func Build(ctx context.Context, o BuildOptions) (*Info, error) {
+//
+// An oci: layout's missing parent folders are created (and removed again
+// when Build fails).
+func Build(ctx context.Context, o BuildOptions) (info *Info, err error) {
 	if len(o.Disks) == 0 {
 		return nil, fmt.Errorf("image: no disks given")
 	}
-	ref, err := ParseRef(o.To)
+	ref, createdParents, err := parseDestination(o.To)
 	if err != nil {
 		return nil, err
+	}
+	if createdParents != "" {
+		defer func() {
+			if err != nil {
+				removeCreated(filepath.Dir(filepath.Clean(layoutDir(o.To))), createdParents)
+			}
+		}()
 	}
 	comp, err := ParseCompression(string(o.Compress))
 	if err != nil {
@@ -98,9 +112,28 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	work, err := os.MkdirTemp(o.WorkDir, "podvm-image-")
+	// A local layout is opened first: conversions go to a work folder in
+	// it unless the caller names one.
+	var dest destination
+	defer func() {
+		if dest != nil {
+			dest.close()
+		}
+	}()
+	workParent, workPattern := o.WorkDir, "podvm-image-"
+	if ref.Transport().Name() == "oci" {
+		ld, err := openLayout(o.To)
+		if err != nil {
+			return nil, err
+		}
+		dest = ld
+		if workParent == "" {
+			workParent, workPattern = ld.dir, ".podvm-work-"
+		}
+	}
+	work, err := os.MkdirTemp(workParent, workPattern)
 	if err != nil {
-		return nil, fmt.Errorf("image: %w", err)
+		return nil, fmt.Errorf("image: work folder for conversions: %w", err)
 	}
 	defer os.RemoveAll(work)
 	// Only an uncompressed layer in a local layout takes a disk in place.
@@ -130,11 +163,13 @@ func Build(ctx context.Context, o BuildOptions) (*Info, error) {
 		disks = append(disks, layerDisk{name: name, path: p, virtualSize: d.img.Size()})
 		adoptable[i] = o.Adopt || !d.asIs()
 	}
-	dest, err := openDestination(ctx, o.To, ref, o.Registry)
-	if err != nil {
-		return nil, err
+	if dest == nil {
+		d, err := openDestination(ctx, o.To, ref, o.Registry)
+		if err != nil {
+			return nil, err
+		}
+		dest = d
 	}
-	defer dest.close()
 	logf("packing %d disk(s) into %s (%s)", len(disks), o.To, comp)
 	mtime := layerModTime()
 	var lr *layerResult

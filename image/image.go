@@ -6,7 +6,10 @@
 package image
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/podvm-migrate/podvm-migrate/podvm"
@@ -124,15 +127,89 @@ func (o RegistryOptions) systemContext() *types.SystemContext {
 
 // ParseRef parses oci:DIR:TAG or docker://HOST/REPO:TAG (any
 // containers/image transport).
+// An oci: layout folder's parent must exist (BuildOptions.To need not).
+// A reference that does not parse is a *RefError.
 func ParseRef(ref string) (types.ImageReference, error) {
 	if !strings.Contains(ref, ":") {
-		return nil, fmt.Errorf("image reference %q: want oci:DIR:TAG or docker://HOST/REPO:TAG", ref)
+		return nil, &RefError{Ref: ref, Err: errors.New("want oci:DIR:TAG or docker://HOST/REPO:TAG")}
+	}
+	if dir := layoutDir(ref); dir != "" {
+		// containers/image says only "lstat …" for a missing folder: that
+		// is no layout, not a bad reference.
+		if _, err := os.Stat(filepath.Dir(filepath.Clean(dir))); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("image %s: no layout there: %w", ref, err)
+		}
 	}
 	r, err := alltransports.ParseImageName(ref)
 	if err != nil {
-		return nil, fmt.Errorf("image reference %q: %w", ref, err)
+		return nil, &RefError{Ref: ref, Err: err}
 	}
 	return r, nil
+}
+
+// RefError is an image reference that does not parse: a usage error.
+type RefError struct {
+	Ref string
+	Err error
+}
+
+func (e *RefError) Error() string { return fmt.Sprintf("image reference %q: %v", e.Ref, e.Err) }
+
+// Unwrap returns the parser's error.
+func (e *RefError) Unwrap() error { return e.Err }
+
+// layoutDir is the folder of an oci:DIR[:TAG] reference, "" for other
+// transports.
+func layoutDir(ref string) string {
+	if !strings.HasPrefix(ref, "oci:") {
+		return ""
+	}
+	dir, _, _ := strings.Cut(strings.TrimPrefix(ref, "oci:"), ":")
+	return dir
+}
+
+// parseDestination parses where Build writes. For oci:DIR:TAG it first
+// creates DIR's missing parent folders (containers/image wants them), and
+// returns the topmost folder it created ("" for none) so a failed build
+// can take them away again with removeCreated.
+func parseDestination(to string) (ref types.ImageReference, created string, err error) {
+	if dir := layoutDir(to); dir != "" {
+		parent := filepath.Dir(filepath.Clean(dir))
+		for p := parent; ; p = filepath.Dir(p) {
+			if _, err := os.Lstat(p); err == nil || !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			created = p
+			if filepath.Dir(p) == p {
+				break
+			}
+		}
+		if created != "" {
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				removeCreated(parent, created)
+				return nil, "", fmt.Errorf("image: layout %s: create its parent folder: %w", dir, err)
+			}
+		}
+	}
+	ref, err = ParseRef(to)
+	if err != nil {
+		if created != "" {
+			removeCreated(filepath.Dir(filepath.Clean(layoutDir(to))), created)
+		}
+		return nil, "", err
+	}
+	return ref, created, nil
+}
+
+// removeCreated removes the empty folders from dir up to and including
+// top, which parseDestination created; a folder something else has put
+// files in since stays.
+func removeCreated(dir, top string) {
+	for p := dir; ; p = filepath.Dir(p) {
+		if os.Remove(p) != nil || p == top || filepath.Dir(p) == p {
+			return
+		}
+	}
 }
 
 // IsRef reports whether s names an image (transport:…) rather than a

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,8 +37,10 @@ func (v *AccelVerdict) DomainType() string {
 // verdict cached for this host and host kernel, or smoke-boots kernel and
 // initrd as a KVM domain: an openable /dev/kvm, or libvirt offering kvm,
 // proves nothing on a nested host where guests crawl and stop with "KVM
-// internal error". Without a kernel to probe with and no verdict, TCG is
-// chosen (and not cached).
+// internal error". Only the outcome of a smoke boot that ran is cached.
+// Without a kernel to probe with, or when the smoke boot cannot start (a
+// missing kernel file, libvirt offering no kvm domain), TCG is chosen for
+// this time only, the latter with a warning.
 func (r *Runtime) ResolveAccel(ctx context.Context, want, kernel, initrd string) (*AccelVerdict, error) {
 	switch want {
 	case AccelKVM:
@@ -51,18 +54,22 @@ func (r *Runtime) ResolveAccel(ctx context.Context, want, kernel, initrd string)
 	default:
 		return nil, fmt.Errorf("accelerator %q: want auto, kvm or tcg", want)
 	}
-	v, err := host.CachedVerdict(ctx, filepath.Join(r.cfg.StateDir, "accel-probe.json"), func(ctx context.Context) (host.Verdict, bool, error) {
+	v, err := host.CachedVerdict(ctx, r.accelCacheFile(), func(ctx context.Context) (host.Verdict, bool, error) {
 		if kernel == "" {
 			return host.Verdict{Accel: AccelTCG, Reason: "no kernel to smoke-test KVM with (image carries none, no --probe-kernel); pass --accel kvm to force"}, false, nil
 		}
-		ok, why, err := r.smokeBoot(ctx, kernel, initrd)
+		res, err := r.smokeBoot(ctx, kernel, initrd)
 		if err != nil {
 			return host.Verdict{}, false, err
 		}
-		if ok {
-			return host.Verdict{Accel: AccelKVM, Reason: why}, true, nil
+		if !res.ran {
+			r.warnOnce("KVM smoke boot could not run: pod VMs get TCG, and the next run probes again", "reason", res.why)
+			return host.Verdict{Accel: AccelTCG, Reason: res.why}, false, nil
 		}
-		return host.Verdict{Accel: AccelTCG, Reason: why}, true, nil
+		if res.booted {
+			return host.Verdict{Accel: AccelKVM, Reason: res.why}, true, nil
+		}
+		return host.Verdict{Accel: AccelTCG, Reason: res.why}, true, nil
 	})
 	if err != nil {
 		return nil, err
@@ -70,20 +77,54 @@ func (r *Runtime) ResolveAccel(ctx context.Context, want, kernel, initrd string)
 	return &AccelVerdict{*v}, nil
 }
 
+// accelCacheFile keeps the accelerator verdict for this host.
+func (r *Runtime) accelCacheFile() string { return filepath.Join(r.cfg.StateDir, "accel-probe.json") }
+
+// warnOnce logs a warning the first time this runtime meets it.
+func (r *Runtime) warnOnce(msg string, args ...any) {
+	key := fmt.Sprint(append([]any{msg}, args...)...)
+	r.mu.Lock()
+	seen := r.warned[key]
+	if r.warned == nil {
+		r.warned = map[string]bool{}
+	}
+	r.warned[key] = true
+	r.mu.Unlock()
+	if !seen {
+		r.cfg.Log.Warn(msg, args...)
+	}
+}
+
+// smokeResult is what a KVM smoke boot found.
+type smokeResult struct {
+	ran    bool   // a guest was started: booted says how it went
+	booted bool   // it reached user space
+	why    string // in words
+}
+
 // smokeBoot boots kernel+initrd as a transient KVM domain and reports
 // whether the guest reached user space (the readiness line or "Run /init")
-// before the probe timeout, a pause (KVM internal error) or an exit. A host
-// where libvirt offers no kvm domain fails without a boot. The probe domain
-// never outlives the call.
-func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, string, error) {
+// before the probe timeout, a pause (KVM internal error) or an exit. When
+// no guest could be started (a kernel or initrd that is not there, libvirt
+// offering no kvm domain, a domain libvirt refuses) ran is false. The probe
+// domain never outlives the call.
+func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (smokeResult, error) {
+	for _, f := range []string{kernel, initrd} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return smokeResult{why: fmt.Sprintf("KVM smoke boot could not start: %v", err)}, nil
+		}
+	}
 	r.reapProbes()
 	dir, err := os.MkdirTemp(r.cfg.StateDir, "accel-probe-")
 	if err != nil {
-		return false, "", err
+		return smokeResult{}, err
 	}
 	defer os.RemoveAll(dir)
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return false, "", err
+		return smokeResult{}, err
 	}
 	name := DomainPrefix + filepath.Base(dir) // unique: accel-probe-<random>
 	serial := filepath.Join(dir, "serial.log")
@@ -91,19 +132,24 @@ func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, s
 	spec.MemoryMiB, spec.Disks, spec.NICs = 256, nil, nil
 	caps, err := r.domainCaps("kvm", machineType(&spec))
 	if err != nil {
-		return false, "KVM smoke boot: libvirt offers no kvm domain: " + lastLine(err.Error()), nil
+		return smokeResult{why: "KVM smoke boot: libvirt offers no kvm domain: " + lastLine(err.Error())}, nil
 	}
 	x, err := domainXMLFor(domainParams{Domain: name, Type: "kvm", Emulator: caps.Emulator, Spec: &spec, Kernel: kernel, Initrd: initrd,
 		Cmdline: "console=ttyS0 panic=-1", Serial: serial,
 		Meta: podMeta{Name: "accel-probe", Accel: AccelKVM, Reason: "smoke boot", State: r.cfg.StateDir,
 			Started: time.Now().UTC().Format(time.RFC3339Nano)}})
 	if err != nil {
-		return false, "", err
+		return smokeResult{}, err
 	}
 	start := time.Now()
 	dom, err := r.conn.DomainCreateXML(x, libvirt.DOMAIN_NONE)
 	if err != nil {
-		return false, "KVM smoke boot could not start: " + lastLine(err.Error()), nil
+		if qemuExited(err) {
+			// QEMU itself ran and died under KVM (e.g. a nested host's
+			// failed MSR write): a real outcome.
+			return smokeResult{ran: true, why: "KVM smoke boot: QEMU stopped at start under KVM: " + lastLine(err.Error())}, nil
+		}
+		return smokeResult{why: "KVM smoke boot could not start: " + lastLine(err.Error())}, nil
 	}
 	defer func() {
 		_ = dom.Destroy()
@@ -111,45 +157,44 @@ func (r *Runtime) smokeBoot(ctx context.Context, kernel, initrd string) (bool, s
 	}()
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.ProbeTimeout)
 	defer cancel()
-	var ok bool
-	var verdict string
+	res := smokeResult{ran: true}
 	_ = wait.PollUntilContextCancel(pctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
 		if b, err := os.ReadFile(serial); err == nil {
 			s := string(b)
 			if strings.Contains(s, DefaultReadyLine) || strings.Contains(s, "Run /init as init process") {
-				ok, verdict = true, fmt.Sprintf("KVM smoke boot reached user space in %.1fs", time.Since(start).Seconds())
+				res.booted, res.why = true, fmt.Sprintf("KVM smoke boot reached user space in %.1fs", time.Since(start).Seconds())
 				return true, nil
 			}
 			if strings.Contains(s, "KVM internal error") {
-				verdict = "KVM smoke boot: KVM internal error"
+				res.why = "KVM smoke boot: KVM internal error"
 				return true, nil
 			}
 		}
 		st, reason, err := dom.GetState()
 		if err != nil || st == libvirt.DOMAIN_SHUTOFF || st == libvirt.DOMAIN_CRASHED {
-			verdict = "KVM smoke boot: guest stopped before user space"
+			res.why = "KVM smoke boot: guest stopped before user space"
 			return true, nil
 		}
 		if st == libvirt.DOMAIN_PAUSED {
-			verdict = "KVM smoke boot: guest paused"
+			res.why = "KVM smoke boot: guest paused"
 			if libvirt.DomainPausedReason(reason) == libvirt.DOMAIN_PAUSED_IOERROR || qemuLogHas(name, "KVM internal error") {
-				verdict += " (KVM internal error)"
+				res.why += " (KVM internal error)"
 			}
 			return true, nil
 		}
 		return false, nil
 	})
-	if verdict != "" {
-		return ok, verdict, nil
+	if res.why != "" {
+		return res, nil
 	}
 	if ctx.Err() != nil {
-		return false, "", ctx.Err()
+		return smokeResult{}, ctx.Err()
 	}
-	why := fmt.Sprintf("KVM smoke boot not in user space within %s", r.cfg.ProbeTimeout)
+	res.why = fmt.Sprintf("KVM smoke boot not in user space within %s", r.cfg.ProbeTimeout)
 	if qemuLogHas(name, "KVM internal error") {
-		why += " (KVM internal error)"
+		res.why += " (KVM internal error)"
 	}
-	return false, why, nil
+	return res, nil
 }
 
 // reapProbes destroys probe domains left by a probing process that died
@@ -170,6 +215,15 @@ func (r *Runtime) reapProbes() {
 		}
 		os.RemoveAll(filepath.Join(d.meta.State, strings.TrimPrefix(name, DomainPrefix)))
 	}
+}
+
+// qemuExited tells a domain whose QEMU started and died (libvirt's
+// internal error from the QEMU driver: "qemu unexpectedly closed the
+// monitor") from one libvirt never started (a file it cannot reach, a
+// configuration it refuses).
+func qemuExited(err error) bool {
+	var le libvirt.Error
+	return errors.As(err, &le) && le.Code == libvirt.ERR_INTERNAL_ERROR && le.Domain == libvirt.FROM_QEMU
 }
 
 // qemuLogHas looks for s in libvirt's QEMU log of a domain.

@@ -49,16 +49,20 @@ func validate(_ context.Context, m *Machine) error {
 
 // checkName fails early when the name is known; the name may still come
 // from the image's spec, so prepareImage checks again.
-func checkName(_ context.Context, m *Machine) error {
+func checkName(ctx context.Context, m *Machine) error {
 	if m.Config.Name == "" {
 		return nil
 	}
-	return m.rt.nameFree(m.Config.Name)
+	return m.rt.nameFree(ctx, m.Config.Name)
 }
 
-func (r *Runtime) nameFree(name string) error {
+func (r *Runtime) nameFree(ctx context.Context, name string) error {
 	if _, err := os.Stat(r.podDir(name)); err == nil {
-		return fmt.Errorf("pod VM %s: %w (remove it with 'podvm-migrate rm %s' or pick another --name)", name, ErrNameTaken, name)
+		rm := r.Command("rm", name)
+		if p, err := r.Get(ctx, name); err == nil && p.State == StateRunning {
+			rm = r.Command("rm", "-f", name) // rm alone refuses a running pod VM
+		}
+		return fmt.Errorf("pod VM %s: %w (remove it with '%s' or pick another --name)", name, ErrNameTaken, rm)
 	}
 	if dom, err := r.conn.LookupDomainByName(DomainPrefix + name); err == nil {
 		dom.Free()
@@ -124,7 +128,18 @@ func prepareImage(ctx context.Context, m *Machine) error {
 		m.base = []baseDisk{{path: abs, format: format}}
 	}
 	if c.Kernel != "" {
-		m.boot = &image.Boot{Kernel: c.Kernel, Initrd: c.Initrd, Cmdline: c.Cmdline}
+		// libvirt opens them from its own working folder.
+		kernel, err := filepath.Abs(c.Kernel)
+		if err != nil {
+			return fmt.Errorf("run: kernel %s: %w", c.Kernel, err)
+		}
+		initrd := c.Initrd
+		if initrd != "" {
+			if initrd, err = filepath.Abs(initrd); err != nil {
+				return fmt.Errorf("run: initrd %s: %w", c.Initrd, err)
+			}
+		}
+		m.boot = &image.Boot{Kernel: kernel, Initrd: initrd, Cmdline: c.Cmdline}
 	}
 	m.spec.Disks = append([]podvm.Disk(nil), m.spec.Disks...) // the caller's spec stays untouched
 	for i := range m.spec.Disks {
@@ -140,7 +155,7 @@ func prepareImage(ctx context.Context, m *Machine) error {
 	m.name = c.Name
 	if m.name == "" {
 		m.name = m.spec.Name
-		if err := m.rt.nameFree(m.name); err != nil {
+		if err := m.rt.nameFree(ctx, m.name); err != nil {
 			return err
 		}
 	}
@@ -157,7 +172,7 @@ func resolveAccel(ctx context.Context, m *Machine) error {
 		return err
 	}
 	m.accel = v
-	m.rt.cfg.Log.Info("accelerator", "pod", m.name, "accel", v.Accel, "reason", v.Reason, "cached", v.Cached)
+	m.rt.cfg.Log.Debug("accelerator", "pod", m.name, "accel", v.Accel, "reason", v.Reason, "cached", v.Cached)
 	return nil
 }
 

@@ -177,9 +177,14 @@ func (m *Machine) Start(ctx context.Context) (*PodVM, error) {
 	}
 	if m.pod != nil && m.dom != nil {
 		m.pod.Addresses = m.rt.addresses(m.pod)
+		m.pod.Uptime = Duration(time.Since(m.pod.Started))
 	}
 	return m.pod, nil
 }
+
+// Pod is the pod VM once the start-domain handler made it (nil before):
+// a handler added after it can say what was started.
+func (m *Machine) Pod() *PodVM { return m.pod }
 
 // XML is the domain XML the machine was started with.
 func (m *Machine) XML() string { return m.domainXML }

@@ -64,7 +64,7 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 			_ = dom.Destroy()
 			what = "it was stopped; "
 		}
-		return fmt.Errorf("pod VM %s: %w: %w (%ssee 'podvm-migrate logs %s')", p.Name, ErrNotReady, b, what, p.Name)
+		return fmt.Errorf("pod VM %s: %w: %w (%ssee '%s')", p.Name, ErrNotReady, b, what, r.Command("logs", p.Name))
 	}
 	err := wait.PollUntilContextCancel(rctx, serialPoll, true, func(context.Context) (bool, error) {
 		readConsole()
@@ -97,7 +97,7 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 			st, reason, err := dom.GetState()
 			switch {
 			case err != nil:
-				return false, fmt.Errorf("pod VM %s: %w: the domain is gone (%v) (see 'podvm-migrate logs %s')", p.Name, ErrNotReady, err, p.Name)
+				return false, fmt.Errorf("pod VM %s: %w: the domain is gone (%v) (see '%s')", p.Name, ErrNotReady, err, r.Command("logs", p.Name))
 			case st == libvirt.DOMAIN_PAUSED:
 				why := "paused"
 				if qemuLogHas(p.Domain, "KVM internal error") {
@@ -130,7 +130,7 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 		if l := watch.lastLine(); l != "" {
 			last = fmt.Sprintf("; last console line: %q", l)
 		}
-		return "", 0, fmt.Errorf("pod VM %s: %w within %s%s (it keeps running; see 'podvm-migrate logs %s')", p.Name, ErrNotReady, c.ReadyTimeout, last, p.Name)
+		return "", 0, fmt.Errorf("pod VM %s: %w within %s%s (it keeps running; see '%s')", p.Name, ErrNotReady, c.ReadyTimeout, last, r.Command("logs", p.Name))
 	}
 	return "", 0, err
 }

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"libvirt.org/go/libvirt"
@@ -60,7 +62,8 @@ func WithStateDir(dir string) Option { return func(c *Config) { c.StateDir = dir
 // firmware libvirt's domain capabilities list.
 func WithOVMFDir(dir string) Option { return func(c *Config) { c.OVMFDir = dir } }
 
-// WithProbeGuest sets the kernel and initramfs of the KVM smoke boot.
+// WithProbeGuest sets the kernel and initramfs of the KVM smoke boot;
+// relative paths are taken from the current folder.
 func WithProbeGuest(kernel, initrd string) Option {
 	return func(c *Config) { c.ProbeKernel, c.ProbeInitrd = kernel, initrd }
 }
@@ -79,6 +82,9 @@ type Runtime struct {
 	cfg  Config
 	conn *libvirt.Connect
 	caps capsCache // libvirt's domain capabilities, asked once
+
+	mu     sync.Mutex
+	warned map[string]bool // warnings given once (warnOnce)
 }
 
 // New connects to libvirt and prepares the state folder. A daemon that does
@@ -96,6 +102,15 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 		return nil, fmt.Errorf("runtime: state folder %s: %w", cfg.StateDir, err)
 	}
 	cfg.StateDir = abs
+	// libvirt opens the probe guest's files from its own working folder.
+	for _, p := range []*string{&cfg.ProbeKernel, &cfg.ProbeInitrd} {
+		if *p == "" {
+			continue
+		}
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, fmt.Errorf("runtime: probe guest file: %w", err)
+		}
+	}
 	conn, err := connect(ctx, cfg.URI)
 	if err != nil {
 		return nil, err
@@ -146,6 +161,25 @@ func (r *Runtime) Close() error {
 	_, err := r.conn.Close()
 	r.conn = nil
 	return err
+}
+
+// Command is the podvm-migrate command line that reaches this runtime's
+// pod VMs, for hints: "podvm-migrate VERB ARGS", with --connect and
+// --state-dir when they are not the defaults.
+func (r *Runtime) Command(verb string, args ...string) string {
+	parts := append([]string{"podvm-migrate", verb}, args...)
+	if r.cfg.URI != DefaultURI {
+		parts = append(parts, "--connect", r.cfg.URI)
+	}
+	if r.cfg.StateDir != DefaultStateDir {
+		parts = append(parts, "--state-dir", r.cfg.StateDir)
+	}
+	for i, p := range parts {
+		if p == "" || strings.ContainsAny(p, " \t'\"$\\") {
+			parts[i] = "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func (r *Runtime) podDir(name string) string { return filepath.Join(r.cfg.StateDir, "pods", name) }

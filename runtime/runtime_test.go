@@ -149,7 +149,7 @@ func (f *fixture) runReady(t *testing.T, cfg MachineConfig) *PodVM {
 		}
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(p.ReadyLine, DefaultReadyLine) || p.Accel != f.accel || p.ReadyAfter <= 0 {
+	if !strings.HasPrefix(p.ReadyLine, DefaultReadyLine) || p.Accel != f.accel || p.ReadyAfter <= 0 || p.Uptime < p.ReadyAfter || p.State != StateRunning {
 		t.Errorf("pod %+v", p)
 	}
 	t.Logf("%s ready after %s on %s: %s", p.Name, time.Duration(p.ReadyAfter).Round(time.Millisecond), p.Accel, p.ReadyLine)

@@ -54,10 +54,10 @@ func (r *Runtime) pull(ctx context.Context, ref string) (*storedImage, error) {
 	local, layer, err := image.OpenLocalLayer(ctx, ref, r.cfg.Registry)
 	switch {
 	case err == nil:
-		r.cfg.Log.Info("taking image in place", "ref", ref, "digest", local.ManifestDigest, "layer", layer.Path)
+		r.cfg.Log.Debug("taking image in place", "ref", ref, "digest", local.ManifestDigest, "layer", layer.Path)
 		err = linkImage(ctx, local, layer, dir)
 	case errors.Is(err, image.ErrNotInPlace):
-		r.cfg.Log.Info("pulling image", "ref", ref, "digest", info.ManifestDigest)
+		r.cfg.Log.Debug("pulling image", "ref", ref, "digest", info.ManifestDigest)
 		_, err = image.Unpack(ctx, ref, dir, r.cfg.Registry)
 	}
 	if err != nil {

@@ -51,7 +51,8 @@ echo "(exit code $rc: 3 means some VMs are blocked; the others migrate)"
 
 step "6. Migrating every VM that is not blocked to the included KVM pod-VM runtime"
 set +e
-# The test guest's kernel smoke-tests KVM once (cached per host); TCG runs when KVM does not really work.
+# The test guest's kernel smoke-tests KVM once (the outcome cached per host kernel); TCG runs when KVM
+# does not really work. Relative probe paths are fine: podvm-migrate resolves them before libvirt sees them.
 $pm migrate "$out/plan.yaml" --run-dir "$out/run" --parallel 2 --log-level warn -o table \
   --probe-kernel "$out/guest/vmlinuz" --probe-initrd "$out/guest/initrd.img"
 rc=$?
@@ -64,5 +65,5 @@ step "8. The report"
 $pm report "$out/run" --format md --out "$out/run/report.md" >/dev/null
 report=$($pm report "$out/run" --format html)
 echo "HTML report: $(realpath "$report")"
-echo "demo finished in ${SECONDS}s (migrate exit code $rc); remove the pod VMs with: $pm stop NAME && $pm rm NAME"
+echo "demo finished in ${SECONDS}s (migrate exit code $rc); remove the pod VMs with: $pm rm -f NAME"
 exit $rc

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -78,7 +79,10 @@ first disk, SeaBIOS, 1 vCPU, 512 MiB, virtio disks, one virtio NIC. --kernel/--i
 runtime can boot it directly (run --fast).
 
 The layer is written once, straight to its destination: into the OCI
-layout's blobs/ folder, or streamed to the registry. --compress none (the
+layout's blobs/ folder (a disk that needs converting is converted in a
+hidden work folder inside the layout, on the same file system, and becomes
+the layer by a rename), or streamed to the registry. Missing folders above
+an oci: layout are created. --compress none (the
 default for oci:) leaves the qcow2 files as they are, so "run" boots them
 where they lie in the layer without copying them; gzip (the default for
 registries, what KubeVirt's containerDisk pull reads) and zstd compress on
@@ -92,9 +96,6 @@ all cores.
 			if to == "" {
 				return usageError{fmt.Errorf("--to is required (oci:DIR:TAG or docker://HOST/REPO:TAG)")}
 			}
-			if _, err := image.ParseRef(to); err != nil {
-				return usageError{err}
-			}
 			paths, err := allow.policy()
 			if err != nil {
 				return err
@@ -105,7 +106,7 @@ all cores.
 			}
 			o := image.BuildOptions{Disks: args, To: to, Registry: reg.options(cmd.Flags().Changed), Compress: comp,
 				Kernel: kernel, Initrd: initrd, Cmdline: cmdline, Paths: paths,
-				Log: func(f string, a ...any) { g.log.Info(fmt.Sprintf(f, a...)) }}
+				Log: func(f string, a ...any) { g.log.Debug(fmt.Sprintf(f, a...)) }}
 			if specFile != "" {
 				s, err := readSpec(specFile)
 				if err != nil {
@@ -114,6 +115,9 @@ all cores.
 				o.Spec = s
 			}
 			info, err := image.Build(cmd.Context(), o)
+			if re := (*image.RefError)(nil); errors.As(err, &re) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}
@@ -137,10 +141,15 @@ func newImageInspectCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect REF",
 		Short: "Show a pod VM image's spec and disks (without fetching the disks)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Example: `  podvm-migrate image inspect oci:./images/web01:v1
+  podvm-migrate image inspect docker://registry.local:5000/web01:v1 -o json`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := image.ParseRef(args[0]); err != nil {
-				return usageError{err}
+				if re := (*image.RefError)(nil); errors.As(err, &re) {
+					return usageError{err}
+				}
+				return err
 			}
 			info, err := image.Inspect(cmd.Context(), args[0], reg.options(cmd.Flags().Changed))
 			if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,38 @@ func TestPodVMCommandUsageErrors(t *testing.T) {
 		_, errs, code := execute(t, args...)
 		if code != exitUsage {
 			t.Errorf("%v: exit %d (%s), want %d", args, code, errs, exitUsage)
+		}
+	}
+}
+
+// TestImageBuildMissingFolders: image build creates an oci: layout's
+// missing parent folders, and its step-by-step detail goes to stderr only
+// at --log-level debug.
+func TestImageBuildMissingFolders(t *testing.T) {
+	testtool.Require(t, "qemu-img")
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "web01.raw")
+	if err := os.WriteFile(raw, []byte(strings.Repeat("podvm", 1<<16)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args   []string
+		detail bool // stderr shows the build's steps
+	}{
+		{nil, false},
+		{[]string{"--log-level", "debug"}, true},
+	} {
+		layout := filepath.Join(dir, fmt.Sprintf("img%v", c.detail), "a")
+		args := append([]string{"image", "build", raw, "--to", "oci:" + layout + ":v1"}, c.args...)
+		_, errs, code := execute(t, args...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		if _, err := os.Stat(filepath.Join(layout, "index.json")); err != nil {
+			t.Errorf("%v: no layout: %v", args, err)
+		}
+		if got := strings.Contains(errs, "converting"); got != c.detail {
+			t.Errorf("%v: stderr %q; want the build's steps: %v", args, errs, c.detail)
 		}
 	}
 }

@@ -137,7 +137,10 @@ func newKubeVirtManifestsCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "manifests PLAN",
 		Short: "Print the KubeVirt objects of a plan as YAML (for kubectl apply -f or GitOps)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Long: `Print the KubeVirt objects of a plan, each VM's DataVolumes before its
+VirtualMachine: a multi-document YAML stream, or with -o json one v1 List
+holding them all (kubectl apply -f takes either).`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, _, err := f.load(cmd, args[0])
 			if err != nil {
@@ -152,15 +155,32 @@ func newKubeVirtManifestsCommand(g *globalOptions) *cobra.Command {
 				defer file.Close()
 				w = file
 			}
-			if err := m.WriteYAML(w); err != nil {
+			if g.format == output.JSON {
+				if err := output.Print(w, output.JSON, manifestList(m)); err != nil {
+					return err
+				}
+			} else if err := m.WriteYAML(w); err != nil {
 				return err
 			}
 			return unmapped(m)
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&out, "out", "", "write the YAML to this file instead of stdout")
+	cmd.Flags().StringVar(&out, "out", "", "write the YAML (or JSON) to this file instead of stdout")
 	return cmd
+}
+
+// manifestList is every object of m, in WriteYAML's order, as a
+// Kubernetes v1 List.
+func manifestList(m *kubevirt.Manifest) map[string]any {
+	items := []any{}
+	for _, p := range m.PodVMs {
+		for _, dv := range p.DataVolumes {
+			items = append(items, dv)
+		}
+		items = append(items, p.VM)
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "List", "items": items}
 }
 
 func newKubeVirtApplyCommand(g *globalOptions) *cobra.Command {

@@ -78,7 +78,7 @@ convert disk reads them:
 	fl.StringArrayVar(&f.vms, "vm", nil, "migrate only this VM (repeatable)")
 	fl.StringVar(&f.accel, "accel", "auto", "accelerator for the runtime: auto, kvm or tcg")
 	fl.StringVar(&f.connect, "connect", runtime.DefaultURI, "libvirt URI of the runtime")
-	fl.StringVar(&f.stateDir, "state-dir", runtime.DefaultStateDir, "the runtime's image store and pod VM folders")
+	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "the runtime's image store and pod VM folders ($PODVM_STATE_DIR)")
 	fl.StringVar(&f.probeKernel, "probe-kernel", "", "runtime: kernel for the KVM smoke boot (migrated disks carry none to try)")
 	fl.StringVar(&f.probeInitrd, "probe-initrd", "", "runtime: initramfs for the KVM smoke boot")
 	fl.StringVar(&f.transfer, "transfer", "datastore", "how vSphere disks are read: datastore (HTTP range reads of the datastore files) or export (an ExportVm NFC lease, streamOptimized; the VM must be off: see --source-power-off)")

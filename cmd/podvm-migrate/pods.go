@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/podvm-migrate/podvm-migrate/runtime"
 	"github.com/spf13/cobra"
+
+	"github.com/podvm-migrate/podvm-migrate/runtime"
 )
 
 func init() {
@@ -21,7 +22,10 @@ func newListCommand(g *globalOptions) *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ps"},
 		Short:   "List our pod VMs with state, uptime, accelerator and image",
-		Args:    usageArgs(cobra.NoArgs),
+		Example: `  podvm-migrate list
+  podvm-migrate list -o json
+  PODVM_STATE_DIR=/srv/podvms podvm-migrate list`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rt, err := rf.open(cmd, g)
 			if err != nil {
@@ -31,6 +35,9 @@ func newListCommand(g *globalOptions) *cobra.Command {
 			pods, err := rt.List(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if pods == nil {
+				pods = []runtime.PodVM{} // -o json: [], not null
 			}
 			return printPodResult(cmd, g, podTable(pods))
 		},
@@ -47,7 +54,9 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "Print a pod VM's serial console log",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Example: `  podvm-migrate logs web01
+  podvm-migrate logs -f web01`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := rf.open(cmd, g)
 			if err != nil {
@@ -70,7 +79,9 @@ func newStopCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stop NAME...",
 		Short: "Stop pod VMs (ACPI shutdown, then power off after --time)",
-		Args:  usageArgs(cobra.MinimumNArgs(1)),
+		Example: `  podvm-migrate stop web01
+  podvm-migrate stop -t 0 web01 db01   # power off at once`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return eachPod(cmd, g, &rf, args, func(rt *runtime.Runtime, name string) error {
 				return rt.Stop(cmd.Context(), name, grace)
@@ -90,7 +101,9 @@ func newRmCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rm NAME...",
 		Short: "Remove stopped pod VMs: their overlays, logs and domains (never the image)",
-		Args:  usageArgs(cobra.MinimumNArgs(1)),
+		Example: `  podvm-migrate stop web01 && podvm-migrate rm web01
+  podvm-migrate rm -f web01   # a running one: power it off first`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return eachPod(cmd, g, &rf, args, func(rt *runtime.Runtime, name string) error {
 				return rt.Remove(cmd.Context(), name, force)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/podvm-migrate/podvm-migrate/testenv/libvirtd"
 )
 
@@ -45,5 +47,35 @@ func TestPodVMCommandErrors(t *testing.T) {
 	out, errs, code := execute(t, "list", "--state-dir", state, "-o", "table")
 	if code != exitOK || !strings.HasPrefix(out, "NAME") {
 		t.Errorf("list: exit %d %s %s", code, out, errs)
+	}
+	out, errs, code = execute(t, "list", "--state-dir", state, "-o", "json")
+	if code != exitOK || strings.TrimSpace(out) != "[]" {
+		t.Errorf("list -o json without pod VMs: exit %d %q %s; want []", code, out, errs)
+	}
+}
+
+// TestStateDirDefault: every command with --state-dir (migrate too) takes
+// its default from $PODVM_STATE_DIR.
+func TestStateDirDefault(t *testing.T) {
+	want := filepath.Join(t.TempDir(), "state")
+	t.Setenv("PODVM_STATE_DIR", want)
+	seen := map[string]bool{}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if f := c.Flags().Lookup("state-dir"); f != nil {
+			seen[c.Name()] = true
+			if f.DefValue != want {
+				t.Errorf("%s --state-dir defaults to %q, want $PODVM_STATE_DIR %q", c.CommandPath(), f.DefValue, want)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCommand())
+	for _, name := range []string{"migrate", "run", "list", "logs", "stop", "rm"} {
+		if !seen[name] {
+			t.Errorf("%s has no --state-dir", name)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podvm-migrate/podvm-migrate/internal/atomicfile"
+	"github.com/podvm-migrate/podvm-migrate/internal/output"
 	"github.com/podvm-migrate/podvm-migrate/reports"
 )
 
@@ -27,7 +28,11 @@ boot-to-ready time and the accelerator, with percentiles over VMs.
 
 --format html writes one self-contained page (inline SVG charts, no network
 fetches). The report goes to --out, or RUN_DIR/report.<format>; its path is
-printed. --out - writes it to stdout.`,
+printed (with -o json or yaml: an object with its path and format).
+--out - writes the report itself to stdout.`,
+		Example: `  podvm-migrate report ./run
+  podvm-migrate report ./run --format md --out report.md
+  podvm-migrate report ./run --format json --out - | jq '.compatibility.vms[].status'`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format = strings.ToLower(format)
@@ -56,6 +61,9 @@ printed. --out - writes it to stdout.`,
 			if err := atomicfile.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return err
 			}
+			if g.format == output.JSON || g.format == output.YAML {
+				return output.Print(cmd.OutOrStdout(), g.format, reportFile{Path: out, Format: format})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), out)
 			return nil
 		},
@@ -63,4 +71,10 @@ printed. --out - writes it to stdout.`,
 	cmd.Flags().StringVar(&format, "format", reports.FormatHTML, "html, md, json or csv")
 	cmd.Flags().StringVar(&out, "out", "", "report file (default RUN_DIR/report.FORMAT; - for stdout)")
 	return cmd
+}
+
+// reportFile is where report wrote what, for -o json and yaml.
+type reportFile struct {
+	Path   string `json:"path"`
+	Format string `json:"format"`
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -64,5 +65,35 @@ func TestGovcEnvironmentIsReadButPasswordNeverShown(t *testing.T) {
 	c := mergeVSphereEnv(root.PersistentFlags().Changed, flags, vsphere.ConfigFromEnv(os.Getenv))
 	if c.URL != "https://admin:hunter2@vc.example/sdk" || c.Username != "flaguser" || c.Password != "hunter3" || !c.Insecure || c.CACerts != "ca.pem" {
 		t.Errorf("merged config %#v", c)
+	}
+}
+
+// TestBuildCommit: version's commit is the one linked in, else the VCS
+// stamp Go recorded (marked dirty for a changed tree), else unknown.
+func TestBuildCommit(t *testing.T) {
+	stamp := func(kv ...string) *debug.BuildInfo {
+		bi := &debug.BuildInfo{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			bi.Settings = append(bi.Settings, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return bi
+	}
+	for _, c := range []struct {
+		linked string
+		bi     *debug.BuildInfo
+		want   string
+	}{
+		{"abc123", stamp("vcs.revision", "def456"), "abc123"},
+		{"", stamp("vcs.revision", "def456", "vcs.modified", "false"), "def456"},
+		{"", stamp("vcs.revision", "def456", "vcs.modified", "true"), "def456-dirty"},
+		{"", stamp(), ""},
+		{"", nil, ""},
+	} {
+		if got := buildCommit(c.linked, c.bi); got != c.want {
+			t.Errorf("buildCommit(%q, %+v) = %q, want %q", c.linked, c.bi, got, c.want)
+		}
+	}
+	if rows := (versionInfo{Version: "dev"}).Rows(); rows[0][1] != "unknown" {
+		t.Errorf("table commit %q, want unknown", rows[0][1])
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -27,12 +28,17 @@ func (r *runtimeFlags) register(f *pflag.FlagSet) {
 	if uri == "" {
 		uri = runtime.DefaultURI
 	}
-	state := os.Getenv("PODVM_STATE_DIR")
-	if state == "" {
-		state = runtime.DefaultStateDir
-	}
 	f.StringVarP(&r.uri, "connect", "c", uri, "libvirt URI ($LIBVIRT_DEFAULT_URI)")
-	f.StringVar(&r.stateDir, "state-dir", state, "where images, overlays and logs of pod VMs live ($PODVM_STATE_DIR)")
+	f.StringVar(&r.stateDir, "state-dir", defaultStateDir(), "where images, overlays and logs of pod VMs live ($PODVM_STATE_DIR)")
+}
+
+// defaultStateDir is every --state-dir's default: $PODVM_STATE_DIR, else
+// the runtime's.
+func defaultStateDir() string {
+	if s := os.Getenv("PODVM_STATE_DIR"); s != "" {
+		return s
+	}
+	return runtime.DefaultStateDir
 }
 
 func (r *runtimeFlags) open(cmd *cobra.Command, g *globalOptions, extra ...runtime.Option) (*runtime.Runtime, error) {
@@ -101,7 +107,19 @@ serial console (or --ready agent: qemu-guest-agent).`,
 				return err
 			}
 			defer rt.Close()
-			p, err := rt.Run(cmd.Context(), cfg)
+			// Booting can take a while (TCG): say what is being waited for.
+			announce := runtime.Handler{Name: "announce", Fn: func(_ context.Context, m *runtime.Machine) error {
+				if p := m.Pod(); p != nil && cfg.WaitReady && cfg.Ready != runtime.ReadyNone {
+					what := fmt.Sprintf("%q on its serial console", cfg.ReadyLine)
+					if cfg.Ready == runtime.ReadyAgent {
+						what = "qemu-guest-agent"
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "pod VM %s started (%s); waiting up to %s for %s\n", p.Name, p.Accel, cfg.ReadyTimeout, what)
+				}
+				return nil
+			}}
+			m := rt.NewMachine(cfg, runtime.WithHandlers(runtime.DefaultHandlers().InsertBefore(runtime.WaitReadyHandler, announce)))
+			p, err := m.Start(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,13 @@ import (
 
 func init() { register(newVersionCommand) }
 
-// version is set at build time: -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time: -ldflags "-X main.version=...
+// -X main.commit=..." (make build does). Without commit, the VCS stamp of
+// the build is used, when Go recorded one.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 type versionInfo struct {
 	Version  string `json:"version"`
@@ -23,23 +28,44 @@ type versionInfo struct {
 
 func (v versionInfo) Header() []string { return []string{"version", "commit", "go", "platform"} }
 func (v versionInfo) Rows() [][]string {
-	return [][]string{{v.Version, v.Commit, v.Go, v.Platform}}
+	c := v.Commit
+	if c == "" {
+		c = "unknown"
+	}
+	return [][]string{{v.Version, c, v.Go, v.Platform}}
+}
+
+// buildCommit is the commit given at link time, else the build's VCS
+// revision ("-dirty" when the tree had changes), else "".
+func buildCommit(linked string, bi *debug.BuildInfo) string {
+	if linked != "" || bi == nil {
+		return linked
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev != "" && dirty {
+		rev += "-dirty"
+	}
+	return rev
 }
 
 func newVersionCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of podvm-migrate",
-		Args:  usageArgs(cobra.NoArgs),
+		Example: `  podvm-migrate version
+  podvm-migrate version -o json`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := versionInfo{Version: version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						v.Commit = s.Value
-					}
-				}
-			}
+			bi, _ := debug.ReadBuildInfo()
+			v := versionInfo{Version: version, Commit: buildCommit(commit, bi), Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 			f := g.format
 			return output.Print(cmd.OutOrStdout(), f, v)
 		},
