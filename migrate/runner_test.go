@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,17 +258,27 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 	}
 	results, err := e.run(context.Background(), t, runDir)
 	if err != nil {
-		t.Fatalf("resumed run: %v", err)
+		t.Fatalf("resumed run: %v: %+v", err, results)
 	}
 	after, _ := runrecord.ReadJournal(runDir)
 	skipped := 0
+	redone := map[string]bool{}
 	for _, ev := range after[len(before):] {
-		if ev.Result == runrecord.ResultSkipped && done[key(ev.VM, ev.Disk, ev.Phase)] {
+		k := key(ev.VM, ev.Disk, ev.Phase)
+		if ev.Result == runrecord.ResultSkipped && done[k] {
 			skipped++
+		}
+		if ev.Result == runrecord.ResultStarted && done[k] {
+			redone[fmt.Sprintf("%s/%s/%s", ev.VM, ev.Disk, ev.Phase)] = true
 		}
 	}
 	if doneSteps := countPhases(done, runrecord.PhaseTransfer, runrecord.PhasePackage); skipped < doneSteps {
-		t.Errorf("the resumed run skipped %d of the %d transfers and packages done before", skipped, doneSteps)
+		var journal []string
+		for _, ev := range after {
+			journal = append(journal, fmt.Sprintf("%s/%s/%s %s %s", ev.VM, ev.Disk, ev.Phase, ev.Result, ev.Error))
+		}
+		t.Errorf("the resumed run skipped %d of the %d transfers and packages done before; redone: %v\njournal:\n%s",
+			skipped, doneSteps, redone, strings.Join(journal, "\n"))
 	}
 	for _, r := range results {
 		if r.Status != "ready" {
