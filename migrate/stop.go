@@ -33,8 +33,8 @@ func (r *Runner) stopped(ctx context.Context, vm *plan.PlannedVM, phase string, 
 		cancel()
 		if running {
 			res.Error += fmt.Sprintf("; pod VM %s left running: rerun to resume", name)
-			if _, ok := r.target.(*RuntimeTarget); ok {
-				res.Error += fmt.Sprintf(", or remove it with 'podvm-migrate rm -f %s'", name)
+			if h, ok := r.target.(interface{ removeHint(string) string }); ok {
+				res.Error += ", or remove it with " + h.removeHint(name)
 			}
 		}
 	default:

@@ -74,6 +74,11 @@ func (t *RuntimeTarget) CheckName(ctx context.Context, vm *plan.PlannedVM, ref s
 		vm.Spec.Name, pod.State, from, vm.Spec.Name)
 }
 
+// removeHint is the command that removes pod VM name, running or not.
+func (t *RuntimeTarget) removeHint(name string) string {
+	return "'podvm-migrate rm -f " + name + "'"
+}
+
 // ociLayout returns the absolute folder of an oci:DIR[:TAG] reference, or "".
 func ociLayout(ref string) string {
 	rest, ok := strings.CutPrefix(ref, "oci:")
