@@ -305,6 +305,9 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 		res.Status, res.Error = runrecord.ResultFailed, fmt.Sprintf("%s: %v", phase, err)
 		return res
 	}
+	if ctx.Err() != nil { // stopped while it waited for its turn
+		return r.stopped(ctx, vm, "", res)
+	}
 	if n, ok := r.target.(NameChecker); ok {
 		// Before anything is copied: is the pod VM's name taken by one
 		// this run did not make?
