@@ -48,7 +48,15 @@ wait for it to be ready. Every step is timed and journalled in --run-dir.
 Resumable: after a crash or Ctrl-C, rerun the same command. Disks, images and
 pod VMs already finished are verified (disk checksums, image digest, a running
 domain) and skipped; nothing half-written is ever left under a final name.
-A VM's failure does not stop the others.
+A VM's failure does not stop the others. Ctrl-C stops the run: VMs not yet
+ready are reported interrupted (a pod VM that was booting is left running,
+and the table says so) and migrate exits 130; rerun to resume.
+
+A pod VM of the same name that another run directory (or 'podvm-migrate run')
+started is never replaced silently: that VM fails, naming the pod VM and the
+run it came from, before its disks are copied; --replace replaces it.
+A vSphere source VM that is powered on is copied cold with a warning (the
+copy is crash-inconsistent) unless --source-power-off or --warm.
 
 Progress: bars on a terminal, log lines otherwise, JSON events with -o json.
 When the run ends, 'podvm-migrate report RUN_DIR' renders its report (an
