@@ -231,8 +231,12 @@ func (r *Runner) Run(parent context.Context) ([]VMResult, error) {
 	if jerr := r.journalErr(); jerr != nil {
 		return results, fmt.Errorf("run stopped: the run record is incomplete, so a rerun cannot trust it: %w", jerr)
 	}
-	if parent.Err() != nil {
-		return results, fmt.Errorf("interrupted: %d of %d VMs unfinished (%s): rerun the same command to resume", len(interrupted)+len(failed), len(vms), strings.Join(append(interrupted, failed...), ", "))
+	if parent.Err() != nil && len(interrupted) > 0 {
+		msg := fmt.Sprintf("interrupted: %d of %d VMs unfinished (%s)", len(interrupted), len(vms), strings.Join(interrupted, ", "))
+		if len(failed) > 0 {
+			msg += fmt.Sprintf(", %d failed (%s)", len(failed), strings.Join(failed, ", "))
+		}
+		return results, errors.New(msg + ": rerun the same command to resume")
 	}
 	if len(failed) > 0 {
 		return results, fmt.Errorf("%d of %d VMs failed: %s (see 'podvm-migrate report %s')", len(failed), len(vms), strings.Join(failed, ", "), r.o.RunDir)
