@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/podvm-migrate/podvm-migrate/checks/probe"
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/podvm"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
@@ -218,3 +221,46 @@ func TestTransferFailureNamesTheDiskOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestCtrlCDuringChecksIsInterrupted: Ctrl-C while a ready pod VM's check
+// is still being retried (a closed port) ends the VM interrupted, not
+// failed by the check.
+func TestCtrlCDuringChecksIsInterrupted(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := addressedStages{newScripted(), probe.Forwarded{Ports: map[int]int{23: closed}}}
+	p := scriptedPlan(1)
+	p.VMs[0].Checks = []string{"tcp:23"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := &cancelOn{phase: runrecord.PhaseReady, cancel: cancel}
+	r, err := NewRunner(p, s, s, Options{RunDir: t.TempDir(), Progress: rec, Checks: probe.Options{Timeout: time.Minute, Interval: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res, err := r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("run error %v", err)
+	}
+	if len(res) != 1 || res[0].Status != StatusInterrupted || !strings.Contains(res[0].Error, "left running") {
+		t.Errorf("%+v; want vm00 interrupted during its checks", res)
+	}
+}
+
+// cancelOn is a Progress that cancels the run once a phase is done.
+type cancelOn struct {
+	phase  string
+	cancel func()
+}
+
+func (c *cancelOn) Event(e runrecord.Event) {
+	if e.Phase == c.phase && e.Result == runrecord.ResultDone {
+		go func() { time.Sleep(100 * time.Millisecond); c.cancel() }()
+	}
+}
+func (c *cancelOn) Bytes(string, string, int64, int64) {}
