@@ -181,6 +181,9 @@ func (r *Runner) Run(parent context.Context) ([]VMResult, error) {
 	r.mu.Unlock()
 	start := time.Now()
 	r.emit(runrecord.Event{Phase: runrecord.PhaseRun, Result: runrecord.ResultStarted, Attrs: map[string]string{"vms": fmt.Sprint(len(vms))}})
+	if w := r.spaceWarning(vms); w != "" {
+		r.emit(runrecord.Event{Phase: runrecord.PhaseRun, Result: runrecord.ResultWarning, Attrs: map[string]string{"note": w}})
+	}
 	results := make([]VMResult, len(vms))
 	// Two pools of Parallel slots: one for the copy and packaging, one for
 	// boot and readiness. A VM hands its copy slot on when it starts to

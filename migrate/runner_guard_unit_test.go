@@ -264,3 +264,39 @@ func (c *cancelOn) Event(e runrecord.Event) {
 	}
 }
 func (c *cancelOn) Bytes(string, string, int64, int64) {}
+
+// TestRunWarnsWhenDisksMayNotFit: disks whose capacity exceeds the run
+// directory's free space get a warning at the start; small ones do not.
+func TestRunWarnsWhenDisksMayNotFit(t *testing.T) {
+	for _, c := range []struct {
+		capacity int64
+		warn     bool
+	}{{1 << 50, true}, {1 << 20, false}} {
+		s := newScripted()
+		p := scriptedPlan(2)
+		for i := range p.VMs {
+			p.VMs[i].Spec.Disks[0].CapacityBytes = c.capacity
+		}
+		rec := &recorder{}
+		r, err := NewRunner(p, s, s, Options{RunDir: t.TempDir(), Progress: rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		warned := false
+		for _, e := range rec.events {
+			if e.Phase == runrecord.PhaseRun && e.Result == runrecord.ResultWarning {
+				warned = true
+				if !strings.Contains(e.Attrs["note"], "2097152.0 GiB of capacity") {
+					t.Errorf("warning %q does not say the capacity of both disks", e.Attrs["note"])
+				}
+			}
+		}
+		if warned != c.warn {
+			t.Errorf("capacity %d: warned %v, want %v: %+v", c.capacity, warned, c.warn, rec.events)
+		}
+	}
+}

@@ -76,6 +76,31 @@ func (r *Runner) checkSpace(vms []*plan.PlannedVM) error {
 	return nil
 }
 
+// spaceWarning says when the capacity of the disks this run still has to
+// copy exceeds the free space of its run directory ("" otherwise): thin
+// disks take less than their capacity, so it warns rather than refuses.
+func (r *Runner) spaceWarning(vms []*plan.PlannedVM) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(r.o.RunDir, &st); err != nil {
+		return ""
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	var need int64
+	for _, vm := range vms {
+		for _, d := range vm.Spec.Disks {
+			if _, done := r.done[key(vm.Spec.Name, d.Name, runrecord.PhaseTransfer)]; !done {
+				need += d.CapacityBytes
+			}
+		}
+	}
+	if need <= free {
+		return ""
+	}
+	return fmt.Sprintf("the disks still to copy have %s of capacity and %s is free in %s: thin disks take less, but the run may run out of space", gib(need), gib(free), r.o.RunDir)
+}
+
+func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
+
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // journalAdvice says what to do about a journal write that failed.

@@ -79,7 +79,7 @@ func (p *progress) Event(e runrecord.Event) {
 	if p.json != nil {
 		_ = p.json.Encode(e)
 		if e.Result == runrecord.ResultWarning {
-			fmt.Fprintln(p.log, "warning:", strings.TrimSpace(e.VM+": "+e.Attrs["note"]))
+			fmt.Fprintln(p.log, "warning:", strings.TrimPrefix(e.VM+": "+e.Attrs["note"], ": "))
 		}
 		return
 	}
