@@ -177,6 +177,21 @@ func TestPoweredOnSourceCopiedColdIsWarned(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(c.want) {
 				t.Errorf("warned about %v; want %v", got, c.want)
 			}
+			// A rerun that copies nothing again warns about nothing.
+			r, err = NewRunner(scriptedPlan(2), s, s, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, err := r.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			again, _ := runrecord.ReadJournal(o.RunDir)
+			for _, e := range again[len(events):] {
+				if e.Result == runrecord.ResultWarning {
+					t.Errorf("the rerun warned: %+v", e)
+				}
+			}
 		})
 	}
 }

@@ -53,6 +53,15 @@ func (r *Runner) warnPoweredOn(ctx context.Context, vm *plan.PlannedVM) {
 	if r.o.PowerState == nil {
 		return
 	}
+	copying := false // a rerun that verifies and skips every disk copies nothing
+	for _, d := range vm.Spec.Disks {
+		if _, done := r.done[key(vm.Spec.Name, d.Name, runrecord.PhaseTransfer)]; !done {
+			copying = true
+		}
+	}
+	if !copying {
+		return
+	}
 	state, err := r.o.PowerState(ctx, vm)
 	if err != nil || state != "poweredOn" {
 		return
