@@ -62,6 +62,13 @@ func (r *Runner) checkVM(ctx context.Context, vm *plan.PlannedVM, res VMResult) 
 		}
 		r.emit(e)
 	})
+	if ctx.Err() != nil && r.journalErr() == nil { // Ctrl-C: no verdict
+		res.Checks = nil
+		res.Status = StatusInterrupted
+		res.Error = fmt.Sprintf("interrupted during its checks; pod VM %s is ready and left running: rerun to check it again", vm.Spec.Name)
+		r.emit(runrecord.Event{VM: vm.Spec.Name, Phase: runrecord.PhaseCheck, Result: runrecord.ResultInterrupted, Error: res.Error})
+		return res
+	}
 	var failed []string
 	for _, c := range results {
 		res.Checks = append(res.Checks, record(c))

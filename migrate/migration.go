@@ -58,6 +58,10 @@ type Config struct {
 	Warm *WarmOptions
 	// VSphere is the connection for disks on datastores; URL "" means none.
 	VSphere vsphere.Config
+	// Replace lets this run's pod VMs replace pod VMs of the same name that
+	// another run (or 'podvm-migrate run') started; without it those are
+	// kept and the VMs fail, naming them.
+	Replace bool
 
 	GuestConversion string // auto | always | never
 	GuestCacheDir   string
@@ -102,6 +106,10 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	// Which VMs run is settled before anything is made.
+	if _, err := selectVMs(cfg.Plan, cfg.Run.VMs); err != nil {
+		return nil, err
+	}
 	made := &Migration{}
 	m = made
 	defer func() {
@@ -134,6 +142,8 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 		}
 		if cfg.SourcePowerOff {
 			cfg.Run.Quiesce = PowerOffSource(conn, 2*time.Minute)
+		} else {
+			cfg.Run.PowerState = SourcePowerState(conn)
 		}
 		if cfg.Warm != nil {
 			w := *cfg.Warm
@@ -194,7 +204,7 @@ func New(ctx context.Context, cfg Config) (m *Migration, err error) {
 			return nil, err
 		}
 		m.closers = append(m.closers, func() { rt.Close() })
-		t := &RuntimeTarget{Runtime: rt, Accel: r.Accel, Ready: cfg.ReadyTimeout, WorkDir: work, Compress: cfg.Compress}
+		t := &RuntimeTarget{Runtime: rt, Accel: r.Accel, Ready: cfg.ReadyTimeout, WorkDir: work, Compress: cfg.Compress, Replace: cfg.Replace}
 		target, disks.ApplianceAccel = t, t.ApplianceAccel
 		// Packaging takes each transferred disk as its layer in place:
 		// the layer digest is computed as the disk is written.

@@ -40,6 +40,10 @@ type Options struct {
 	Checks probe.Options
 	// Warm, when set, migrates powered-on VMs with CBT warm (warm.go).
 	Warm *WarmOptions
+	// PowerState, when set, tells the source VM's power state
+	// (poweredOn, poweredOff, suspended; "" when unknown), so that a VM
+	// copied cold while it runs is warned about.
+	PowerState func(ctx context.Context, vm *plan.PlannedVM) (string, error)
 }
 
 // Progress receives what the runner does, for bars, log lines or JSON.
@@ -51,7 +55,7 @@ type Progress interface {
 // VMResult is how one VM's migration ended.
 type VMResult struct {
 	VM     string `json:"vm"`
-	Status string `json:"status"` // ready, failed
+	Status string `json:"status"` // ready, failed, interrupted
 	Image  string `json:"image,omitempty"`
 	Accel  string `json:"accel,omitempty"`
 	Error  string `json:"error,omitempty"`
@@ -73,7 +77,20 @@ type Runner struct {
 	mu      sync.Mutex
 	lock    *os.File // flock on the run directory
 	jerr    error    // the first failed journal write
+	stop    context.CancelCauseFunc
 }
+
+// Statuses of a VMResult besides ready and failed.
+const (
+	StatusReady = "ready"
+	// StatusInterrupted is a VM the user stopped (Ctrl-C) before it was
+	// ready: a rerun resumes it.
+	StatusInterrupted = "interrupted"
+)
+
+// minFreeBytes is the free space a run directory needs before anything is
+// copied: room for the journal and the image metadata.
+const minFreeBytes = 4 << 20
 
 // NewRunner prepares a run in o.RunDir, reading what earlier runs there
 // finished so that they are skipped (after verification).
@@ -147,13 +164,26 @@ func (r *Runner) Close() error {
 
 // Run migrates every selected, unblocked VM with bounded concurrency. A
 // VM's failure does not stop the others; the error lists the failed VMs.
-func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
-	vms, err := r.selected()
+func (r *Runner) Run(parent context.Context) ([]VMResult, error) {
+	vms, err := selectVMs(r.plan, r.o.VMs)
 	if err != nil {
 		return nil, err
 	}
+	if err := r.checkSpace(vms); err != nil {
+		return nil, err
+	}
+	// A journal that cannot be written stops the run: work it cannot
+	// record would be done again, unverified, by a rerun.
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	r.mu.Lock()
+	r.stop = stop
+	r.mu.Unlock()
 	start := time.Now()
 	r.emit(runrecord.Event{Phase: runrecord.PhaseRun, Result: runrecord.ResultStarted, Attrs: map[string]string{"vms": fmt.Sprint(len(vms))}})
+	if w := r.spaceWarning(vms); w != "" {
+		r.emit(runrecord.Event{Phase: runrecord.PhaseRun, Result: runrecord.ResultWarning, Attrs: map[string]string{"note": w}})
+	}
 	results := make([]VMResult, len(vms))
 	// Two pools of Parallel slots: one for the copy and packaging, one for
 	// boot and readiness. A VM hands its copy slot on when it starts to
@@ -166,7 +196,7 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 		go func() {
 			defer wg.Done()
 			if !acquire(ctx, work) {
-				results[i] = VMResult{VM: vm.Spec.Name, Status: runrecord.ResultFailed, Error: ctx.Err().Error()}
+				results[i] = r.stopped(ctx, vm, "", VMResult{VM: vm.Spec.Name})
 				return
 			}
 			var once sync.Once
@@ -183,22 +213,33 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 		}()
 	}
 	wg.Wait()
-	var failed []string
+	var failed, interrupted []string
 	for _, res := range results {
-		if res.Status != "ready" {
+		switch res.Status {
+		case StatusReady:
+		case StatusInterrupted:
+			interrupted = append(interrupted, res.VM)
+		default:
 			failed = append(failed, res.VM)
 		}
 	}
 	result := runrecord.ResultDone
-	if len(failed) > 0 {
+	switch {
+	case len(failed) > 0:
 		result = runrecord.ResultFailed
+	case len(interrupted) > 0:
+		result = runrecord.ResultInterrupted
 	}
 	r.emit(runrecord.Event{Phase: runrecord.PhaseRun, Result: result, Duration: time.Since(start)})
 	if jerr := r.journalErr(); jerr != nil {
-		return results, fmt.Errorf("the run record is incomplete, so a rerun cannot trust it: %w", jerr)
+		return results, fmt.Errorf("run stopped: the run record is incomplete, so a rerun cannot trust it: %w", jerr)
 	}
-	if ctx.Err() != nil {
-		return results, fmt.Errorf("migration interrupted: %w (rerun the same command to resume)", ctx.Err())
+	if parent.Err() != nil && len(interrupted) > 0 {
+		msg := fmt.Sprintf("interrupted: %d of %d VMs unfinished (%s)", len(interrupted), len(vms), strings.Join(interrupted, ", "))
+		if len(failed) > 0 {
+			msg += fmt.Sprintf(", %d failed (%s)", len(failed), strings.Join(failed, ", "))
+		}
+		return results, errors.New(msg + ": rerun the same command to resume")
 	}
 	if len(failed) > 0 {
 		return results, fmt.Errorf("%d of %d VMs failed: %s (see 'podvm-migrate report %s')", len(failed), len(vms), strings.Join(failed, ", "), r.o.RunDir)
@@ -206,19 +247,20 @@ func (r *Runner) Run(ctx context.Context) ([]VMResult, error) {
 	return results, nil
 }
 
-// selected returns the plan's VMs to migrate: not blocked, and named in
-// o.VMs when given.
-func (r *Runner) selected() ([]*plan.PlannedVM, error) {
+// selectVMs returns the plan's VMs to migrate: not blocked, and named in
+// names when given. A name that is not in the plan, or names a blocked VM,
+// is a *UsageError.
+func selectVMs(p *plan.Plan, names []string) ([]*plan.PlannedVM, error) {
 	var out []*plan.PlannedVM
-	if len(r.o.VMs) > 0 {
+	if len(names) > 0 {
 		seen := map[*plan.PlannedVM]bool{}
-		for _, name := range r.o.VMs {
-			vm, ok := r.plan.VM(name)
+		for _, name := range names {
+			vm, ok := p.VM(name)
 			if !ok {
-				return nil, fmt.Errorf("--vm %s: not in the plan", name)
+				return nil, &UsageError{fmt.Errorf("--vm %s: not in the plan (its VMs: %s)", name, vmNames(p))}
 			}
 			if vm.Status == plan.StatusBlocked {
-				return nil, fmt.Errorf("--vm %s: blocked in the plan (see its findings, or re-plan with --allow)", name)
+				return nil, &UsageError{fmt.Errorf("--vm %s: blocked in the plan (see its findings, or re-plan with --allow)", name)}
 			}
 			if !seen[vm] {
 				seen[vm] = true
@@ -227,15 +269,34 @@ func (r *Runner) selected() ([]*plan.PlannedVM, error) {
 		}
 		return out, nil
 	}
-	for i := range r.plan.VMs {
-		if r.plan.VMs[i].Status != plan.StatusBlocked {
-			out = append(out, &r.plan.VMs[i])
+	for i := range p.VMs {
+		if p.VMs[i].Status != plan.StatusBlocked {
+			out = append(out, &p.VMs[i])
 		}
+	}
+	if len(p.VMs) == 0 {
+		return nil, fmt.Errorf("the plan has no VMs")
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no VM of the plan is ready to migrate: every one is blocked")
 	}
 	return out, nil
+}
+
+// vmNames lists a plan's VMs for an error message, the first few only.
+func vmNames(p *plan.Plan) string {
+	var names []string
+	for _, vm := range p.VMs {
+		if len(names) == 5 {
+			names = append(names, "…")
+			break
+		}
+		names = append(names, vm.Spec.Name)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // migrateVM takes one VM through every step; handoff trades its copy slot
@@ -244,9 +305,22 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 	name := vm.Spec.Name
 	res := VMResult{VM: name}
 	fail := func(phase string, err error) VMResult {
+		if ctx.Err() != nil {
+			return r.stopped(ctx, vm, phase, res)
+		}
 		r.emit(runrecord.Event{VM: name, Phase: phase, Result: runrecord.ResultFailed, Error: err.Error()})
 		res.Status, res.Error = runrecord.ResultFailed, fmt.Sprintf("%s: %v", phase, err)
 		return res
+	}
+	if ctx.Err() != nil { // stopped while it waited for its turn
+		return r.stopped(ctx, vm, "", res)
+	}
+	if n, ok := r.target.(NameChecker); ok {
+		// Before anything is copied: is the pod VM's name taken by one
+		// this run did not make?
+		if err := n.CheckName(ctx, vm, r.target.ImageRef(r.o.RunDir, name)); err != nil {
+			return fail(runrecord.PhaseBoot, err)
+		}
 	}
 	var disks, sums []string
 	warm := false
@@ -256,6 +330,9 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 		if disks, sums, warm, phase, err = r.warmVM(ctx, vm); err != nil {
 			return fail(phase, err)
 		}
+	}
+	if !warm && r.o.Quiesce == nil {
+		r.warnPoweredOn(ctx, vm)
 	}
 	if !warm && r.o.Quiesce != nil {
 		start := time.Now()
@@ -272,7 +349,10 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 		}
 		path, sum, err := r.transferDisk(ctx, vm, i, d)
 		if err != nil {
-			return fail(runrecord.PhaseTransfer, fmt.Errorf("%s: %w", d.Name, err))
+			if !strings.Contains(err.Error(), "disk "+d.Name+" ") {
+				err = fmt.Errorf("%s: %w", d.Name, err) // name the disk once
+			}
+			return fail(runrecord.PhaseTransfer, err)
 		}
 		disks, sums = append(disks, path), append(sums, sum)
 	}
@@ -373,7 +453,9 @@ func (r *Runner) transferDisk(ctx context.Context, vm *plan.PlannedVM, i int, d 
 		return err
 	})
 	if err != nil {
-		r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultFailed, Error: err.Error()})
+		if ctx.Err() == nil { // an interruption is recorded by the caller
+			r.emit(runrecord.Event{VM: name, Disk: d.Name, Phase: runrecord.PhaseTransfer, Result: runrecord.ResultFailed, Error: err.Error()})
+		}
 		return "", "", err
 	}
 	rec := &runrecord.Transfer{Source: d.Source, Target: dst, SourceFormat: tr.SourceFormat, SourceMap: tr.SourceMap, Checksum: tr.Checksum,
@@ -467,22 +549,34 @@ func Transient(err error) bool {
 	return errors.As(err, &te) && te.Temporary()
 }
 
-// emit journals an event and passes it to the progress sink.
+// emit journals an event and passes it to the progress sink. The first
+// journal write that fails stops the run (and is reported once).
 func (r *Runner) emit(e runrecord.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	if err := r.journal.Append(e); err != nil {
-		r.mu.Lock()
-		if r.jerr == nil {
-			r.jerr = err
-		}
-		r.mu.Unlock()
-		if r.o.Progress != nil {
-			r.o.Progress.Event(runrecord.Event{Phase: runrecord.PhaseRun, Result: runrecord.ResultFailed, Error: err.Error()})
-		}
-	}
+	err := r.journal.Append(e)
 	if r.o.Progress != nil {
 		r.o.Progress.Event(e)
+	}
+	if err == nil {
+		return
+	}
+	r.mu.Lock()
+	first := r.jerr == nil
+	if first {
+		r.jerr = err
+	}
+	stop := r.stop
+	r.mu.Unlock()
+	if !first {
+		return
+	}
+	if stop != nil {
+		stop(fmt.Errorf("run record: %w", err))
+	}
+	if r.o.Progress != nil {
+		r.o.Progress.Event(runrecord.Event{Time: time.Now().UTC(), Phase: runrecord.PhaseRun, Result: runrecord.ResultFailed,
+			Error: fmt.Sprintf("%v: stopping the run (%s)", err, journalAdvice(err, r.o.RunDir))})
 	}
 }

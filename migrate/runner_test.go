@@ -94,8 +94,14 @@ func newE2E(t *testing.T) *e2e {
 // the run directory when done.
 func (e *e2e) run(ctx context.Context, t *testing.T, runDir string) ([]VMResult, error) {
 	t.Helper()
+	return e.runTarget(ctx, t, runDir, func(rt *RuntimeTarget) Target { return rt })
+}
+
+// runTarget is run with the runtime target changed (or wrapped) by with.
+func (e *e2e) runTarget(ctx context.Context, t *testing.T, runDir string, with func(*RuntimeTarget) Target) ([]VMResult, error) {
+	t.Helper()
 	disks := &DiskPipeline{Open: LocalFiles(e.dir, convert.PathPolicy{}), LayerHash: true} // as migration.go sets it for the runtime
-	target := &RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")}
+	target := with(&RuntimeTarget{Runtime: e.rt, Accel: "auto", Ready: 3 * time.Minute, WorkDir: filepath.Join(e.dir, "tmp")})
 	r, err := NewRunner(e.plan, disks, target, Options{RunDir: runDir, Parallel: 2, Retries: 3, Backoff: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

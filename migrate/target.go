@@ -37,3 +37,12 @@ type BootResult struct {
 	ReadyAfter time.Duration // from the domain running to the readiness line
 	Addresses  []string      // the guest's IP addresses once ready, when the target knows them
 }
+
+// NameChecker is a Target that can tell, before a VM's disks are copied,
+// that its pod VM's name is taken by a pod VM this run did not make (so
+// booting would replace someone else's pod VM).
+type NameChecker interface {
+	// CheckName fails when the pod VM's name is taken by a pod VM that
+	// did not come from ref, this run's image for it.
+	CheckName(ctx context.Context, vm *plan.PlannedVM, ref string) error
+}

@@ -174,6 +174,8 @@ func performance(events []runrecord.Event) Performance {
 			v.Retries++
 		case runrecord.ResultFailed:
 			v.Status, v.Error = "failed", e.Error
+		case runrecord.ResultInterrupted:
+			v.Status, v.Error = "interrupted", e.Error
 		case runrecord.ResultSkipped:
 			if e.Phase == runrecord.PhaseReady {
 				v.Status, v.Error = "ready", ""

@@ -38,6 +38,12 @@ const (
 	ResultFailed  = "failed"
 	ResultSkipped = "skipped" // already done in an earlier run (verified)
 	ResultRetry   = "retry"   // a transient fault; the phase runs again
+	// ResultInterrupted ends a phase the user stopped (Ctrl-C): not a
+	// failure; a rerun resumes it.
+	ResultInterrupted = "interrupted"
+	// ResultWarning notes something the user should know that did not
+	// stop the phase (Attrs["note"] says what).
+	ResultWarning = "warning"
 )
 
 // Event is one line of the run record.

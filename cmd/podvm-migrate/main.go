@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -23,9 +24,22 @@ const (
 // usageError marks an error in how the command was called.
 type usageError struct{ error }
 
+// signalled is why a command's context ends when the user stops it.
+type signalled struct{ sig syscall.Signal }
+
+func (s signalled) Error() string { return "interrupted (" + s.sig.String() + ")" }
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		signal.Stop(sigs) // a second Ctrl-C kills at once
+		if sig, ok := s.(syscall.Signal); ok {
+			cancel(signalled{sig})
+		}
+	}()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -38,6 +52,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
+	}
+	var sig signalled
+	if errors.As(context.Cause(ctx), &sig) {
+		// Stopped by the user: say so in those words, exit 128+signal.
+		msg := err.Error()
+		if !strings.Contains(msg, "interrupted") {
+			msg = "interrupted: " + strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+		}
+		fmt.Fprintln(stderr, "Error:", msg)
+		return 128 + int(sig.sig)
 	}
 	fmt.Fprintln(stderr, "Error:", err)
 	var ue usageError

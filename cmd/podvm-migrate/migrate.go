@@ -27,7 +27,7 @@ type migrateFlags struct {
 	probeKernel, probeInitrd, transfer       string
 	compress                                 string
 	registryTLSVerify, sourcePowerOff        bool
-	fullRead                                 bool
+	fullRead, replace                        bool
 	vms                                      []string
 	parallel, perDatastore, perHost, retries int
 	readyTimeout, checkTimeout               time.Duration
@@ -48,7 +48,15 @@ wait for it to be ready. Every step is timed and journalled in --run-dir.
 Resumable: after a crash or Ctrl-C, rerun the same command. Disks, images and
 pod VMs already finished are verified (disk checksums, image digest, a running
 domain) and skipped; nothing half-written is ever left under a final name.
-A VM's failure does not stop the others.
+A VM's failure does not stop the others. Ctrl-C stops the run: VMs not yet
+ready are reported interrupted (a pod VM that was booting is left running,
+and the table says so) and migrate exits 130; rerun to resume.
+
+A pod VM of the same name that another run directory (or 'podvm-migrate run')
+started is never replaced silently: that VM fails, naming the pod VM and the
+run it came from, before its disks are copied; --replace replaces it.
+A vSphere source VM that is powered on is copied cold with a warning (the
+copy is crash-inconsistent) unless --source-power-off or --warm.
 
 Progress: bars on a terminal, log lines otherwise, JSON events with -o json.
 When the run ends, 'podvm-migrate report RUN_DIR' renders its report (an
@@ -83,6 +91,7 @@ convert disk reads them:
 	fl.StringVar(&f.probeInitrd, "probe-initrd", "", "runtime: initramfs for the KVM smoke boot")
 	fl.StringVar(&f.transfer, "transfer", "datastore", "how vSphere disks are read: datastore (HTTP range reads of the datastore files) or export (an ExportVm NFC lease, streamOptimized; the VM must be off: see --source-power-off)")
 	fl.BoolVar(&f.fullRead, "full-read", false, "datastore transfers read every block of a disk, even where changed block tracking says a powered-off VM's disk holds nothing (by default such areas are skipped; the run record says which disks were)")
+	fl.BoolVar(&f.replace, "replace", false, "runtime: replace a pod VM of the same name that another run (or 'podvm-migrate run') started; without it such a VM is kept and its namesake fails")
 	fl.BoolVar(&f.sourcePowerOff, "source-power-off", false, "shut each vSphere source VM down (guest shutdown, then power off) before reading its disks")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", 3*time.Minute, "how long a pod VM may take to print its readiness line")
 	fl.DurationVar(&f.checkTimeout, "check-timeout", time.Minute, "how long each post-migration check of the plan may keep failing, retried, before it fails its VM")
@@ -126,7 +135,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 		Plan: p, PlanData: data, BaseDir: filepath.Dir(planFile), Paths: paths,
 		Run: migrate.Options{RunDir: f.runDir, Parallel: f.parallel, PerDatastore: f.perDatastore, PerHost: f.perHost,
 			VMs: f.vms, Retries: f.retries, Progress: prog, Checks: probe.Options{Timeout: f.checkTimeout}},
-		Target: f.target, Transfer: f.transfer, FullRead: f.fullRead, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere, Warm: warm,
+		Target: f.target, Transfer: f.transfer, FullRead: f.fullRead, SourcePowerOff: f.sourcePowerOff, VSphere: g.vsphere, Warm: warm, Replace: f.replace,
 		GuestConversion: f.guest.mode, GuestCacheDir: f.guest.cacheDir, ReadyTimeout: f.readyTimeout, Compress: compress,
 		Runtime: migrate.RuntimeConfig{URI: f.connect, StateDir: f.stateDir, Accel: f.accel,
 			ProbeKernel: f.probeKernel, ProbeInitrd: f.probeInitrd, Log: g.log},
@@ -142,14 +151,20 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, f *migrateFlags, planFile 
 	defer m.Close()
 	results, runErr := m.Run(ctx)
 	prog.finish()
+	report := filepath.Join(f.runDir, "report.html")
 	if err := reports.WriteHTMLFile(f.runDir, time.Now()); err != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: no report.html: %v\n", err)
+		report = ""
 	}
-	if g.format != output.JSON {
+	if g.format != output.JSON && len(results) > 0 {
 		if err := output.Print(cmd.OutOrStdout(), g.format, resultTable(results)); err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (report: %s)\n", f.runDir, filepath.Join(f.runDir, "report.html"))
+		if report != "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (report: %s)\n", f.runDir, report)
+		} else {
+			fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (no report)\n", f.runDir)
+		}
 	}
 	return runErr
 }

@@ -78,6 +78,9 @@ func (p *progress) Event(e runrecord.Event) {
 	defer p.mu.Unlock()
 	if p.json != nil {
 		_ = p.json.Encode(e)
+		if e.Result == runrecord.ResultWarning {
+			fmt.Fprintln(p.log, "warning:", strings.TrimPrefix(e.VM+": "+e.Attrs["note"], ": "))
+		}
 		return
 	}
 	if e.Phase == "run" && e.Result == runrecord.ResultStarted {
@@ -89,7 +92,7 @@ func (p *progress) Event(e runrecord.Event) {
 	if (e.Phase == runrecord.PhaseTransfer || e.Phase == runrecord.PhasePrecopy) && e.Result != runrecord.ResultStarted {
 		p.dropBar(e.VM + "/" + e.Disk)
 	}
-	if e.VM != "" && (e.Phase == runrecord.PhaseReady && (e.Result == runrecord.ResultDone || e.Result == runrecord.ResultSkipped) || e.Result == runrecord.ResultFailed && e.Phase != runrecord.PhaseCheck) {
+	if e.VM != "" && (e.Phase == runrecord.PhaseReady && (e.Result == runrecord.ResultDone || e.Result == runrecord.ResultSkipped) || (e.Result == runrecord.ResultFailed || e.Result == runrecord.ResultInterrupted) && e.Phase != runrecord.PhaseCheck) {
 		p.done++
 		if p.overall != nil {
 			_ = p.overall.pb.Set(p.done)

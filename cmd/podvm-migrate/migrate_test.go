@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,5 +127,89 @@ func TestMigrateSurvivesKill(t *testing.T) {
 	// Nothing half-written under a final name, and no temporary left.
 	if tmp, _ := filepath.Glob(filepath.Join(runDir, "disks", "*", ".*")); len(tmp) != 0 {
 		t.Errorf("temporary files left: %v", tmp)
+	}
+}
+
+// TestMigrateCtrlCDuringBoot: Ctrl-C while a pod VM boots ends migrate with
+// exit 130 and says the VM was interrupted and left running, not failed
+// with "context canceled".
+func TestMigrateCtrlCDuringBoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("migrating to the runtime starts libvirtd for qemu:///system and needs root")
+	}
+	ctx := context.Background()
+	if _, err := libvirtd.Ensure(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	dir := testtool.LibvirtDir(t, "podvm-migrate-int-")
+	guest := filepath.Join(dir, "guest")
+	if _, err := testguest.Build(ctx, testguest.Options{OutDir: guest}); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	rt, err := runtime.New(ctx, runtime.WithStateDir(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		rt.Remove(context.Background(), "int-vm", true)
+		rt.Close()
+	}()
+	vm := planVM("int-vm", "00:50:56:00:03:01")
+	vm.Hardware.MemoryMiB = 256
+	vm.Hardware.Disks[0].File = filepath.Join(guest, testguest.VMDK)
+	planFile := filepath.Join(dir, "plan.yaml")
+	if _, stderr, code := execute(t, "plan", writeInventory(t, vm), "--out", planFile); code != exitOK {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	cmd := command(ctx, "migrate", planFile, "--run-dir", filepath.Join(dir, "run"), "--state-dir", state, "-o", "json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	dec := json.NewDecoder(stdout)
+	for {
+		var e struct{ VM, Phase, Result string }
+		if err := dec.Decode(&e); err != nil {
+			break
+		}
+		events = append(events, e.VM+" "+e.Phase+" "+e.Result)
+		if e.Phase == "boot" && e.Result == "started" {
+			// The domain is being made: Ctrl-C once it runs.
+			for i := 0; i < 200; i++ {
+				if p, err := rt.Get(ctx, "int-vm"); err == nil && p.State == runtime.StateRunning {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			cmd.Process.Signal(os.Interrupt)
+		}
+	}
+	err = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	if code != 130 {
+		t.Fatalf("exit %d (%v), want 130; stderr %q; events %v", code, err, stderr.String(), events)
+	}
+	msg := stderr.String()
+	t.Logf("stderr:\n%s", msg)
+	for _, want := range []string{"interrupted", "rerun the same command"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("stderr %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "context canceled") {
+		t.Errorf("stderr %q says context canceled", msg)
+	}
+	if last := events[len(events)-1]; last != " run interrupted" {
+		t.Errorf("last event %q; events %v", last, events)
+	}
+	if !slices.Contains(events, "int-vm boot interrupted") && !slices.Contains(events, "int-vm ready interrupted") {
+		t.Errorf("no interrupted event for int-vm: %v", events)
 	}
 }

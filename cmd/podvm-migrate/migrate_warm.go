@@ -64,11 +64,16 @@ func newCutoverCommand(g *globalOptions) *cobra.Command {
 precopy rounds until asked to cut over. This command asks: the running migrate
 sees the request before its next round, shuts the source VM down, copies the
 final delta and boots the pod VM. VMs are named as in the plan (pod VM or
-source name); without names, every VM of the run cuts over.`,
+source name); without names, every VM of the run cuts over. It fails when no
+migrate runs in RUN_DIR, or a named VM is not in its plan, is already cut over
+or is copied cold.`,
 		Example: `  podvm-migrate cutover ./run
   podvm-migrate cutover ./run web-1 db-1`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := migrate.CheckCutover(args[0], args[1:]); err != nil {
+				return err
+			}
 			if err := migrate.RequestCutover(args[0], args[1:]); err != nil {
 				return err
 			}

@@ -60,7 +60,8 @@ GOVC_PASSWORD, GOVC_INSECURE, GOVC_TLS_CA_CERTS, GOVC_TLS_KNOWN_HOSTS,
 GOVC_THUMBPRINT. The password is read from GOVC_PASSWORD or --password-file,
 never from a flag.
 
-Exit codes: 0 success, 1 failure, 2 bad usage, 3 some VMs are blocked.`,
+Exit codes: 0 success, 1 failure, 2 bad usage, 3 some VMs are blocked,
+130 interrupted (Ctrl-C; 143 on SIGTERM).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
