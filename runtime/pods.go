@@ -73,8 +73,10 @@ type PodVM struct {
 	Spec        podvm.Spec    `json:"spec"`
 }
 
-// List returns our pod VMs: those with a record in the state folder and
-// any running domain that carries our metadata element.
+// List returns the pod VMs of this state folder: those with a record in
+// it, and any running domain whose metadata names it but whose record is
+// gone. Pod VMs of other state folders on the same libvirtd are theirs:
+// a test's or another user's runtime does not show in this one's list.
 func (r *Runtime) List(ctx context.Context) ([]PodVM, error) {
 	entries, err := os.ReadDir(filepath.Join(r.cfg.StateDir, "pods"))
 	if err != nil {
@@ -96,7 +98,7 @@ func (r *Runtime) List(ctx context.Context) ([]PodVM, error) {
 		pods = append(pods, *p)
 	}
 	for name, d := range live {
-		if seen[name] || d.meta.Name == "accel-probe" {
+		if seen[name] || d.meta.Name == "accel-probe" || filepath.Clean(d.meta.State) != filepath.Clean(r.cfg.StateDir) {
 			continue
 		}
 		started, _ := time.Parse(time.RFC3339Nano, d.meta.Started)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,23 @@ func (f *fixture) runReady(t *testing.T, cfg MachineConfig) *PodVM {
 	}
 	if !found {
 		t.Errorf("list lacks %s: %+v", cfg.Name, pods)
+	}
+	// Another state folder on the same libvirtd does not list it.
+	otherDir, err := os.MkdirTemp("", "podvm-runtime-other-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(otherDir)
+	if err := os.Chmod(otherDir, 0o755); err != nil { // libvirt-qemu must search it
+		t.Fatal(err)
+	}
+	other, err := New(ctx, WithStateDir(otherDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if theirs, err := other.List(ctx); err != nil || slices.ContainsFunc(theirs, func(q PodVM) bool { return q.Name == cfg.Name }) {
+		t.Errorf("another state folder lists %s: %+v, %v", cfg.Name, theirs, err)
 	}
 	var log strings.Builder
 	if err := f.rt.Logs(ctx, cfg.Name, &log, false); err != nil || !strings.Contains(log.String(), DefaultReadyLine) {
