@@ -53,7 +53,9 @@ step "6. Migrating every VM that is not blocked to the included KVM pod-VM runti
 set +e
 # The test guest's kernel smoke-tests KVM once (the outcome cached per host kernel); TCG runs when KVM
 # does not really work. Relative probe paths are fine: podvm-migrate resolves them before libvirt sees them.
-$pm migrate "$out/plan.yaml" --run-dir "$out/run" --parallel 2 --log-level warn -o table \
+# --source-power-off shuts each running source VM down before its disks are
+# read, so the copy is consistent (the plan warns about powered-on VMs).
+$pm migrate "$out/plan.yaml" --run-dir "$out/run" --parallel 2 --log-level warn -o table --source-power-off \
   --probe-kernel "$out/guest/vmlinuz" --probe-initrd "$out/guest/initrd.img"
 rc=$?
 set -e
