@@ -17,6 +17,32 @@ import (
 // readiness is seen within a few milliseconds of the guest printing it.
 const serialPoll = 5 * time.Millisecond
 
+// partialWait is how long a readiness line without its end of line is
+// waited on before it is taken as it is.
+const partialWait = time.Second
+
+// partialLine is when the readiness line was first seen, in the clock
+// and from the pod VM's start.
+type partialLine struct {
+	since time.Time
+	at    time.Duration
+}
+
+// readyLineIn finds the readiness line (the text from marker to the end of
+// its line, trimmed) in what the console printed, and says whether its
+// end of line came yet.
+func readyLineIn(buf []byte, marker string) (line string, complete, ok bool) {
+	i := bytes.Index(buf, []byte(marker))
+	if i < 0 {
+		return "", false, false
+	}
+	line = string(buf[i:])
+	if j := strings.IndexAny(line, "\r\n"); j >= 0 {
+		line, complete = line[:j], true
+	}
+	return strings.TrimSpace(line), complete, true
+}
+
 // waitReady waits for the guest's readiness (serial line or guest agent),
 // a timeout, or ctx, while it watches the serial console and the domain
 // for a boot that cannot succeed (boot diagnosis): secure boot refusing
@@ -41,6 +67,7 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 	chunk := make([]byte, 64<<10)
 	var line string
 	var after time.Duration
+	var partial *partialLine // when the readiness line was first seen
 	// readConsole reads what the console printed since the last call.
 	readConsole := func() {
 		if f == nil && p.SerialLog != "" {
@@ -69,13 +96,17 @@ func (r *Runtime) waitReady(ctx context.Context, dom *libvirt.Domain, p *PodVM, 
 	err := wait.PollUntilContextCancel(rctx, serialPoll, true, func(context.Context) (bool, error) {
 		readConsole()
 		if c.Ready == ReadySerial {
-			if i := bytes.Index(buf, []byte(c.ReadyLine)); i >= 0 {
-				line = string(buf[i:])
-				if j := strings.IndexAny(line, "\r\n"); j >= 0 {
-					line = line[:j]
+			if l, complete, ok := readyLineIn(buf, c.ReadyLine); ok {
+				// The line is taken once it ends, or once it has stood
+				// unfinished for partialWait: a slow console (TCG) can
+				// be read in the middle of it.
+				if partial == nil {
+					partial = &partialLine{since: time.Now(), at: time.Since(p.Started)}
 				}
-				line, after = strings.TrimSpace(line), time.Since(p.Started)
-				return true, nil
+				if complete || time.Since(partial.since) >= partialWait {
+					line, after = l, partial.at
+					return true, nil
+				}
 			}
 		}
 		if len(buf) > 1<<20 {
