@@ -9,7 +9,6 @@ import (
 	"github.com/podvm-migrate/podvm-migrate/plan"
 	"github.com/podvm-migrate/podvm-migrate/runrecord"
 	"github.com/podvm-migrate/podvm-migrate/testenv/vcsim"
-	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
 // TestColdCopyOfRunningSourceWarnsFromVSphere: the power state comes from
@@ -17,17 +16,7 @@ import (
 // not about the one that was powered off.
 func TestColdCopyOfRunningSourceWarnsFromVSphere(t *testing.T) {
 	ctx := context.Background()
-	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: 8, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	cfg := vsphere.Config{URL: sim.URL.String(), Username: sim.Username, Password: sim.Password, CACerts: sim.CACertFile}
-	conn, err := vsphere.Connect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Logout(context.Background()) })
+	_, cfg, conn := serveSimulator(t, vcsim.Options{VMs: 8, Dir: t.TempDir()})
 	inv, pl := planSimulator(ctx, t, cfg)
 	var on, off string
 	for i, vm := range inv.VMs {

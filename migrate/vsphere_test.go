@@ -25,11 +25,19 @@ import (
 // guest, and connects to it verifying its certificate.
 func startVSphere(t *testing.T, e *e2e, vms int) (*vcsim.Simulator, vsphere.Config, *vsphere.Conn) {
 	t.Helper()
-	ctx := context.Background()
-	if err := os.MkdirAll(filepath.Join(e.dir, "vsphere"), 0o755); err != nil {
+	dir := filepath.Join(e.dir, "vsphere")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: vms, GuestVMDK: filepath.Join(e.guest, testguest.VMDK), Dir: filepath.Join(e.dir, "vsphere")})
+	return serveSimulator(t, vcsim.Options{VMs: vms, GuestVMDK: filepath.Join(e.guest, testguest.VMDK), Dir: dir})
+}
+
+// serveSimulator starts the simulator with o, stopped when the test ends,
+// and connects to it verifying its certificate.
+func serveSimulator(t *testing.T, o vcsim.Options) (*vcsim.Simulator, vsphere.Config, *vsphere.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	sim, err := vcsim.Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,17 +239,7 @@ func TestDatastoreReadsOnlyAllocatedAreas(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	// No guest VMDK: the simulator's disks are flat (vmfs) extents.
-	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: 8, CBT: true, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	cfg := vsphere.Config{URL: sim.URL.String(), Username: sim.Username, Password: sim.Password, CACerts: sim.CACertFile}
-	conn, err := vsphere.Connect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Logout(context.Background()) })
+	sim, cfg, conn := serveSimulator(t, vcsim.Options{VMs: 8, CBT: true, Dir: dir})
 	inv, pl := planSimulator(ctx, t, cfg)
 	var vm, running *plan.PlannedVM
 	for i := range pl.VMs {

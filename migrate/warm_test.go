@@ -56,17 +56,7 @@ func newWarmEnvWith(t *testing.T, prefix string, e *e2e, cbt bool) *warmEnv {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := vcsim.Start(ctx, vcsim.Options{VMs: 8, CBT: cbt, GuestVMDK: filepath.Join(e.guest, testguest.VMDK), Dir: dir, ChangedAreasPage: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	cfg := vsphere.Config{URL: sim.URL.String(), Username: sim.Username, Password: sim.Password, CACerts: sim.CACertFile}
-	conn, err := vsphere.Connect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Logout(context.Background()) })
+	sim, cfg, conn := serveSimulator(t, vcsim.Options{VMs: 8, CBT: cbt, GuestVMDK: filepath.Join(e.guest, testguest.VMDK), Dir: dir, ChangedAreasPage: 3})
 	inv, pl := planSimulator(ctx, t, cfg)
 	w := &warmEnv{e2e: e, sim: sim, conn: conn}
 	for i := range pl.VMs {
