@@ -140,6 +140,9 @@ func newKubeVirtManifestsCommand(g *globalOptions) *cobra.Command {
 		Long: `Print the KubeVirt objects of a plan, each VM's DataVolumes before its
 VirtualMachine: a multi-document YAML stream, or with -o json one v1 List
 holding them all (kubectl apply -f takes either).`,
+		Example: `  podvm-migrate kubevirt manifests plan.yaml --registry registry.example.com/podvms > vms.yaml
+  podvm-migrate kubevirt manifests plan.yaml --registry registry.example.com/podvms --vm 'web*' -n apps -o json
+  podvm-migrate kubevirt manifests plan.yaml --podvm-image db01=registry.example.com/podvms/db01:v2 --datavolume-min-size never`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, _, err := f.load(cmd, args[0])
@@ -199,6 +202,8 @@ line on stderr whenever a VM's status changes.
 
 Errors from the API server come back as one line each: KubeVirt (or CDI) not
 installed, forbidden, invalid, unauthorized, unreachable.`,
+		Example: `  podvm-migrate kubevirt apply plan.yaml --registry registry.example.com/podvms -n apps --wait
+  podvm-migrate kubevirt apply plan.yaml --registry registry.example.com/podvms --run-strategy Halted --kubeconfig admin.conf`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if wait && f.opts.RunStrategy == "Halted" {

@@ -41,6 +41,8 @@ Stopping the agent leaves the pod VMs running; the next start adopts them
 (records under --state-dir) without booting them again.
 
 The cluster comes from --kubeconfig ($KUBECONFIG, else ~/.kube/config).`,
+		Example: `  podvm-migrate node --node-name podvm-node-1 --kubeconfig node.conf
+  podvm-migrate node --node-name podvm-node-1 --node-ip 192.0.2.10 --insecure-registry registry.lab:5000 --max-pods 20`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.NodeName == "" {

@@ -276,7 +276,9 @@ func newPlanRulesCommand(g *globalOptions) *cobra.Command {
 		Use:         "rules",
 		Annotations: map[string]string{outputDefault: "auto"},
 		Short:       "List every compatibility rule: id, severity, what it checks, remediation",
-		Args:        usageArgs(cobra.NoArgs),
+		Example: `  podvm-migrate plan rules
+  podvm-migrate plan rules -o json | jq -r '.[] | select(.severity == "critical") | .id'`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return output.Print(cmd.OutOrStdout(), g.format, ruleTable(plan.Rules()))
 		},

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/podvm-migrate/podvm-migrate/vsphere"
 )
 
@@ -96,4 +98,19 @@ func TestBuildCommit(t *testing.T) {
 	if rows := (versionInfo{Version: "dev"}).Rows(); rows[0][1] != "unknown" {
 		t.Errorf("table commit %q, want unknown", rows[0][1])
 	}
+}
+
+// TestEveryCommandHasExamples: each command that does something shows how
+// it is used in its --help.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && c.Name() != "help" && c.Parent() != nil && c.Parent().Name() != "completion" && c.Name() != "completion" && strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%s --help shows no example", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCommand())
 }
