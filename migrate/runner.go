@@ -387,9 +387,9 @@ func (r *Runner) migrateVM(ctx context.Context, vm *plan.PlannedVM, handoff func
 	res.Image = ref
 	// Boot and wait for readiness: a pod VM that was ready from this very
 	// image, and still runs, is left alone; a new image boots anew.
-	if _, ok := r.done[key(name, "", runrecord.PhaseReady)]; ok && !packaged && r.target.Running(ctx, vm) {
-		r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseReady, Result: runrecord.ResultSkipped})
-		res.Status = "ready"
+	if prev, ok := r.done[key(name, "", runrecord.PhaseReady)]; ok && !packaged && r.target.Running(ctx, vm) {
+		r.emit(runrecord.Event{VM: name, Phase: runrecord.PhaseReady, Result: runrecord.ResultSkipped, Accel: prev.Accel})
+		res.Status, res.Accel = "ready", prev.Accel
 		return res
 	}
 	release, err := handoff()

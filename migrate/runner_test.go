@@ -217,6 +217,12 @@ func TestMigrateToRunningPodVMs(t *testing.T) {
 	if skipped != 9 { // 3 VMs: transfer, package, ready
 		t.Errorf("rerun skipped %d steps, want 9", skipped)
 	}
+	// A pod VM left running as it was still says where it runs.
+	for _, r := range results {
+		if r.Status == "ready" && r.Accel == "" {
+			t.Errorf("rerun: %s is ready with no accelerator: %+v", r.VM, r)
+		}
+	}
 }
 
 func TestMigrateResumesAfterInterruption(t *testing.T) {
