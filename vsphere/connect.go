@@ -83,6 +83,9 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.Username == "" {
 		return nil, fmt.Errorf("vsphere: no user name for %s: set --username or GOVC_USERNAME", host)
 	}
+	if cfg.Password == "" {
+		return nil, fmt.Errorf("vsphere: no password given for %q at %s: set GOVC_PASSWORD or pass --password-file FILE", cfg.Username, host)
+	}
 	if err := session.NewManager(c).Login(ctx, url.UserPassword(cfg.Username, cfg.Password)); err != nil {
 		return nil, explain(host, cfg, err)
 	}

@@ -67,6 +67,7 @@ func TestConnectTLSAndErrors(t *testing.T) {
 		{"unreachable", with(func(c *Config) { c.Insecure = true; c.URL = "https://" + closed + "/sdk" }), "cannot reach"},
 		{"unresolvable", with(func(c *Config) { c.Insecure = true; c.URL = "vc.invalid" }), "cannot"},
 		{"no user", with(func(c *Config) { c.Insecure = true; c.Username = "" }), "no user name"},
+		{"no password", with(func(c *Config) { c.Insecure = true; c.Password = "" }), "no password given for \"" + sim.Username + "\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
