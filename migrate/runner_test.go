@@ -284,7 +284,16 @@ func TestMigrateResumesAfterInterruption(t *testing.T) {
 			redone[fmt.Sprintf("%s/%s/%s", ev.VM, ev.Disk, ev.Phase)] = true
 		}
 	}
-	if doneSteps := countPhases(done, runrecord.PhaseTransfer, runrecord.PhasePackage); skipped < doneSteps {
+	// A package interrupted after it took the disk in place gives the
+	// file back best effort (image's adoption.giveBack): when it cannot,
+	// the disk is copied again, so such a VM's transfer may be redone.
+	mayRedo := 0
+	for _, ev := range before {
+		if ev.Phase == runrecord.PhasePackage && ev.Result == runrecord.ResultInterrupted && redone[fmt.Sprintf("%s/%s/%s", ev.VM, "disk0", runrecord.PhaseTransfer)] {
+			mayRedo++
+		}
+	}
+	if doneSteps := countPhases(done, runrecord.PhaseTransfer, runrecord.PhasePackage); skipped+mayRedo < doneSteps {
 		var journal []string
 		for _, ev := range after {
 			journal = append(journal, fmt.Sprintf("%s/%s/%s %s %s", ev.VM, ev.Disk, ev.Phase, ev.Result, ev.Error))
