@@ -19,7 +19,6 @@ type sparseExtent struct {
 	size       int64 // guest bytes this extent covers
 	grain      int64 // bytes
 	gtEntries  int64
-	gd         []uint32
 	gdOff      int64 // byte offset of the GD, for messages
 	compressed bool
 	zeroGTE    bool
@@ -69,11 +68,9 @@ func openSparse(f *block.File, size int64) (*sparseExtent, error) {
 	if err := f.ReadFull(raw, e.gdOff); err != nil {
 		return nil, fmt.Errorf("grain directory: %w", err)
 	}
-	e.gd = make([]uint32, n)
 	offs := make([]int64, n)
-	for i := range e.gd {
-		e.gd[i] = binary.LittleEndian.Uint32(raw[i*4:])
-		offs[i] = int64(e.gd[i]) * sector
+	for i := range offs {
+		offs[i] = int64(binary.LittleEndian.Uint32(raw[i*4:])) * sector
 	}
 	e.gts = newGTCache(f, offs, e.gtEntries*4, e.gdOff, 4)
 	e.bufs.New = func() any { b := make([]byte, e.grain); return &b }
@@ -109,10 +106,10 @@ func readFooter(f *block.File) (sparseHeader, error) {
 // grainEntry returns the grain table entry of grain g and where it is in the file.
 func (e *sparseExtent) grainEntry(g int64) (uint32, int64, error) {
 	t := g / e.gtEntries
-	if t >= int64(len(e.gd)) {
+	if t >= int64(len(e.gts.offs)) {
 		return 0, 0, block.Errorf(e.f.Name, e.gdOff, "grain %d is past the grain directory", g)
 	}
-	if e.gd[t] == 0 {
+	if e.gts.offs[t] == 0 {
 		return 0, 0, nil
 	}
 	gt, err := e.gts.table(t)
